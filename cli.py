@@ -1,0 +1,185 @@
+"""The `warga` command: migrate, seed, serve, and the operators' chores."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tortoise import Tortoise
+
+from config import get_settings, tortoise_config
+
+log = logging.getLogger("warga")
+
+
+async def _with_orm(work: Callable[[], Awaitable[Any]]) -> Any:
+    await Tortoise.init(config=tortoise_config())
+    try:
+        return await work()
+    finally:
+        await Tortoise.close_connections()
+
+
+async def migrate() -> None:
+    from tortoise.migrations.api import migrate as run_migrations
+
+    await run_migrations(config=tortoise_config())
+    await Tortoise.close_connections()
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    asyncio.run(migrate())
+    print("migrations applied")
+
+
+async def _seed(demo: bool, geojson: str | None) -> None:
+    from domain.seed import demo_data, import_regions, load_reference
+
+    await migrate()
+
+    async def work() -> None:
+        source, counts = await import_regions(geojson)
+        print(f"regions: {source}")
+        print("  " + ", ".join(f"{n} {level.lower()}" for level, n in counts.items()))
+        n_agencies, n_categories = await load_reference()
+        print(f"reference data: {n_agencies} agencies, {n_categories} categories")
+        if demo:
+            logins = await demo_data()
+            print("demo data loaded; logins (password for all):")
+            for login in logins:
+                print(f"  {login.handle:<20} {login.role.value:<15} {login.unit:<18} {login.password}")
+
+    await _with_orm(work)
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    asyncio.run(_seed(args.demo, args.regions or get_settings().regions_geojson))
+
+
+def cmd_regions_import(args: argparse.Namespace) -> None:
+    from domain.kelurahan import GeoJSONMapping, regions_from_geojson
+    from domain.seed import load_regions
+
+    mapping = GeoJSONMapping(**dict(kv.split("=", 1) for kv in args.map or []))
+    records = regions_from_geojson(args.file, mapping)
+
+    async def work() -> dict[str, int]:
+        return await load_regions(records, f"official polygons: {os.path.basename(args.file)}")
+
+    asyncio.run(migrate())
+    counts = asyncio.run(_with_orm(work))
+    print("imported " + ", ".join(f"{n} {level.lower()}" for level, n in counts.items()))
+
+
+def cmd_create_user(args: argparse.Namespace) -> None:
+    from domain.catalog import catalog, reload_catalog
+    from domain.errors import WargaError
+    from domain.users import create_staff, register
+    from models.enums import Role
+
+    async def work() -> None:
+        await reload_catalog()
+        role = Role(args.role.upper())
+        region_id = agency_id = None
+        if args.region:
+            region = catalog().region_by_code.get(args.region)
+            if region is None:
+                sys.exit(f"no region with code {args.region}")
+            region_id = region.id
+        if args.agency:
+            agency = next((a for a in catalog().agencies.values() if a.code == args.agency), None)
+            if agency is None:
+                sys.exit(f"no agency with code {args.agency}")
+            agency_id = agency.id
+        try:
+            if role == Role.CITIZEN:
+                user = await register(args.handle, args.name or args.handle, args.password, None, None)
+            else:
+                user = await create_staff(
+                    None,
+                    handle=args.handle,
+                    display_name=args.name or args.handle,
+                    password=args.password,
+                    role=role,
+                    region_id=region_id,
+                    agency_id=agency_id,
+                )
+        except WargaError as exc:
+            sys.exit(f"error: {exc.message}")
+        print(f"created user {user.handle} (id {user.id}, {role.value})")
+
+    asyncio.run(_with_orm(work))
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run(
+        "server:create_app",
+        factory=True,
+        host=args.host or s.host,
+        port=args.port or s.port,
+        workers=args.workers,
+        ws_ping_interval=20,
+        ws_ping_timeout=20,
+        log_level=args.log_level,
+        proxy_headers=True,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="warga", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+
+    seed = sub.add_parser("seed", help="load regions, agencies, categories (and demo data)")
+    seed.add_argument("--demo", action="store_true", help="add demo users and reports")
+    seed.add_argument(
+        "--regions", help="official kelurahan GeoJSON (default: REGIONS_GEOJSON, else the built-in set)"
+    )
+    seed.set_defaults(func=cmd_seed)
+
+    regions = sub.add_parser("regions", help="region data").add_subparsers(dest="sub", required=True)
+    imp = regions.add_parser("import", help="import official kelurahan polygons from GeoJSON")
+    imp.add_argument("file")
+    imp.add_argument(
+        "--map",
+        action="append",
+        metavar="FIELD=PROPERTY",
+        help="property mapping, e.g. --map code=kode --map name=nama",
+    )
+    imp.set_defaults(func=cmd_regions_import)
+
+    cu = sub.add_parser("create-user", help="create a staff or admin account")
+    cu.add_argument("--handle", required=True)
+    cu.add_argument("--password", required=True)
+    cu.add_argument("--role", required=True)
+    cu.add_argument("--name")
+    cu.add_argument("--region", help="region code, e.g. 31.71.01.1001")
+    cu.add_argument("--agency", help="agency code, e.g. DLH")
+    cu.set_defaults(func=cmd_create_user)
+
+    serve = sub.add_parser("serve", help="run the HTTP/websocket server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

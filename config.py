@@ -1,0 +1,102 @@
+"""Settings, read once from the environment (see README "Configuration")."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("warga")
+
+ROOT = Path(__file__).resolve().parent
+DATA_DIR = ROOT / "data"
+
+
+def _var_dir() -> Path:
+    path = Path(os.environ.get("WARGA_VAR_DIR", "var")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once and kept under ./var/."""
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = _var_dir() / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+        log.warning("SECRET_KEY is not set: generated one in %s (set it in production)", path)
+    return path.read_text().strip()
+
+
+def _default_db_url() -> str:
+    return f"sqlite://{_var_dir() / 'warga.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = field(default_factory=lambda: os.environ.get("DATABASE_URL") or _default_db_url())
+    broadcast_url: str = field(default_factory=lambda: os.environ.get("BROADCAST_URL", "memory://"))
+    secret_key: str = field(default_factory=_secret_key)
+    media_root: Path = field(
+        default_factory=lambda: Path(os.environ.get("MEDIA_ROOT") or _var_dir() / "media").resolve()
+    )
+    host: str = field(default_factory=lambda: os.environ.get("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(os.environ.get("PORT", "8000")))
+    regions_geojson: str | None = field(default_factory=lambda: os.environ.get("REGIONS_GEOJSON"))
+    token_ttl_hours: int = field(default_factory=lambda: int(os.environ.get("TOKEN_TTL_HOURS", "720")))
+    auto_close_days: float = field(default_factory=lambda: float(os.environ.get("AUTO_CLOSE_DAYS", "7")))
+    db_pool_max: int = field(default_factory=lambda: int(os.environ.get("DB_POOL_MAX", "20")))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+def reset_settings() -> None:
+    """Re-read the environment (tests and the CLI change it)."""
+    global _settings
+    _settings = None
+
+
+def tortoise_config(settings: Settings | None = None) -> dict:
+    """Tortoise config for both backends; migrations live in models/migrations."""
+    s = settings or get_settings()
+    url = s.database_url
+    if s.is_postgres:
+        url = url.replace("postgresql://", "postgres://", 1)
+        sep = "&" if "?" in url else "?"
+        url = f"{url}{sep}maxsize={s.db_pool_max}&minsize=2"
+    return {
+        "connections": {"default": url},
+        "apps": {
+            "warga": {
+                "models": ["models"],
+                "migrations": "models.migrations",
+                "default_connection": "default",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def __getattr__(name: str) -> dict:
+    """`config.TORTOISE_ORM` for Tortoise's own CLI (`tortoise -c config.TORTOISE_ORM ...`)."""
+    if name == "TORTOISE_ORM":
+        return tortoise_config()
+    raise AttributeError(name)

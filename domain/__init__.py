@@ -1,0 +1,1 @@
+"""Business rules of Warga, one module per domain concept (report, kelurahan, dinas, ...)."""

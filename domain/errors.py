@@ -1,0 +1,60 @@
+"""The error types a client can cause: one class per `extensions.code` of the contract."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class WargaError(Exception):
+    """An error whose message is safe to show to the client."""
+
+    code: ClassVar[str] = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        ext = {"code": self.code}
+        if self.field is not None:
+            ext["field"] = self.field
+        return ext
+
+
+class Unauthenticated(WargaError):
+    code = "UNAUTHENTICATED"
+
+    def __init__(self, message: str = "You must be logged in to do this.") -> None:
+        super().__init__(message)
+
+
+class Forbidden(WargaError):
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str = "You are not allowed to do this.") -> None:
+        super().__init__(message)
+
+
+class BadUserInput(WargaError):
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, field=field)
+
+
+class NotFound(WargaError):
+    code = "NOT_FOUND"
+
+
+class Conflict(WargaError):
+    code = "CONFLICT"
+
+
+class InvalidTransition(WargaError):
+    code = "INVALID_TRANSITION"
+
+
+class RateLimited(WargaError):
+    code = "RATE_LIMITED"

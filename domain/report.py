@@ -1,0 +1,251 @@
+"""Reports: posting, who may see what, and finding them. (The lifecycle moves live in
+domain.lifecycle; this module owns a report's birth and its visibility.)"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F, Q, RawSQL
+from tortoise.queryset import QuerySet
+
+from domain import validate
+from domain.auth import Viewer
+from domain.catalog import catalog
+from domain.dinas import responsible_agency_id
+from domain.errors import BadUserInput, Unauthenticated
+from domain.pagination import Order, Page, paginate
+from domain.ratelimit import report_posts
+from domain.timeline import record
+from domain.tx import atomic
+from models import Media, Report, User
+from models.enums import DONE_STATUSES, EventKind, RegionLevel, ReportStatus
+
+MAX_MEDIA = 5
+ORDERS = {
+    "NEWEST": Order("created_at", descending=True),
+    "OLDEST": Order("created_at", descending=False),
+    "MOST_VOTED": Order("vote_count", descending=True),
+    "RECENTLY_UPDATED": Order("updated_at", descending=True),
+}
+
+
+# ---------------------------------------------------------------- visibility
+
+
+def can_see(viewer: Viewer | None, report: Report) -> bool:
+    """REJECTED reports are hidden from everyone but their author and staff."""
+    if report.status != ReportStatus.REJECTED:
+        return True
+    return viewer is not None and (viewer.is_staff or viewer.id == report.author_id)  # type: ignore[attr-defined]
+
+
+def shows_author(viewer: Viewer | None, report: Report) -> bool:
+    """An anonymous report's author is known only to the author and staff."""
+    if not report.anonymous:
+        return True
+    return viewer is not None and (viewer.is_staff or viewer.id == report.author_id)  # type: ignore[attr-defined]
+
+
+def visible(qs: QuerySet, viewer: Viewer | None) -> QuerySet:
+    if viewer is not None and viewer.is_staff:
+        return qs
+    hidden = Q(status=ReportStatus.REJECTED)
+    if viewer is None:
+        return qs.filter(~hidden)
+    return qs.filter(~hidden | Q(author_id=viewer.id))
+
+
+def is_overdue(report: Report, now: datetime) -> bool:
+    """Past dueAt and not yet RESOLVED/CLOSED (REJECTED and DUPLICATE are never overdue)."""
+    return (
+        report.due_at is not None
+        and report.due_at < now
+        and report.status not in DONE_STATUSES
+        and report.status not in (ReportStatus.REJECTED, ReportStatus.DUPLICATE)
+    )
+
+
+# ---------------------------------------------------------------- posting
+
+
+@dataclass(frozen=True)
+class NewReport:
+    client_request_id: str
+    category_id: int
+    description: str
+    lat: float
+    lng: float
+    address: str | None = None
+    media_ids: list[int] = field(default_factory=list)
+    anonymous: bool = False
+
+
+async def attach_media(
+    tx_conn: object, viewer: Viewer, media_ids: list[int], field_name: str, **target: int
+) -> None:
+    """Attach uploads to a report or a timeline entry: only the uploader's own, unattached ones."""
+    if len(media_ids) > MAX_MEDIA:
+        raise BadUserInput(field_name, f"At most {MAX_MEDIA} photos.")
+    if not media_ids:
+        return
+    ids = list(dict.fromkeys(media_ids))
+    rows = await Media.filter(id__in=ids).using_db(tx_conn).select_for_update()
+    found = {m.id: m for m in rows}
+    for media_id in ids:
+        media = found.get(media_id)
+        if media is None or media.uploader_id != viewer.id:  # type: ignore[attr-defined]
+            raise BadUserInput(field_name, f"No upload {media_id} of yours.")
+        if media.report_id is not None or media.status_change_id is not None:  # type: ignore[attr-defined]
+            raise BadUserInput(field_name, f"Upload {media_id} is already attached.")
+    await Media.filter(id__in=ids).using_db(tx_conn).update(**target)
+
+
+async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
+    """Route the point to its kelurahan and the category to its dinas, and store it with its
+    first timeline entry and CREATED event. Idempotent on (author, clientRequestId)."""
+    if viewer is None:
+        raise Unauthenticated()
+    key = validate.text(data.client_request_id, "clientRequestId", min_len=1, max_len=64)
+    existing = await Report.get_or_none(author_id=viewer.id, client_request_id=key)
+    if existing is not None:
+        return existing
+    description = validate.text(data.description, "description", min_len=10, max_len=2000)
+    address = validate.text(data.address, "address", max_len=300, required=False)
+    lat, lng = validate.lat_lng(data.lat, data.lng, "location")
+    cat = catalog()
+    category = cat.category(data.category_id, "categoryId")
+    kelurahan = cat.route(lat, lng)
+    if kelurahan is None:
+        raise BadUserInput("location", "That location is outside the city's kelurahan.")
+    if len(data.media_ids) > MAX_MEDIA:
+        raise BadUserInput("mediaIds", f"At most {MAX_MEDIA} photos.")
+    report_posts.hit(f"user:{viewer.id}", "reports")
+    kecamatan = cat.parent(kelurahan)
+    kota = cat.parent(kecamatan) if kecamatan else None
+    assert kecamatan is not None and kota is not None, "region tree is incomplete"
+    try:
+        async with atomic() as tx:
+            report = await Report.create(
+                client_request_id=key,
+                author_id=viewer.id,
+                anonymous=data.anonymous,
+                category_id=category.id,
+                agency_id=responsible_agency_id(category),
+                kelurahan_id=kelurahan.id,
+                kecamatan_id=kecamatan.id,
+                kota_id=kota.id,
+                status=ReportStatus.SUBMITTED,
+                lat=lat,
+                lng=lng,
+                address=address,
+                description=description,
+                created_at=tx.at,
+                updated_at=tx.at,
+                using_db=tx.conn,
+            )
+            await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=report.id)
+            change = await record(tx, report, None, ReportStatus.SUBMITTED, viewer.id, None)
+            await User.filter(id=viewer.id).using_db(tx.conn).update(reports_count=F("reports_count") + 1)
+            await tx.emit(EventKind.CREATED, report.id, status_change_id=change.id)
+    except IntegrityError:
+        # A concurrent retry with the same key won the insert: answer with its report.
+        existing = await Report.get_or_none(author_id=viewer.id, client_request_id=key)
+        if existing is None:
+            raise
+        return existing
+    return report
+
+
+# ---------------------------------------------------------------- finding
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    status: list[ReportStatus] | None = None
+    category_ids: list[int] | None = None
+    region_id: int | None = None
+    agency_id: int | None = None
+    author_id: int | None = None
+    assignee_id: int | None = None
+    bbox: tuple[float, float, float, float] | None = None  # south, west, north, east
+    near: tuple[float, float, float] | None = None  # lat, lng, radius metres
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = None
+    overdue: bool | None = None
+
+
+def region_filter(region_id: int, field_name: str = "regionId") -> Q:
+    """Reports whose kelurahan lies in the region, at any level, as one indexed equality."""
+    region = catalog().region(region_id, field_name)
+    column = {
+        RegionLevel.KELURAHAN: "kelurahan_id",
+        RegionLevel.KECAMATAN: "kecamatan_id",
+        RegionLevel.KOTA: "kota_id",
+    }.get(region.level)
+    if column is None:  # the province: every kota below it
+        kota_ids = [r.id for r in catalog().children.get(region.id, [])]
+        return Q(kota_id__in=kota_ids)
+    return Q(**{column: region.id})
+
+
+def filtered(viewer: Viewer | None, f: ReportQuery, now: datetime) -> QuerySet:
+    qs = visible(Report.all(), viewer)
+    if f.status:
+        qs = qs.filter(status__in=list(f.status))
+    if f.category_ids:
+        qs = qs.filter(category_id__in=f.category_ids)
+    if f.region_id is not None:
+        qs = qs.filter(region_filter(f.region_id, "filter.regionId"))
+    if f.agency_id is not None:
+        qs = qs.filter(agency_id=f.agency_id)
+    if f.author_id is not None:
+        qs = qs.filter(author_id=f.author_id)
+        if not (viewer and (viewer.is_staff or viewer.id == f.author_id)):
+            qs = qs.filter(anonymous=False)
+    if f.assignee_id is not None:
+        qs = qs.filter(assignee_id=f.assignee_id)
+    if f.bbox is not None:
+        south, west, north, east = f.bbox
+        qs = qs.filter(lat__gte=south, lat__lte=north, lng__gte=west, lng__lte=east)
+    if f.near is not None:
+        lat, lng, radius = f.near
+        dlat = radius / 111_320
+        kx = 111_320 * max(math.cos(math.radians(lat)), 1e-6)
+        dlng = radius / kx
+        # Box first (uses the (lat, lng) index), then the circle in plain arithmetic, which
+        # SQLite and PostgreSQL both evaluate without math extensions.
+        qs = qs.filter(lat__gte=lat - dlat, lat__lte=lat + dlat, lng__gte=lng - dlng, lng__lte=lng + dlng)
+        qs = qs.annotate(
+            near_d2=RawSQL(
+                f"((lat - ({lat!r})) * 111320.0) * ((lat - ({lat!r})) * 111320.0)"
+                f" + ((lng - ({lng!r})) * {kx!r}) * ((lng - ({lng!r})) * {kx!r})"
+            )
+        ).filter(near_d2__lte=radius * radius)
+    if f.created_after is not None:
+        qs = qs.filter(created_at__gte=f.created_after)
+    if f.created_before is not None:
+        qs = qs.filter(created_at__lt=f.created_before)
+    if f.search:
+        for word in f.search.split()[:8]:
+            qs = qs.filter(Q(description__icontains=word) | Q(address__icontains=word))
+    if f.overdue is not None:
+        late = Q(due_at__lt=now) & Q(
+            status__in=[ReportStatus.VERIFIED, ReportStatus.IN_PROGRESS, ReportStatus.REOPENED]
+        )
+        qs = qs.filter(late) if f.overdue else qs.filter(~late)
+    return qs
+
+
+async def search_reports(
+    viewer: Viewer | None, f: ReportQuery, order: str, first: int, after: str | None, now: datetime
+) -> Page:
+    return await paginate(filtered(viewer, f, now), ORDERS[order], first, after)
+
+
+async def get_visible(viewer: Viewer | None, report_id: int) -> Report | None:
+    report = await Report.get_or_none(id=report_id)
+    return report if report is not None and can_see(viewer, report) else None

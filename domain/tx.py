@@ -1,0 +1,54 @@
+"""One database transaction per mutation, with its event rows, then one publish after commit."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from models import Event
+from models.enums import EventKind
+from subscriptions.publish import publish
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Tx:
+    conn: BaseDBAsyncClient
+    at: datetime = field(default_factory=now)
+    event_ids: list[int] = field(default_factory=list)
+
+    async def emit(
+        self,
+        kind: EventKind,
+        report_id: int,
+        *,
+        status_change_id: int | None = None,
+        comment_id: int | None = None,
+    ) -> None:
+        """Append to the event log inside this transaction, so an event exists iff its change does."""
+        event = await Event.create(
+            kind=kind,
+            report_id=report_id,
+            status_change_id=status_change_id,
+            comment_id=comment_id,
+            created_at=self.at,
+            using_db=self.conn,
+        )
+        self.event_ids.append(event.id)
+
+
+@asynccontextmanager
+async def atomic() -> AsyncIterator[Tx]:
+    async with in_transaction() as conn:
+        tx = Tx(conn)
+        yield tx
+    if tx.event_ids:
+        await publish(max(tx.event_ids))

@@ -1,0 +1,153 @@
+"""Accounts: registration, login, staff accounts, and who may see contact data."""
+
+from __future__ import annotations
+
+import re
+
+from tortoise.exceptions import IntegrityError
+
+from config import get_settings
+from domain import validate
+from domain.auth import Viewer, hash_password, issue_token, verify_password
+from domain.catalog import catalog
+from domain.errors import BadUserInput, Conflict, Forbidden, Unauthenticated
+from domain.ratelimit import failed_logins
+from models import User
+from models.enums import RegionLevel, Role
+
+HANDLE_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
+EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+
+
+def viewer_of(user: User) -> Viewer:
+    return Viewer(
+        id=user.id,
+        role=Role(user.role),
+        region_id=user.region_id,  # type: ignore[attr-defined]
+        agency_id=user.agency_id,
+    )  # type: ignore[attr-defined]
+
+
+def may_see_contact(viewer: Viewer | None, user_id: int) -> bool:
+    """Email and phone: only the user themself and ADMIN."""
+    return viewer is not None and (viewer.id == user_id or viewer.is_admin)
+
+
+def _handle(value: str) -> str:
+    handle = value.strip().lower()
+    if not HANDLE_RE.match(handle):
+        raise BadUserInput("handle", "`handle` must be 3 to 30 characters of a-z, 0-9, _ and .")
+    return handle
+
+
+def _password(value: str) -> str:
+    if len(value) < 8:
+        raise BadUserInput("password", "`password` must be at least 8 characters.")
+    if len(value) > 200:
+        raise BadUserInput("password", "`password` must be at most 200 characters.")
+    return value
+
+
+def _email(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    email = value.strip().lower()
+    if len(email) > 254 or not EMAIL_RE.match(email):
+        raise BadUserInput("email", "`email` is not a valid address.")
+    return email
+
+
+def _phone(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    phone = re.sub(r"[\s\-()]", "", value)
+    if phone.startswith("0"):
+        phone = "+62" + phone[1:]  # Indonesian national format -> E.164, so one number is one login
+    if not PHONE_RE.match(phone):
+        raise BadUserInput("phone", "`phone` is not a valid phone number.")
+    return phone
+
+
+async def _create(**values: object) -> User:
+    for key in ("handle", "email", "phone"):
+        if values.get(key) and await User.filter(**{key: values[key]}).exists():
+            raise Conflict(f"That {key} is already registered.", field=key)
+    try:
+        return await User.create(**values)
+    except IntegrityError:  # lost a race with another registration
+        raise Conflict("That handle, email or phone is already registered.") from None
+
+
+def token_for(user: User) -> str:
+    s = get_settings()
+    return issue_token(user.id, s.secret_key, s.token_ttl_hours)
+
+
+async def register(
+    handle: str, display_name: str, password: str, email: str | None, phone: str | None
+) -> User:
+    return await _create(
+        handle=_handle(handle),
+        display_name=validate.text(display_name, "displayName", min_len=1, max_len=80),
+        email=_email(email),
+        phone=_phone(phone),
+        password_hash=hash_password(_password(password)),
+        role=Role.CITIZEN,
+    )
+
+
+async def login(login_name: str, password: str) -> User:
+    key = login_name.strip().lower()
+    failed_logins.hit(key, "failed logins")
+    user = await User.get_or_none(handle=key)
+    if user is None and "@" in key:
+        user = await User.get_or_none(email=key)
+    if user is None:
+        try:
+            user = await User.get_or_none(phone=_phone(key))
+        except BadUserInput:
+            user = None
+    if not verify_password(user.password_hash if user else None, password):
+        raise Unauthenticated("Wrong login or password.")
+    assert user is not None
+    failed_logins.reset(key)
+    return user
+
+
+async def create_staff(
+    actor: Viewer | None,
+    *,
+    handle: str,
+    display_name: str,
+    password: str,
+    role: Role,
+    region_id: int | None,
+    agency_id: int | None,
+) -> User:
+    """ADMIN only (the CLI passes actor=None to bootstrap the first admin)."""
+    if actor is not None and not actor.is_admin:
+        raise Forbidden("Only an ADMIN can create staff accounts.")
+    if role == Role.CITIZEN:
+        raise BadUserInput("role", "Citizens register themselves; choose a staff role.")
+    cat = catalog()
+    if region_id is not None:
+        region = cat.region(region_id, "regionId")
+        if role != Role.OFFICER:
+            raise BadUserInput("regionId", "Only an OFFICER belongs to a region.")
+        if region.level == RegionLevel.PROVINSI:
+            raise BadUserInput("regionId", "An officer's region is a kelurahan, kecamatan or kota.")
+    if agency_id is not None:
+        cat.agency(agency_id, "agencyId")
+        if role not in (Role.OFFICER, Role.AGENCY_PARTNER):
+            raise BadUserInput("agencyId", "Only an OFFICER or AGENCY_PARTNER belongs to an agency.")
+    if role == Role.OFFICER and (region_id is None) == (agency_id is None):
+        raise BadUserInput("regionId", "An OFFICER belongs to exactly one region or one agency.")
+    return await _create(
+        handle=_handle(handle),
+        display_name=validate.text(display_name, "displayName", min_len=1, max_len=80),
+        password_hash=hash_password(_password(password)),
+        role=role,
+        region_id=region_id,
+        agency_id=agency_id,
+    )

@@ -1,0 +1,68 @@
+"""Input checks shared by every entry point; each failure names the offending field."""
+
+from __future__ import annotations
+
+import math
+
+from domain.errors import BadUserInput
+
+
+def parse_id(value: object, field: str) -> int:
+    """IDs are decimal integers; anything else is the client's mistake, not a 500."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        raise BadUserInput(field, f"`{field}` is not a valid id.") from None
+    if number <= 0 or number >= 2**63:
+        raise BadUserInput(field, f"`{field}` is not a valid id.")
+    return number
+
+
+def parse_ids(values: list | None, field: str, *, limit: int = 100) -> list[int] | None:
+    if values is None:
+        return None
+    if len(values) > limit:
+        raise BadUserInput(field, f"`{field}` takes at most {limit} ids.")
+    return [parse_id(v, field) for v in values]
+
+
+def text(
+    value: str | None, field: str, *, min_len: int = 0, max_len: int, required: bool = True
+) -> str | None:
+    """Trimmed text within bounds; empty optional text becomes None."""
+    if value is None or not value.strip():
+        if required and min_len > 0:
+            raise BadUserInput(field, f"`{field}` is required.")
+        return None if not required else ""
+    value = value.strip()
+    if len(value) < min_len:
+        raise BadUserInput(field, f"`{field}` must be at least {min_len} characters.")
+    if len(value) > max_len:
+        raise BadUserInput(field, f"`{field}` must be at most {max_len} characters.")
+    return value
+
+
+def lat_lng(lat: float, lng: float, field: str) -> tuple[float, float]:
+    if not (math.isfinite(lat) and -90 <= lat <= 90):
+        raise BadUserInput(field, f"`{field}.lat` must be between -90 and 90.")
+    if not (math.isfinite(lng) and -180 <= lng <= 180):
+        raise BadUserInput(field, f"`{field}.lng` must be between -180 and 180.")
+    return lat, lng
+
+
+def page_size(first: int | None, field: str = "first", *, maximum: int = 100) -> int:
+    if first is None:
+        return 20
+    if first < 0 or first > maximum:
+        raise BadUserInput(field, f"`{field}` must be between 0 and {maximum}.")
+    return first
+
+
+def bbox(south: float, west: float, north: float, east: float, field: str) -> tuple[float, ...]:
+    lat_lng(south, west, field)
+    lat_lng(north, east, field)
+    if south > north:
+        raise BadUserInput(field, f"`{field}.south` must not be north of `{field}.north`.")
+    if west > east:
+        raise BadUserInput(field, f"`{field}.west` must not be east of `{field}.east`.")
+    return south, west, north, east

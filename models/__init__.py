@@ -1,0 +1,253 @@
+"""Tortoise models: the tables of Warga. Business rules live in domain/, not here."""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.indexes import Index
+from tortoise.models import Model
+
+from models.enums import EventKind, RegionLevel, ReportStatus, Role
+
+__all__ = [
+    "Agency",
+    "Category",
+    "Comment",
+    "Event",
+    "KeyValue",
+    "Media",
+    "Region",
+    "Report",
+    "StatusChange",
+    "User",
+    "Vote",
+]
+
+
+class KeyValue(Model):
+    """Small facts about the installation, e.g. which region set is loaded."""
+
+    key = fields.CharField(max_length=64, primary_key=True)
+    value = fields.TextField()
+
+    class Meta:
+        table = "key_value"
+
+
+class Region(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=24, unique=True)
+    name = fields.CharField(max_length=120)
+    level = fields.CharEnumField(RegionLevel, max_length=12, db_index=True)
+    parent: fields.ForeignKeyNullableRelation[Region] = fields.ForeignKeyField(
+        "warga.Region", related_name="children", null=True, on_delete=fields.RESTRICT
+    )
+    lat = fields.FloatField()
+    lng = fields.FloatField()
+    boundary = fields.JSONField(null=True)
+
+    class Meta:
+        table = "region"
+
+
+class Agency(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=32, unique=True)
+    name = fields.CharField(max_length=160)
+
+    class Meta:
+        table = "agency"
+
+
+class Category(Model):
+    id = fields.IntField(primary_key=True)
+    code = fields.CharField(max_length=40, unique=True)
+    name = fields.CharField(max_length=120)
+    name_en = fields.CharField(max_length=120, default="")
+    agency: fields.ForeignKeyNullableRelation[Agency] = fields.ForeignKeyField(
+        "warga.Agency", related_name="categories", null=True, on_delete=fields.RESTRICT
+    )
+    sla_hours = fields.IntField()
+    share_pct = fields.FloatField(default=0)
+
+    class Meta:
+        table = "category"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    handle = fields.CharField(max_length=30, unique=True)
+    display_name = fields.CharField(max_length=80)
+    email = fields.CharField(max_length=254, unique=True, null=True)
+    phone = fields.CharField(max_length=32, unique=True, null=True)
+    password_hash = fields.CharField(max_length=200)
+    role = fields.CharEnumField(Role, max_length=16, default=Role.CITIZEN, db_index=True)
+    region: fields.ForeignKeyNullableRelation[Region] = fields.ForeignKeyField(
+        "warga.Region", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    agency: fields.ForeignKeyNullableRelation[Agency] = fields.ForeignKeyField(
+        "warga.Agency", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    reports_count = fields.IntField(default=0)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "app_user"
+
+
+class Report(Model):
+    id = fields.IntField(primary_key=True)
+    client_request_id = fields.CharField(max_length=64)
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.RESTRICT
+    )
+    anonymous = fields.BooleanField(default=False)
+    category: fields.ForeignKeyRelation[Category] = fields.ForeignKeyField(
+        "warga.Category", related_name=False, on_delete=fields.RESTRICT
+    )
+    agency: fields.ForeignKeyNullableRelation[Agency] = fields.ForeignKeyField(
+        "warga.Agency", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    # The kelurahan and, denormalised because a report never moves, its kecamatan and kota:
+    # region filters and rollups at every level are then one indexed equality.
+    kelurahan: fields.ForeignKeyRelation[Region] = fields.ForeignKeyField(
+        "warga.Region", related_name=False, on_delete=fields.RESTRICT
+    )
+    kecamatan: fields.ForeignKeyRelation[Region] = fields.ForeignKeyField(
+        "warga.Region", related_name=False, on_delete=fields.RESTRICT
+    )
+    kota: fields.ForeignKeyRelation[Region] = fields.ForeignKeyField(
+        "warga.Region", related_name=False, on_delete=fields.RESTRICT
+    )
+    status = fields.CharEnumField(ReportStatus, max_length=12, default=ReportStatus.SUBMITTED)
+    lat = fields.FloatField()
+    lng = fields.FloatField()
+    address = fields.CharField(max_length=300, null=True)
+    description = fields.TextField()
+    assignee: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    duplicate_of: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+    verified_at = fields.DatetimeField(null=True)
+    first_response_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    due_at = fields.DatetimeField(null=True)
+    rating = fields.SmallIntField(null=True)
+    vote_count = fields.IntField(default=0)
+    comment_count = fields.IntField(default=0)
+
+    class Meta:
+        table = "report"
+        unique_together = (("author_id", "client_request_id"),)
+        indexes = (
+            Index(fields=("created_at", "id")),
+            Index(fields=("updated_at", "id")),
+            Index(fields=("vote_count", "id")),
+            Index(fields=("status", "created_at")),
+            Index(fields=("kelurahan_id", "created_at")),
+            Index(fields=("kecamatan_id", "created_at")),
+            Index(fields=("kota_id", "created_at")),
+            Index(fields=("agency_id", "created_at")),
+            Index(fields=("category_id", "created_at")),
+            Index(fields=("assignee_id", "created_at")),
+            Index(fields=("author_id", "created_at")),
+            Index(fields=("due_at",)),
+            Index(fields=("lat", "lng")),
+        )
+
+
+class Comment(Model):
+    id = fields.IntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, on_delete=fields.CASCADE
+    )
+    author: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.RESTRICT
+    )
+    body = fields.TextField()
+    is_official = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField()
+    # Soft delete: the event log and the timeline keep pointing at real rows.
+    deleted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "comment"
+        indexes = (Index(fields=("report_id", "id")),)
+
+
+class Vote(Model):
+    id = fields.IntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "vote"
+        unique_together = (("report_id", "user_id"),)
+        indexes = (Index(fields=("user_id", "report_id")),)
+
+
+class StatusChange(Model):
+    id = fields.IntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, on_delete=fields.CASCADE
+    )
+    from_status = fields.CharEnumField(ReportStatus, max_length=12, null=True)
+    to_status = fields.CharEnumField(ReportStatus, max_length=12)
+    actor: fields.ForeignKeyNullableRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, null=True, on_delete=fields.RESTRICT
+    )
+    note = fields.TextField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "status_change"
+        indexes = (Index(fields=("report_id", "id")),)
+
+
+class Media(Model):
+    id = fields.IntField(primary_key=True)
+    uploader: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.RESTRICT
+    )
+    sha256 = fields.CharField(max_length=64, db_index=True)
+    content_type = fields.CharField(max_length=32)
+    width = fields.IntField()
+    height = fields.IntField()
+    path = fields.CharField(max_length=200)
+    thumb_path = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField()
+    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    status_change: fields.ForeignKeyNullableRelation[StatusChange] = fields.ForeignKeyField(
+        "warga.StatusChange", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+
+    class Meta:
+        table = "media"
+        indexes = (Index(fields=("report_id", "id")), Index(fields=("status_change_id", "id")))
+
+
+class Event(Model):
+    """The event log: one row per streamable change, written in the change's transaction."""
+
+    id = fields.BigIntField(primary_key=True)
+    kind = fields.CharEnumField(EventKind, max_length=16)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, on_delete=fields.CASCADE
+    )
+    status_change_id = fields.IntField(null=True)
+    comment_id = fields.IntField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "event"

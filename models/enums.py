@@ -1,0 +1,46 @@
+"""Enumerations shared by the models, the domain rules and the GraphQL schema."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    CITIZEN = "CITIZEN"
+    MODERATOR = "MODERATOR"
+    OFFICER = "OFFICER"
+    AGENCY_PARTNER = "AGENCY_PARTNER"
+    ADMIN = "ADMIN"
+
+
+class ReportStatus(StrEnum):
+    SUBMITTED = "SUBMITTED"
+    VERIFIED = "VERIFIED"
+    REJECTED = "REJECTED"
+    DUPLICATE = "DUPLICATE"
+    IN_PROGRESS = "IN_PROGRESS"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+    REOPENED = "REOPENED"
+
+
+class RegionLevel(StrEnum):
+    PROVINSI = "PROVINSI"
+    KOTA = "KOTA"
+    KECAMATAN = "KECAMATAN"
+    KELURAHAN = "KELURAHAN"
+
+
+class EventKind(StrEnum):
+    CREATED = "CREATED"
+    STATUS_CHANGED = "STATUS_CHANGED"
+    COMMENT_ADDED = "COMMENT_ADDED"
+    VOTES_CHANGED = "VOTES_CHANGED"
+
+
+# Government staff: they see anonymous authors and rejected reports.
+STAFF_ROLES = frozenset({Role.MODERATOR, Role.OFFICER, Role.ADMIN})
+OPEN_STATUSES = frozenset(
+    {ReportStatus.SUBMITTED, ReportStatus.VERIFIED, ReportStatus.IN_PROGRESS, ReportStatus.REOPENED}
+)
+DONE_STATUSES = frozenset({ReportStatus.RESOLVED, ReportStatus.CLOSED})

@@ -1,0 +1,1 @@
+"""GraphQL resolvers: parse input, check who asks, call one domain function, return."""

@@ -1,0 +1,58 @@
+"""Turning GraphQL inputs into domain values, and domain pages into connections."""
+
+from __future__ import annotations
+
+from domain import validate
+from domain.errors import BadUserInput
+from domain.pagination import Page, encode_cursor
+from domain.report import ReportQuery
+from schema.inputs import BBoxInput, ReportFilter
+from schema.types import PageInfo, Report, ReportConnection, ReportEdge
+
+
+def opt_id(value: object, field: str) -> int | None:
+    return None if value is None else validate.parse_id(value, field)
+
+
+def bbox_of(b: BBoxInput | None, field: str) -> tuple[float, float, float, float] | None:
+    if b is None:
+        return None
+    return validate.bbox(b.south, b.west, b.north, b.east, field)  # type: ignore[return-value]
+
+
+def report_query(f: ReportFilter | None) -> ReportQuery:
+    if f is None:
+        return ReportQuery()
+    near = None
+    if f.near is not None:
+        validate.lat_lng(f.near.lat, f.near.lng, "filter.near")
+        if not 1 <= f.near.radius_meters <= 50_000:
+            raise BadUserInput("filter.near.radiusMeters", "`radiusMeters` must be between 1 and 50000.")
+        near = (f.near.lat, f.near.lng, f.near.radius_meters)
+    search = validate.text(f.search, "filter.search", max_len=200, required=False)
+    return ReportQuery(
+        status=f.status,
+        category_ids=validate.parse_ids(f.category_ids, "filter.categoryIds"),
+        region_id=opt_id(f.region_id, "filter.regionId"),
+        agency_id=opt_id(f.agency_id, "filter.agencyId"),
+        author_id=opt_id(f.author_id, "filter.authorId"),
+        assignee_id=opt_id(f.assignee_id, "filter.assigneeId"),
+        bbox=bbox_of(f.bbox, "filter.bbox"),
+        near=near,
+        created_after=f.created_after,
+        created_before=f.created_before,
+        search=search,
+        overdue=f.overdue,
+    )
+
+
+def report_connection(page: Page) -> ReportConnection:
+    edges = [ReportEdge(cursor=page.order.cursor(r), node=Report(row=r)) for r in page.rows]
+    return ReportConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+        total_count_fn=page.total_count,
+    )
+
+
+__all__ = ["encode_cursor", "opt_id", "report_connection", "report_query"]

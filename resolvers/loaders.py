@@ -1,0 +1,63 @@
+"""DataLoaders, one set per request: every relation the feed and report detail touch is
+fetched in one query per kind, whatever the page size."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from strawberry.dataloader import DataLoader
+
+from models import Media, Report, StatusChange, User, Vote
+
+
+async def _users(ids: Sequence[int]) -> list[User | None]:
+    found = {u.id: u for u in await User.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _reports(ids: Sequence[int]) -> list[Report | None]:
+    found = {r.id: r for r in await Report.filter(id__in=list(ids))}
+    return [found.get(i) for i in ids]
+
+
+async def _report_media(ids: Sequence[int]) -> list[list[Media]]:
+    by: dict[int, list[Media]] = defaultdict(list)
+    for m in await Media.filter(report_id__in=list(ids), status_change_id=None).order_by("id"):
+        by[m.report_id].append(m)  # type: ignore[attr-defined]
+    return [by.get(i, []) for i in ids]
+
+
+async def _change_media(ids: Sequence[int]) -> list[list[Media]]:
+    by: dict[int, list[Media]] = defaultdict(list)
+    for m in await Media.filter(status_change_id__in=list(ids)).order_by("id"):
+        by[m.status_change_id].append(m)  # type: ignore[attr-defined]
+    return [by.get(i, []) for i in ids]
+
+
+async def _timelines(ids: Sequence[int]) -> list[list[StatusChange]]:
+    by: dict[int, list[StatusChange]] = defaultdict(list)
+    for c in await StatusChange.filter(report_id__in=list(ids)).order_by("id"):
+        by[c.report_id].append(c)  # type: ignore[attr-defined]
+    return [by.get(i, []) for i in ids]
+
+
+class Loaders:
+    def __init__(self, viewer_id: int | None = None) -> None:
+        self.users = DataLoader(load_fn=_users)
+        self.reports = DataLoader(load_fn=_reports)
+        self.report_media = DataLoader(load_fn=_report_media)
+        self.change_media = DataLoader(load_fn=_change_media)
+        self.timelines = DataLoader(load_fn=_timelines)
+        self.viewer_votes = DataLoader(load_fn=self._viewer_votes)
+        self.viewer_id = viewer_id
+
+    async def _viewer_votes(self, ids: Sequence[int]) -> list[bool]:
+        if self.viewer_id is None:
+            return [False] * len(ids)
+        voted = set(
+            await Vote.filter(user_id=self.viewer_id, report_id__in=list(ids)).values_list(
+                "report_id", flat=True
+            )
+        )
+        return [i in voted for i in ids]

@@ -1,0 +1,108 @@
+"""Query resolvers."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain import validate
+from domain.catalog import catalog
+from domain.engagement import comments_page
+from domain.errors import BadUserInput
+from domain.pagination import encode_cursor
+from domain.report import get_visible, search_reports
+from models import Report as ReportRow
+from models.enums import RegionLevel
+from resolvers.convert import opt_id, report_connection, report_query
+from schema.context import Info
+from schema.enums import ReportOrder
+from schema.inputs import ReportFilter
+from schema.types import (
+    Agency,
+    Category,
+    Comment,
+    CommentConnection,
+    CommentEdge,
+    PageInfo,
+    Region,
+    Report,
+    ReportConnection,
+    User,
+)
+
+
+async def me(info: Info) -> User | None:
+    return User(row=info.context.user) if info.context.user else None
+
+
+async def report(info: Info, id: strawberry.ID) -> Report | None:
+    row = await get_visible(info.context.viewer, validate.parse_id(id, "id"))
+    if row is not None:
+        info.context.loaders.reports.prime(row.id, row)
+    return Report(row=row) if row else None
+
+
+async def reports(
+    info: Info,
+    filter: ReportFilter | None = None,
+    order_by: ReportOrder = ReportOrder.NEWEST,
+    first: int | None = 20,
+    after: str | None = None,
+) -> ReportConnection:
+    page = await search_reports(
+        info.context.viewer,
+        report_query(filter),
+        order_by.value,
+        validate.page_size(first),
+        after,
+        info.context.started,
+    )
+    return report_connection(page)
+
+
+async def report_comments(
+    info: Info, row: ReportRow, first: int | None, after: str | None
+) -> CommentConnection:
+    page = await comments_page(row.id, validate.page_size(first), after)
+    edges = [CommentEdge(cursor=encode_cursor(c.id, c.id), node=Comment(row=c)) for c in page.rows]
+    return CommentConnection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+        total_count=row.comment_count,
+    )
+
+
+def categories() -> list[Category]:
+    return [Category(row=c) for c in catalog().categories.values()]
+
+
+def agencies() -> list[Agency]:
+    return [Agency(row=a) for a in catalog().agencies.values()]
+
+
+def regions(level: RegionLevel | None = None, parent_id: strawberry.ID | None = None) -> list[Region]:
+    cat = catalog()
+    if parent_id is not None:
+        rows = cat.children.get(cat.region(validate.parse_id(parent_id, "parentId"), "parentId").id, [])
+    else:
+        rows = list(cat.regions.values())
+    return [Region(row=r) for r in rows if level is None or r.level == level]
+
+
+def region(id: strawberry.ID | None = None, code: str | None = None) -> Region | None:
+    cat = catalog()
+    if id is not None:
+        row = cat.regions.get(validate.parse_id(id, "id"))
+    elif code is not None:
+        row = cat.region_by_code.get(code.strip())
+    else:
+        raise BadUserInput("id", "Give `id` or `code`.")
+    return Region(row=row) if row else None
+
+
+def locate(lat: float, lng: float) -> Region | None:
+    validate.lat_lng(lat, lng, "location")
+    row = catalog().route(lat, lng)
+    return Region(row=row) if row else None
+
+
+__all__ = ["opt_id"]

@@ -1,0 +1,111 @@
+"""The Starlette app: /graphql (HTTP, GraphiQL, both websocket protocols), /healthz, /media."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from tortoise import connections
+from tortoise.contrib.starlette import RegisterTortoise
+
+from config import Settings, get_settings, tortoise_config
+from domain.catalog import catalog, reload_catalog
+from domain.errors import Unauthenticated
+from models.enums import RegionLevel
+from schema import schema
+from schema.context import Context
+from subscriptions.bus import Bus, install_bus
+
+log = logging.getLogger("warga")
+
+
+class WargaGraphQL(GraphQL):
+    async def get_context(self, request: Any, response: Any = None) -> Context:
+        context = Context(request=request, response=response)
+        if request.scope["type"] == "http":
+            await context.authenticate(request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """Websocket auth comes in the connection_init payload: {"authorization": "Bearer ..."}."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("authorization") or params.get("Authorization")
+        try:
+            await context.authenticate(header if isinstance(header, str) else None)
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) from None
+        return await super().on_ws_connect(context)
+
+
+async def unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, Unauthenticated)
+    body = {"data": None, "errors": [{"message": exc.message, "extensions": exc.extensions}]}
+    return JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def healthz(request: Request) -> JSONResponse:
+    settings: Settings = request.app.state.settings
+    db: dict[str, Any] = {"backend": "postgresql" if settings.is_postgres else "sqlite"}
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+        db["ok"] = True
+    except Exception as exc:  # reported, not raised: this is the health endpoint
+        db.update(ok=False, error=type(exc).__name__)
+    cat = catalog()
+    bus_state = request.app.state.bus.status()
+    body = {
+        "status": "ok" if db["ok"] else "degraded",
+        "database": db,
+        "broadcast": bus_state,
+        "regions": {
+            "source": cat.region_source,
+            **{level.value.lower(): cat.count(level) for level in RegionLevel},
+        },
+    }
+    return JSONResponse(body, status_code=200 if db["ok"] else 503)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    settings.media_root.mkdir(parents=True, exist_ok=True)
+    graphql = WargaGraphQL(
+        schema,
+        subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL],
+        multipart_uploads_enabled=True,
+        keep_alive=False,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with RegisterTortoise(app, config=tortoise_config(settings)):
+            await reload_catalog()
+            bus = install_bus(Bus(settings.broadcast_url))
+            app.state.bus = bus
+            await bus.start()
+            try:
+                yield
+            finally:
+                await bus.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Mount("/media", StaticFiles(directory=settings.media_root, check_dir=False)),
+        ],
+        lifespan=lifespan,
+        exception_handlers={Unauthenticated: unauthenticated},
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,157 @@
+"""Test harness: the real app, over HTTP (httpx ASGI transport) and real sockets, on SQLite +
+memory:// or on PostgreSQL + Redis (WARGA_TEST_BACKEND=postgres)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+BACKEND = os.environ.get("WARGA_TEST_BACKEND", "sqlite")
+IN_CI = os.environ.get("CI") == "true"
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+OFFICIAL_GEOJSON = os.environ.get("REGIONS_GEOJSON") or str(SHARED / "data/jakarta/kelurahan.geojson")
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/warga_test")
+OFFICIAL_EXISTS = Path(OFFICIAL_GEOJSON).exists()
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+_tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))
+os.environ["WARGA_VAR_DIR"] = str(_tmp / "var")
+os.environ["MEDIA_ROOT"] = str(_tmp / "media")
+os.environ["SECRET_KEY"] = "test-secret"
+if BACKEND == "postgres":
+    os.environ["DATABASE_URL"] = PG_URL
+    os.environ["BROADCAST_URL"] = REDIS_URL
+else:
+    os.environ["DATABASE_URL"] = f"sqlite://{_tmp / 'test.sqlite3'}"
+    os.environ["BROADCAST_URL"] = "memory://"
+
+
+def official_geojson() -> str:
+    """The official polygons from shared/; in CI their absence fails the run."""
+    if not Path(OFFICIAL_GEOJSON).exists():
+        if IN_CI:
+            pytest.fail(f"official kelurahan file missing: {OFFICIAL_GEOJSON}")
+        pytest.skip("official kelurahan GeoJSON not available")
+    return OFFICIAL_GEOJSON
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def _prepare_database() -> None:
+    from config import reset_settings
+
+    reset_settings()
+    if BACKEND == "postgres":
+        import asyncpg
+
+        if not _reachable("127.0.0.1", 5432) or not _reachable("127.0.0.1", 6379):
+            msg = "PostgreSQL or Redis is not reachable on 127.0.0.1"
+            if IN_CI:
+                pytest.fail(msg)
+            pytest.skip(msg)
+        admin = await asyncpg.connect(PG_URL.rsplit("/", 1)[0] + "/postgres")
+        name = PG_URL.rsplit("/", 1)[1]
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.close()
+    from cli import _with_orm, migrate
+    from domain.seed import import_regions, load_reference
+
+    await migrate()
+    geojson = OFFICIAL_GEOJSON if OFFICIAL_EXISTS else None
+    if geojson is None and IN_CI:
+        pytest.fail(f"official kelurahan file missing: {OFFICIAL_GEOJSON}")
+
+    async def seed() -> None:
+        await import_regions(geojson)
+        await load_reference()
+
+    await _with_orm(seed)
+
+
+@pytest.fixture(scope="session")
+async def app() -> AsyncIterator[object]:
+    await _prepare_database()
+    from server import create_app
+
+    application = create_app()
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+MUTABLE_TABLES = ["event", "media", "vote", "comment", "status_change", "report", "app_user"]
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Each test starts with no users or reports; regions and categories stay."""
+    if "app" not in request.fixturenames and "client" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("app")
+    from tortoise import connections
+
+    from domain.ratelimit import failed_logins, report_posts
+
+    conn = connections.get("default")
+    if BACKEND == "postgres":
+        await conn.execute_script(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY CASCADE")
+    else:
+        for table in MUTABLE_TABLES:
+            await conn.execute_script(f"DELETE FROM {table}")
+    failed_logins._hits.clear()
+    report_posts._hits.clear()
+    yield
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements Tortoise sends (it logs each one on tortoise.db_client)."""
+
+    VERBS = ("SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "BEGIN", "COMMIT")
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        sql = str(record.args[0]) if record.args else str(record.msg)
+        if sql.lstrip().upper().startswith(self.VERBS):
+            self.statements.append(sql)
+
+
+@pytest.fixture
+def sql_counter() -> Iterator[QueryCounter]:
+    logger = logging.getLogger("tortoise.db_client")
+    counter = QueryCounter()
+    old_level = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(old_level)
+
+
+__all__ = ["asyncio"]
