@@ -116,6 +116,15 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     asyncio.run(_with_orm(work))
 
 
+def cmd_close_stale(args: argparse.Namespace) -> None:
+    from domain.lifecycle import close_stale
+    from domain.tx import now
+
+    days = args.days if args.days is not None else get_settings().auto_close_days
+    closed = asyncio.run(_with_orm(lambda: close_stale(now(), days)))
+    print(f"closed {closed} resolved reports unanswered for {days:g} days")
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -165,6 +174,10 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--region", help="region code, e.g. 31.71.01.1001")
     cu.add_argument("--agency", help="agency code, e.g. DLH")
     cu.set_defaults(func=cmd_create_user)
+
+    cs = sub.add_parser("close-stale", help="close RESOLVED reports the reporter left unanswered")
+    cs.add_argument("--days", type=float, help="default: AUTO_CLOSE_DAYS (7)")
+    cs.set_defaults(func=cmd_close_stale)
 
     serve = sub.add_parser("serve", help="run the HTTP/websocket server")
     serve.add_argument("--host")

@@ -50,6 +50,9 @@ class Settings:
     regions_geojson: str | None = field(default_factory=lambda: os.environ.get("REGIONS_GEOJSON"))
     token_ttl_hours: int = field(default_factory=lambda: int(os.environ.get("TOKEN_TTL_HOURS", "720")))
     auto_close_days: float = field(default_factory=lambda: float(os.environ.get("AUTO_CLOSE_DAYS", "7")))
+    close_stale_interval: float = field(
+        default_factory=lambda: float(os.environ.get("CLOSE_STALE_INTERVAL_SECONDS", "600"))
+    )
     db_pool_max: int = field(default_factory=lambda: int(os.environ.get("DB_POOL_MAX", "20")))
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,8 +21,10 @@ from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from config import Settings, get_settings, tortoise_config
+from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
 from domain.errors import Unauthenticated
+from domain.tx import now
 from models.enums import RegionLevel
 from schema import schema
 from schema.context import Context
@@ -75,6 +79,19 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if db["ok"] else 503)
 
 
+async def close_stale_forever(settings: Settings) -> None:
+    """Close RESOLVED reports the reporter left unanswered. Every process may run this: the
+    compare-and-set on the status lets only one close each report."""
+    while True:
+        await asyncio.sleep(settings.close_stale_interval)
+        try:
+            closed = await lifecycle.close_stale(now(), settings.auto_close_days)
+            if closed:
+                log.info("closed %d stale resolved reports", closed)
+        except Exception:
+            log.exception("close-stale run failed; will retry")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     settings.media_root.mkdir(parents=True, exist_ok=True)
@@ -92,9 +109,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             bus = install_bus(Bus(settings.broadcast_url))
             app.state.bus = bus
             await bus.start()
+            closer = asyncio.create_task(close_stale_forever(settings), name="warga-close-stale")
             try:
                 yield
             finally:
+                closer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await closer
                 await bus.stop()
 
     app = Starlette(

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 from dataclasses import dataclass
 
@@ -14,7 +15,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from models.enums import STAFF_ROLES, Role
 
-_hasher = PasswordHasher()
+# WARGA_ARGON2=fast lowers the cost for the test suite only (thousands of hashes); production
+# keeps argon2-cffi's defaults (RFC 9106 low-memory profile).
+_hasher = (
+    PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    if os.environ.get("WARGA_ARGON2") == "fast"
+    else PasswordHasher()
+)
 # A valid hash of a random password: verifying against it when the login is unknown
 # keeps the response time the same, so logins cannot be enumerated by timing.
 _DUMMY_HASH = _hasher.hash("warga-dummy-password")

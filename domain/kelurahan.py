@@ -112,6 +112,8 @@ def _to_geojson(geom: BaseGeometry) -> dict[str, Any]:
 
 def _drop_small_holes(geom: BaseGeometry, min_area_m2: float) -> BaseGeometry:
     """Close the pin-holes that gaps between children leave in a parent's union."""
+    if geom.is_empty:
+        return geom
     scale = METERS_PER_DEGREE**2 * math.cos(math.radians(geom.centroid.y))
     polys = []
     for part in shapely.get_parts(geom):
@@ -249,9 +251,7 @@ def _add_parent(
         )
 
 
-def regions_from_geojson(
-    path: Path, mapping: GeoJSONMapping = GeoJSONMapping()
-) -> list[RegionRecord]:
+def regions_from_geojson(path: Path, mapping: GeoJSONMapping = GeoJSONMapping()) -> list[RegionRecord]:
     """All regions from a kelurahan FeatureCollection; parents are built by grouping codes.
 
     Kelurahan centroids are points guaranteed inside their polygon; parents' boundaries
@@ -309,9 +309,7 @@ def regions_from_geojson(
     def add(level: str, code: str, name: str, parent: str | None, geom: BaseGeometry) -> None:
         """Append a record, computing an inside point as centroid."""
         lat, lng = _inside_point(geom)
-        records_by_level[level].append(
-            RegionRecord(level, code, name, parent, lat, lng, _to_geojson(geom))
-        )
+        records_by_level[level].append(RegionRecord(level, code, name, parent, lat, lng, _to_geojson(geom)))
 
     for code in sorted(kelurahan):
         name, parent, geom = kelurahan[code]
@@ -335,8 +333,10 @@ def regions_from_geojson(
 
 _CELL_DEGREES = 0.0025
 """Lookup grid cell (~280 m): most cells lie inside one kelurahan and need no geometry test."""
-_MAX_CELLS_PER_SIDE = 600
-"""Caps the grid for very large inputs; cells then grow instead."""
+_MAX_GRID_CELLS = 60_000
+"""Caps the classified cells (about 45k for Jakarta); larger inputs get larger cells."""
+_MAX_CELLS_PER_SIDE = 2_000
+"""Caps the raster of reachable cells for inputs spread far apart."""
 _EDGE_EPS = 1e-9
 """Cells are classified slightly enlarged, so float rounding at a cell edge is harmless."""
 
@@ -397,8 +397,13 @@ class KelurahanRouter:
         pad_lng = pad_lat / math.cos(math.radians(widest))
         minx, miny, maxx, maxy = minx - pad_lng, miny - pad_lat, maxx + pad_lng, maxy + pad_lat
         self._bbox = (minx, miny, maxx, maxy)
+        bounds = shapely.bounds(self._geoms)
+        reach_area = float(
+            np.sum((bounds[:, 2] - bounds[:, 0] + 2 * pad_lng) * (bounds[:, 3] - bounds[:, 1] + 2 * pad_lat))
+        )
         size = max(
             _CELL_DEGREES,
+            math.sqrt(reach_area / _MAX_GRID_CELLS),
             (maxx - minx) / _MAX_CELLS_PER_SIDE,
             (maxy - miny) / _MAX_CELLS_PER_SIDE,
         )
@@ -407,16 +412,14 @@ class KelurahanRouter:
         self._ny = max(1, math.ceil((maxy - miny) / size))
         # Only cells whose halo reaches some polygon's bounding box need classifying.
         reach = np.zeros((self._ny, self._nx), dtype=bool)
-        for x1, y1, x2, y2 in shapely.bounds(self._geoms):
+        for x1, y1, x2, y2 in bounds:
             cols = self._span(x1 - pad_lng - minx, x2 + pad_lng - minx, self._nx)
             rows = self._span(y1 - pad_lat - miny, y2 + pad_lat - miny, self._ny)
             reach[rows, cols] = True
         index = np.flatnonzero(reach)
         iy, ix = np.divmod(index, self._nx)
         x0, y0 = minx + ix * size, miny + iy * size
-        cells = shapely.box(
-            x0 - _EDGE_EPS, y0 - _EDGE_EPS, x0 + size + _EDGE_EPS, y0 + size + _EDGE_EPS
-        )
+        cells = shapely.box(x0 - _EDGE_EPS, y0 - _EDGE_EPS, x0 + size + _EDGE_EPS, y0 + size + _EDGE_EPS)
         halo = shapely.box(x0 - pad_lng, y0 - pad_lat, x0 + size + pad_lng, y0 + size + pad_lat)
         near = self._overlaps(halo)
         inside = self._overlaps(cells)

@@ -24,6 +24,7 @@ Choices worth knowing:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
@@ -36,6 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from domain.errors import BadUserInput
+from domain.tx import now
+from models import Media
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # decompression-bomb bound (width*height)
@@ -237,3 +242,24 @@ def _write_once(target: Path, payload: bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+# ---------------------------------------------------------------- uploads
+
+
+async def upload(viewer_id: int, data: bytes, media_root: Path) -> Media:
+    """Store a cleaned upload and its row; the decoding runs in a thread, off the event loop."""
+    try:
+        stored = await asyncio.to_thread(store_image, data, media_root)
+    except MediaRejected as exc:
+        raise BadUserInput("file", str(exc)) from None
+    return await Media.create(
+        uploader_id=viewer_id,
+        sha256=stored.sha256,
+        content_type=stored.content_type,
+        width=stored.width,
+        height=stored.height,
+        path=stored.path,
+        thumb_path=stored.thumb_path,
+        created_at=now(),
+    )

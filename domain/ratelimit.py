@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 
@@ -32,4 +33,4 @@ class Limiter:
 
 
 failed_logins = Limiter(limit=10, window_seconds=15 * 60)
-report_posts = Limiter(limit=30, window_seconds=60)
+report_posts = Limiter(limit=int(os.environ.get("REPORTS_PER_MINUTE", "30")), window_seconds=60)

@@ -15,14 +15,23 @@ from models.enums import EventKind
 from subscriptions.publish import publish
 
 
+_frozen: datetime | None = None
+
+
 def now() -> datetime:
-    return datetime.now(UTC)
+    """The one clock of the domain; tests freeze and advance it to check SLA arithmetic."""
+    return _frozen if _frozen is not None else datetime.now(UTC)
+
+
+def set_clock(at: datetime | None) -> None:
+    global _frozen
+    _frozen = at
 
 
 @dataclass
 class Tx:
     conn: BaseDBAsyncClient
-    at: datetime = field(default_factory=now)
+    at: datetime = field(default_factory=lambda: now())
     event_ids: list[int] = field(default_factory=list)
 
     async def emit(

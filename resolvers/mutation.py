@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import engagement, users
+from config import get_settings
+from domain import engagement, lifecycle, media, users
 from domain import validate as v
 from domain.report import NewReport, create_report
 from models.enums import Role
 from resolvers.convert import opt_id
 from schema.context import Info
-from schema.inputs import CreateReportInput, CreateStaffInput, LoginInput, RegisterInput
-from schema.types import AuthPayload, Comment, Report, User
+from schema.inputs import CreateReportInput, CreateStaffInput, LoginInput, RegisterInput, Upload
+from schema.types import AuthPayload, Comment, Media, Report, User
 
 
 def _auth(user: users.User) -> AuthPayload:
@@ -78,3 +79,61 @@ async def vote(info: Info, report_id: strawberry.ID) -> Report:
 async def unvote(info: Info, report_id: strawberry.ID) -> Report:
     row = await engagement.set_vote(info.context.viewer, v.parse_id(report_id, "reportId"), False)
     return Report(row=row)
+
+
+async def upload_media(info: Info, file: Upload) -> Media:
+    viewer = info.context.require_viewer()
+    data = await file.read(media.MAX_BYTES + 1)  # one byte over the limit is enough to refuse
+    row = await media.upload(viewer.id, data, get_settings().media_root)
+    return Media(row=row)
+
+
+async def verify_report(
+    info: Info, id: strawberry.ID, category_id: strawberry.ID | None = None, note: str | None = None
+) -> Report:
+    row = await lifecycle.verify(
+        info.context.viewer, v.parse_id(id, "id"), opt_id(category_id, "categoryId"), note
+    )
+    return Report(row=row)
+
+
+async def reject_report(info: Info, id: strawberry.ID, reason: str) -> Report:
+    return Report(row=await lifecycle.reject(info.context.viewer, v.parse_id(id, "id"), reason))
+
+
+async def mark_duplicate(info: Info, id: strawberry.ID, duplicate_of_id: strawberry.ID) -> Report:
+    row = await lifecycle.mark_duplicate(
+        info.context.viewer, v.parse_id(id, "id"), v.parse_id(duplicate_of_id, "duplicateOfId")
+    )
+    return Report(row=row)
+
+
+async def assign_report(info: Info, id: strawberry.ID, assignee_id: strawberry.ID) -> Report:
+    row = await lifecycle.assign(
+        info.context.viewer, v.parse_id(id, "id"), v.parse_id(assignee_id, "assigneeId")
+    )
+    return Report(row=row)
+
+
+async def start_progress(info: Info, id: strawberry.ID, note: str | None = None) -> Report:
+    return Report(row=await lifecycle.start_progress(info.context.viewer, v.parse_id(id, "id"), note))
+
+
+async def resolve_report(
+    info: Info, id: strawberry.ID, note: str, media_ids: list[strawberry.ID] | None = None
+) -> Report:
+    row = await lifecycle.resolve(
+        info.context.viewer, v.parse_id(id, "id"), note, v.parse_ids(media_ids, "mediaIds") or []
+    )
+    return Report(row=row)
+
+
+async def confirm_resolution(
+    info: Info, id: strawberry.ID, rating: int, comment: str | None = None
+) -> Report:
+    row = await lifecycle.confirm(info.context.viewer, v.parse_id(id, "id"), rating, comment)
+    return Report(row=row)
+
+
+async def reopen_report(info: Info, id: strawberry.ID, reason: str) -> Report:
+    return Report(row=await lifecycle.reopen(info.context.viewer, v.parse_id(id, "id"), reason))

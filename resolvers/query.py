@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import validate
+from domain import lifecycle, validate
 from domain.catalog import catalog
 from domain.engagement import comments_page
 from domain.errors import BadUserInput
@@ -56,6 +56,16 @@ async def reports(
         after,
         info.context.started,
     )
+    return report_connection(page)
+
+
+async def moderation_queue(info: Info, first: int | None = 20, after: str | None = None) -> ReportConnection:
+    page = await lifecycle.moderation_queue(info.context.viewer, validate.page_size(first), after)
+    return report_connection(page)
+
+
+async def my_work(info: Info, first: int | None = 20, after: str | None = None) -> ReportConnection:
+    page = await lifecycle.my_work(info.context.viewer, validate.page_size(first), after)
     return report_connection(page)
 
 

@@ -9,7 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers import mutation as m
 from resolvers import query as q
 from schema.errors import ClientErrors
-from schema.types import AuthPayload, Comment, Region, Report, ReportConnection, User
+from schema.types import AuthPayload, Comment, Media, Region, Report, ReportConnection, User
 
 
 @strawberry.type
@@ -17,6 +17,12 @@ class Query:
     me: User | None = strawberry.field(resolver=q.me)
     report: Report | None = strawberry.field(resolver=q.report)
     reports: ReportConnection = strawberry.field(resolver=q.reports)
+    moderation_queue: ReportConnection = strawberry.field(
+        resolver=q.moderation_queue, description="MODERATOR: SUBMITTED reports, oldest first"
+    )
+    my_work: ReportConnection = strawberry.field(
+        resolver=q.my_work, description="OFFICER: open reports of their unit, most urgent first"
+    )
     categories: list[q.Category] = strawberry.field(resolver=q.categories)
     agencies: list[q.Agency] = strawberry.field(resolver=q.agencies)
     regions: list[Region] = strawberry.field(resolver=q.regions)
@@ -31,7 +37,16 @@ class Mutation:
     register: AuthPayload = strawberry.mutation(resolver=m.register)
     login: AuthPayload = strawberry.mutation(resolver=m.login)
     create_staff_account: User = strawberry.mutation(resolver=m.create_staff_account)
+    upload_media: Media = strawberry.mutation(resolver=m.upload_media)
     create_report: Report = strawberry.mutation(resolver=m.create_report_)
+    verify_report: Report = strawberry.mutation(resolver=m.verify_report)
+    reject_report: Report = strawberry.mutation(resolver=m.reject_report)
+    mark_duplicate: Report = strawberry.mutation(resolver=m.mark_duplicate)
+    assign_report: Report = strawberry.mutation(resolver=m.assign_report)
+    start_progress: Report = strawberry.mutation(resolver=m.start_progress)
+    resolve_report: Report = strawberry.mutation(resolver=m.resolve_report)
+    confirm_resolution: Report = strawberry.mutation(resolver=m.confirm_resolution)
+    reopen_report: Report = strawberry.mutation(resolver=m.reopen_report)
     add_comment: Comment = strawberry.mutation(resolver=m.add_comment)
     delete_comment: bool = strawberry.mutation(resolver=m.delete_comment)
     vote: Report = strawberry.mutation(resolver=m.vote)

@@ -25,7 +25,7 @@ class Context:
     viewer: Viewer | None = None
     loaders: Loaders = field(default_factory=Loaders)
     connection_params: dict[str, Any] | None = None
-    started: datetime = field(default_factory=now)
+    started: datetime = field(default_factory=lambda: now())
 
     async def authenticate(self, authorization: str | None) -> None:
         """Resolve the caller once. A token that is present but invalid is an error, not

@@ -26,6 +26,8 @@ _tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))
 os.environ["WARGA_VAR_DIR"] = str(_tmp / "var")
 os.environ["MEDIA_ROOT"] = str(_tmp / "media")
 os.environ["SECRET_KEY"] = "test-secret"
+os.environ["WARGA_ARGON2"] = "fast"
+os.environ["REPORTS_PER_MINUTE"] = "100000"
 if BACKEND == "postgres":
     os.environ["DATABASE_URL"] = PG_URL
     os.environ["BROADCAST_URL"] = REDIS_URL
@@ -118,6 +120,7 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if BACKEND == "postgres":
         await conn.execute_script(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY CASCADE")
     else:
+        await conn.execute_script("UPDATE report SET duplicate_of_id = NULL")
         for table in MUTABLE_TABLES:
             await conn.execute_script(f"DELETE FROM {table}")
     failed_logins._hits.clear()
@@ -155,3 +158,35 @@ def sql_counter() -> Iterator[QueryCounter]:
 
 
 __all__ = ["asyncio"]
+
+
+class Clock:
+    """The domain clock, frozen for a test and moved by hand."""
+
+    def __init__(self) -> None:
+        from datetime import UTC, datetime
+
+        from domain.tx import set_clock
+
+        self.at = datetime.now(UTC).replace(microsecond=0)
+        set_clock(self.at)
+
+    def advance(self, **delta: float) -> object:
+        from datetime import timedelta
+
+        from domain.tx import set_clock
+
+        self.at = self.at + timedelta(**delta)
+        set_clock(self.at)
+        return self.at
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    from domain.tx import set_clock
+
+    c = Clock()
+    try:
+        yield c
+    finally:
+        set_clock(None)
