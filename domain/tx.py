@@ -14,7 +14,6 @@ from models import Event
 from models.enums import EventKind
 from subscriptions.publish import publish
 
-
 _frozen: datetime | None = None
 
 

@@ -11,13 +11,22 @@ GAMBIR = "31.71.01.1001"  # Monas
 FIELDS = """id status verifiedAt firstResponseAt resolvedAt closedAt dueAt overdue rating updatedAt
   category { code slaHours } agency { code } assignee { id } duplicateOf { id }
   timeline { from to note actor { id } createdAt media { id } }"""
-VERIFY = f"mutation($id: ID!, $c: ID, $n: String) {{ verifyReport(id: $id, categoryId: $c, note: $n) {{ {FIELDS} }} }}"
+VERIFY = (
+    "mutation($id: ID!, $c: ID, $n: String) "
+    f"{{ verifyReport(id: $id, categoryId: $c, note: $n) {{ {FIELDS} }} }}"
+)
 REJECT = f"mutation($id: ID!, $r: String!) {{ rejectReport(id: $id, reason: $r) {{ {FIELDS} }} }}"
 DUPLICATE = f"mutation($id: ID!, $d: ID!) {{ markDuplicate(id: $id, duplicateOfId: $d) {{ {FIELDS} }} }}"
 ASSIGN = f"mutation($id: ID!, $a: ID!) {{ assignReport(id: $id, assigneeId: $a) {{ {FIELDS} }} }}"
 START = f"mutation($id: ID!, $n: String) {{ startProgress(id: $id, note: $n) {{ {FIELDS} }} }}"
-RESOLVE = f"mutation($id: ID!, $n: String!, $m: [ID!]) {{ resolveReport(id: $id, note: $n, mediaIds: $m) {{ {FIELDS} }} }}"
-CONFIRM = f"mutation($id: ID!, $r: Int!, $c: String) {{ confirmResolution(id: $id, rating: $r, comment: $c) {{ {FIELDS} }} }}"
+RESOLVE = (
+    "mutation($id: ID!, $n: String!, $m: [ID!]) "
+    f"{{ resolveReport(id: $id, note: $n, mediaIds: $m) {{ {FIELDS} }} }}"
+)
+CONFIRM = (
+    "mutation($id: ID!, $r: Int!, $c: String) "
+    f"{{ confirmResolution(id: $id, rating: $r, comment: $c) {{ {FIELDS} }} }}"
+)
 REOPEN = f"mutation($id: ID!, $r: String!) {{ reopenReport(id: $id, reason: $r) {{ {FIELDS} }} }}"
 COMMENT = "mutation($r: ID!, $b: String!) { addComment(reportId: $r, body: $b) { isOfficial } }"
 GET = f"query($id: ID!) {{ report(id: $id) {{ {FIELDS} }} }}"
