@@ -29,6 +29,7 @@ from models.enums import RegionLevel
 from schema import schema
 from schema.context import Context
 from subscriptions.bus import Bus, install_bus
+from subscriptions.hub import Hub
 
 log = logging.getLogger("warga")
 
@@ -66,7 +67,7 @@ async def healthz(request: Request) -> JSONResponse:
     except Exception as exc:  # reported, not raised: this is the health endpoint
         db.update(ok=False, error=type(exc).__name__)
     cat = catalog()
-    bus_state = request.app.state.bus.status()
+    bus_state = {**request.app.state.bus.status(), "subscribers": request.app.state.hub.subscriber_count}
     body = {
         "status": "ok" if db["ok"] else "degraded",
         "database": db,
@@ -109,6 +110,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             bus = install_bus(Bus(settings.broadcast_url))
             app.state.bus = bus
             await bus.start()
+            hub = Hub(bus)
+            app.state.hub = hub
+            await hub.start()
             closer = asyncio.create_task(close_stale_forever(settings), name="warga-close-stale")
             try:
                 yield
@@ -116,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 closer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await closer
+                await hub.stop()
                 await bus.stop()
 
     app = Starlette(

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from models import Event
 from models.enums import EventKind
+from subscriptions.log import append
 from subscriptions.publish import publish
 
 _frozen: datetime | None = None
@@ -42,15 +42,7 @@ class Tx:
         comment_id: int | None = None,
     ) -> None:
         """Append to the event log inside this transaction, so an event exists iff its change does."""
-        event = await Event.create(
-            kind=kind,
-            report_id=report_id,
-            status_change_id=status_change_id,
-            comment_id=comment_id,
-            created_at=self.at,
-            using_db=self.conn,
-        )
-        self.event_ids.append(event.id)
+        self.event_ids.append(await append(self.conn, kind, report_id, status_change_id, comment_id, self.at))
 
 
 @asynccontextmanager

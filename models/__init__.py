@@ -238,9 +238,15 @@ class Media(Model):
 
 
 class Event(Model):
-    """The event log: one row per streamable change, written in the change's transaction."""
+    """The event log: one row per streamable change, written in the change's transaction.
+
+    Readers order it by (tx, id). On PostgreSQL `tx` is the writing transaction's id and
+    readers never pass the oldest transaction still in flight, so an event that commits late
+    is never skipped; on SQLite writers are serialised, `tx` is 0 and id order is commit order.
+    """
 
     id = fields.BigIntField(primary_key=True)
+    tx = fields.BigIntField(default=0)
     kind = fields.CharEnumField(EventKind, max_length=16)
     report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
         "warga.Report", related_name=False, on_delete=fields.CASCADE
@@ -251,3 +257,4 @@ class Event(Model):
 
     class Meta:
         table = "event"
+        indexes = (Index(fields=("tx", "id")),)

@@ -9,7 +9,18 @@ from strawberry.schema.config import StrawberryConfig
 from resolvers import mutation as m
 from resolvers import query as q
 from schema.errors import ClientErrors
-from schema.types import AuthPayload, Comment, Media, Region, Report, ReportConnection, User
+from schema.types import (
+    AuthPayload,
+    Comment,
+    Media,
+    Region,
+    Report,
+    ReportConnection,
+    ReportEvent,
+    StatusChange,
+    User,
+)
+from subscriptions import resolvers as sub
 
 
 @strawberry.type
@@ -53,6 +64,18 @@ class Mutation:
     unvote: Report = strawberry.mutation(resolver=m.unvote)
 
 
+@strawberry.type
+class Subscription:
+    report_created: Report = strawberry.subscription(resolver=sub.report_created)
+    report_status_changed: StatusChange = strawberry.subscription(resolver=sub.report_status_changed)
+    comment_added: Comment = strawberry.subscription(resolver=sub.comment_added)
+    report_events: ReportEvent = strawberry.subscription(
+        resolver=sub.report_events,
+        description="replays every event after the cursor, then streams live, in order, with no gap;"
+        " without `after`, live from now",
+    )
+
+
 class WargaSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Client errors are answers, not incidents: ClientErrors logs the unexpected ones."""
@@ -61,6 +84,7 @@ class WargaSchema(strawberry.Schema):
 schema = WargaSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     config=StrawberryConfig(auto_camel_case=True),
     extensions=[
         lambda: ParserCache(maxsize=512),

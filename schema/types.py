@@ -448,3 +448,13 @@ class ReportConnection:
     @strawberry.field(name="totalCount")
     async def total_count(self) -> int:
         return await self.total_count_fn()  # type: ignore[operator]
+
+
+@strawberry.type
+class ReportEvent:
+    cursor: str = strawberry.field(description="resume point: pass it back as `after` to miss nothing")
+    kind: EventKind
+    occurred_at: dt.datetime
+    report: Report
+    status_change: StatusChange | None
+    comment: Comment | None

@@ -190,3 +190,45 @@ def clock() -> Iterator[Clock]:
         yield c
     finally:
         set_clock(None)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+async def live_url(app: object) -> AsyncIterator[str]:
+    """The same app served by uvicorn on a real socket (its lifespan already runs)."""
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+async def wait_until(predicate: object, timeout: float = 5.0) -> None:
+    """Poll a condition (e.g. the hub has N subscribers) instead of sleeping blindly."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+async def hub_idle(app: object) -> None:
+    """Wait until the hub has read the whole log, so its background reads do not interleave
+    with statements a test is counting."""
+    from subscriptions import log
+
+    hub = app.state.hub  # type: ignore[attr-defined]
+    target = await log.head()
+    await wait_until(lambda: hub.position >= target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.conftest import hub_idle
 from tests.helpers import citizen, error, ok, report, staff
 
 ADD = """mutation($r: ID!, $b: String!) { addComment(reportId: $r, body: $b) {
@@ -112,13 +113,14 @@ DETAIL = """query($id: ID!) { report(id: $id) {
 } }"""
 
 
-async def _count(sql_counter, client, query, variables, token):
+async def _count(sql_counter, app, client, query, variables, token):
+    await hub_idle(app)
     sql_counter.statements.clear()
     data = await ok(client, query, variables, token)
     return len(sql_counter.statements), data
 
 
-async def test_feed_and_detail_use_a_constant_number_of_queries(client, sql_counter):
+async def test_feed_and_detail_use_a_constant_number_of_queries(app, client, sql_counter):
     viewer, _ = await citizen(client)
     authors = [await citizen(client) for _ in range(5)]
     for i in range(24):
@@ -127,9 +129,9 @@ async def test_feed_and_detail_use_a_constant_number_of_queries(client, sql_coun
         await ok(client, ADD, {"r": r["id"], "b": "ikut melapor"}, viewer)
         await ok(client, VOTE, {"r": r["id"]}, viewer)
 
-    small, data = await _count(sql_counter, client, FEED, {"first": 5}, viewer)
+    small, data = await _count(sql_counter, app, client, FEED, {"first": 5}, viewer)
     assert len(data["reports"]["edges"]) == 5
-    large, data = await _count(sql_counter, client, FEED, {"first": 20}, viewer)
+    large, data = await _count(sql_counter, app, client, FEED, {"first": 20}, viewer)
     assert len(data["reports"]["edges"]) == 20
     assert all(e["node"]["viewerHasVoted"] for e in data["reports"]["edges"])
     # viewer, page of rows, count, authors, viewer's votes: five, whatever the page size.
@@ -138,7 +140,7 @@ async def test_feed_and_detail_use_a_constant_number_of_queries(client, sql_coun
     rid = data["reports"]["edges"][0]["node"]["id"]
     for i in range(5):
         await ok(client, ADD, {"r": rid, "b": f"lagi {i}"}, authors[i][0])
-    detail, data = await _count(sql_counter, client, DETAIL, {"id": rid}, viewer)
+    detail, data = await _count(sql_counter, app, client, DETAIL, {"id": rid}, viewer)
     assert len(data["report"]["comments"]["edges"]) == 6
     # viewer, report, comments page, users (authors), votes, media, timeline, then a second
     # level: users (timeline actors) and timeline media. Constant in comments and entries.

@@ -128,13 +128,14 @@ class Migration(migrations.Migration):
             name='Event',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('tx', fields.BigIntField(default=0)),
                 ('kind', fields.CharEnumField(description='CREATED: CREATED\nSTATUS_CHANGED: STATUS_CHANGED\nCOMMENT_ADDED: COMMENT_ADDED\nVOTES_CHANGED: VOTES_CHANGED', enum_type=EventKind, max_length=16)),
                 ('report', fields.ForeignKeyField('warga.Report', source_field='report_id', db_constraint=True, to_field='id', related_name=False, on_delete=OnDelete.CASCADE)),
                 ('status_change_id', fields.IntField(null=True)),
                 ('comment_id', fields.IntField(null=True)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'event', 'app': 'warga', 'pk_attr': 'id', 'table_description': "The event log: one row per streamable change, written in the change's transaction."},
+            options={'table': 'event', 'app': 'warga', 'indexes': [Index(fields=['tx', 'id'])], 'pk_attr': 'id', 'table_description': "The event log: one row per streamable change, written in the change's transaction."},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -1,0 +1,35 @@
+"""Purpose-built SQL for the hot paths, written once for PostgreSQL ($1 placeholders) and run
+on SQLite too (placeholders rewritten to ?)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+_PARAM = re.compile(r"\$\d+")
+
+
+def conn_of(conn: BaseDBAsyncClient | None = None) -> BaseDBAsyncClient:
+    return conn or connections.get("default")
+
+
+def is_postgres(conn: BaseDBAsyncClient | None = None) -> bool:
+    return conn_of(conn).capabilities.dialect == "postgres"
+
+
+def _dialect(sql: str, conn: BaseDBAsyncClient) -> str:
+    return sql if is_postgres(conn) else _PARAM.sub(lambda m: "?" + m.group()[1:], sql)
+
+
+async def fetch(sql: str, *args: Any, conn: BaseDBAsyncClient | None = None) -> list[dict[str, Any]]:
+    c = conn_of(conn)
+    return list(await c.execute_query_dict(_dialect(sql, c), list(args)))
+
+
+async def execute(sql: str, *args: Any, conn: BaseDBAsyncClient | None = None) -> int:
+    c = conn_of(conn)
+    count, _ = await c.execute_query(_dialect(sql, c), list(args))
+    return count

@@ -1,0 +1,93 @@
+"""Subscription resolvers: parse the filter, then stream deliveries from the process's hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from domain import validate
+from domain.errors import NotFound
+from domain.report import get_visible
+from domain.tx import now
+from models.enums import EventKind
+from resolvers.convert import bbox_of, opt_id
+from resolvers.loaders import Loaders
+from schema.context import Info
+from schema.inputs import FeedFilter
+from schema.types import Comment, Report, ReportEvent, StatusChange
+from subscriptions.hub import Delivery, Hub
+from subscriptions.log import Position
+from subscriptions.stream import Feed, stream
+
+ALL_KINDS = frozenset(EventKind)
+
+
+def feed_of(f: FeedFilter | None, report_id: int | None = None) -> Feed:
+    if f is None:
+        return Feed(report_id=report_id)
+    region_id = opt_id(f.region_id, "filter.regionId")
+    feed = Feed(
+        region_id=region_id,
+        category_ids=frozenset(validate.parse_ids(f.category_ids, "filter.categoryIds") or []) or None,
+        bbox=bbox_of(f.bbox, "filter.bbox"),
+        report_id=report_id,
+    )
+    feed.keys()  # validates the region now, not at the first event
+    return feed
+
+
+async def _deliveries(
+    info: Info, feed: Feed, kinds: frozenset[EventKind], after: Position | None = None
+) -> AsyncGenerator[Delivery, None]:
+    hub: Hub = info.context.request.app.state.hub
+    ctx = info.context
+    async for d in stream(hub, ctx.viewer, feed, kinds, after):
+        # Fresh loaders per delivery, primed with the rows the hub loaded for everyone.
+        ctx.loaders = Loaders(ctx.viewer.id if ctx.viewer else None)
+        ctx.started = now()
+        ctx.loaders.reports.prime(d.report.id, d.report)
+        for user in d.users.values():
+            ctx.loaders.users.prime(user.id, user)
+        yield d
+
+
+async def report_created(info: Info, filter: FeedFilter | None = None) -> AsyncGenerator[Report, None]:
+    async for d in _deliveries(info, feed_of(filter), frozenset({EventKind.CREATED})):
+        yield Report(row=d.report)
+
+
+async def report_status_changed(
+    info: Info, report_id: strawberry.ID | None = None, filter: FeedFilter | None = None
+) -> AsyncGenerator[StatusChange, None]:
+    rid = opt_id(report_id, "reportId")
+    if rid is not None and await get_visible(info.context.viewer, rid) is None:
+        raise NotFound(f"No report with id {rid}.")
+    async for d in _deliveries(info, feed_of(filter, rid), frozenset({EventKind.STATUS_CHANGED})):
+        if d.status_change is not None:
+            yield StatusChange(row=d.status_change)
+
+
+async def comment_added(info: Info, report_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
+    rid = validate.parse_id(report_id, "reportId")
+    if await get_visible(info.context.viewer, rid) is None:
+        raise NotFound(f"No report with id {rid}.")
+    async for d in _deliveries(info, Feed(report_id=rid), frozenset({EventKind.COMMENT_ADDED})):
+        if d.comment is not None and d.comment.deleted_at is None:
+            yield Comment(row=d.comment)
+
+
+async def report_events(
+    info: Info, filter: FeedFilter | None = None, after: str | None = None
+) -> AsyncGenerator[ReportEvent, None]:
+    """Replays every matching event after the cursor, then streams live, in order, no gap."""
+    position = Position.decode(after) if after else None
+    async for d in _deliveries(info, feed_of(filter), ALL_KINDS, position):
+        yield ReportEvent(
+            cursor=d.position.encode(),
+            kind=d.event.kind,
+            occurred_at=d.event.created_at,
+            report=Report(row=d.report),
+            status_change=StatusChange(row=d.status_change) if d.status_change else None,
+            comment=Comment(row=d.comment) if d.comment else None,
+        )
