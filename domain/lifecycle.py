@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from domain import validate
+from domain import rollups, validate
 from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
@@ -100,6 +100,8 @@ async def _move(
         )
         if updated != 1:  # lost a race: another move changed the status first
             raise InvalidTransition(f"{move.name} is not possible any more: the report changed.")
+        before = rollups.Facts.of(report)
+        await rollups.move(tx.conn, before, before.changed(target, changes))
         change = await record(tx, report, current, target, viewer.id if viewer else None, note)
         if media_ids:
             await attach_media(tx.conn, viewer, media_ids, "mediaIds", status_change_id=change.id)  # type: ignore[arg-type]
@@ -232,16 +234,17 @@ async def close_stale(now: datetime, days: float) -> int:
 
 async def note_response(tx: Tx, report_id: int) -> None:
     """An official comment after verification stamps firstResponseAt, once."""
-    await (
-        Report.filter(
-            id=report_id,
-            first_response_at=None,
-            verified_at__not_isnull=True,
-            status__in=list(RESPONDABLE),
-        )
-        .using_db(tx.conn)
-        .update(first_response_at=tx.at)
-    )
+    report = await Report.filter(id=report_id).using_db(tx.conn).select_for_update().first()
+    if (
+        report is None
+        or report.first_response_at is not None
+        or report.verified_at is None
+        or report.status not in RESPONDABLE
+    ):
+        return
+    await Report.filter(id=report_id).using_db(tx.conn).update(first_response_at=tx.at)
+    before = rollups.Facts.of(report)
+    await rollups.move(tx.conn, before, before.changed(before.status, {"first_response_at": tx.at}))
 
 
 # ---------------------------------------------------------------- work queues

@@ -11,7 +11,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Q, RawSQL
 from tortoise.queryset import QuerySet
 
-from domain import validate
+from domain import rollups, validate
 from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
@@ -147,6 +147,7 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
                 using_db=tx.conn,
             )
             await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=report.id)
+            await rollups.move(tx.conn, None, rollups.Facts.of(report))
             change = await record(tx, report, None, ReportStatus.SUBMITTED, viewer.id, None)
             await User.filter(id=viewer.id).using_db(tx.conn).update(reports_count=F("reports_count") + 1)
             await tx.emit(EventKind.CREATED, report.id, status_change_id=change.id)

@@ -10,14 +10,20 @@ from models.enums import EventKind, RegionLevel, ReportStatus, Role
 
 __all__ = [
     "Agency",
+    "ApiKey",
     "Category",
     "Comment",
     "Event",
+    "HeatDaily",
     "KeyValue",
     "Media",
+    "PerfDaily",
+    "PerfHist",
     "Region",
     "Report",
+    "ResolvedDaily",
     "StatusChange",
+    "StatusDaily",
     "User",
     "Vote",
 ]
@@ -258,3 +264,110 @@ class Event(Model):
     class Meta:
         table = "event"
         indexes = (Index(fields=("tx", "id")),)
+
+
+# ---------------------------------------------------------------- rollups (domain/rollups.py)
+
+
+class PerfDaily(Model):
+    """Government performance counters per unit per Jakarta day of report creation."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    level = fields.CharField(max_length=10)
+    unit_id = fields.IntField()
+    received = fields.IntField(default=0)
+    responded = fields.IntField(default=0)
+    resolved = fields.IntField(default=0)
+    sla_met = fields.IntField(default=0)
+    rating_sum = fields.IntField(default=0)
+    rating_count = fields.IntField(default=0)
+
+    class Meta:
+        table = "perf_daily"
+        unique_together = (("level", "unit_id", "day"),)
+        indexes = (Index(fields=("level", "day")),)
+
+
+class PerfHist(Model):
+    """Duration histograms (log buckets, 4 percent wide) behind the median response and resolution
+    times."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    level = fields.CharField(max_length=10)
+    unit_id = fields.IntField()
+    metric = fields.CharField(max_length=1)  # R: response, S: resolution
+    bucket = fields.SmallIntField()
+    n = fields.IntField(default=0)
+
+    class Meta:
+        table = "perf_hist"
+        unique_together = (("level", "unit_id", "metric", "day", "bucket"),)
+        indexes = (Index(fields=("level", "day")),)
+
+
+class StatusDaily(Model):
+    """Reports by creation day, kelurahan, category and current status (for stats)."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    kelurahan_id = fields.IntField()
+    kecamatan_id = fields.IntField()
+    kota_id = fields.IntField()
+    category_id = fields.IntField()
+    status = fields.CharField(max_length=12)
+    n = fields.IntField(default=0)
+
+    class Meta:
+        table = "status_daily"
+        unique_together = (("day", "kelurahan_id", "category_id", "status"),)
+        indexes = (Index(fields=("kota_id", "day")), Index(fields=("kecamatan_id", "day")))
+
+
+class ResolvedDaily(Model):
+    """Reports by the Jakarta day of their current resolvedAt (for the daily resolved series)."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    kelurahan_id = fields.IntField()
+    kecamatan_id = fields.IntField()
+    kota_id = fields.IntField()
+    category_id = fields.IntField()
+    n = fields.IntField(default=0)
+
+    class Meta:
+        table = "resolved_daily"
+        unique_together = (("day", "kelurahan_id", "category_id"),)
+        indexes = (Index(fields=("kota_id", "day")), Index(fields=("kecamatan_id", "day")))
+
+
+class HeatDaily(Model):
+    """Visible reports per creation day, H3 cell (resolution 9) and category (for heatmaps)."""
+
+    id = fields.BigIntField(primary_key=True)
+    day = fields.DateField()
+    cell = fields.CharField(max_length=16)
+    category_id = fields.IntField()
+    n = fields.IntField(default=0)
+
+    class Meta:
+        table = "heat_daily"
+        unique_together = (("day", "cell", "category_id"),)
+
+
+class ApiKey(Model):
+    """Keys issued to partner apps (Open311 POST). Only a hash is kept, the key is shown once."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=120)
+    prefix = fields.CharField(max_length=12)
+    key_hash = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.RESTRICT
+    )
+    created_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_key"

@@ -44,14 +44,14 @@ async def report(info: Info, id: strawberry.ID) -> Report | None:
 async def reports(
     info: Info,
     filter: ReportFilter | None = None,
-    order_by: ReportOrder = ReportOrder.NEWEST,
+    order_by: ReportOrder | None = ReportOrder.NEWEST,
     first: int | None = 20,
     after: str | None = None,
 ) -> ReportConnection:
     page = await search_reports(
         info.context.viewer,
         report_query(filter),
-        order_by.value,
+        (order_by or ReportOrder.NEWEST).value,
         validate.page_size(first),
         after,
         info.context.started,

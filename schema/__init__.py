@@ -7,8 +7,10 @@ from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 
 from resolvers import mutation as m
+from resolvers import performance as perf
 from resolvers import query as q
 from schema.errors import ClientErrors
+from schema.performance import HeatCell, RankingEntry, Stats
 from schema.types import (
     AuthPayload,
     Comment,
@@ -41,6 +43,11 @@ class Query:
     locate: Region | None = strawberry.field(
         resolver=q.locate, description="the kelurahan that contains the point, or null"
     )
+    rankings: list[RankingEntry] = strawberry.field(
+        resolver=perf.rankings, description="null medians / ratings sort last"
+    )
+    stats: Stats = strawberry.field(resolver=perf.stats)
+    heatmap: list[HeatCell] = strawberry.field(resolver=perf.heatmap)
 
 
 @strawberry.type

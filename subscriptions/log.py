@@ -86,7 +86,7 @@ async def append(
         report_id,
         status_change_id,
         comment_id,
-        at if is_postgres(conn) else at.isoformat(sep=" "),
+        at,
         conn=conn,
     )
     return int(rows[0]["id"])

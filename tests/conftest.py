@@ -108,16 +108,25 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-MUTABLE_TABLES = ["event", "media", "vote", "comment", "status_change", "report", "app_user"]
+MUTABLE_TABLES = [
+    "event",
+    "media",
+    "vote",
+    "comment",
+    "status_change",
+    "report",
+    "api_key",
+    "app_user",
+    "perf_daily",
+    "perf_hist",
+    "status_daily",
+    "resolved_daily",
+    "heat_daily",
+]
 
 
-@pytest.fixture(autouse=True)
-async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """Each test starts with no users or reports; regions and categories stay."""
-    if "app" not in request.fixturenames and "client" not in request.fixturenames:
-        yield
-        return
-    request.getfixturevalue("app")
+async def wipe() -> None:
+    """No users, reports or rollups; regions and categories stay."""
     from tortoise import connections
 
     from domain.ratelimit import failed_logins, report_posts
@@ -131,6 +140,18 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
             await conn.execute_script(f"DELETE FROM {table}")
     failed_logins._hits.clear()
     report_posts._hits.clear()
+
+
+@pytest.fixture(autouse=True)
+async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
+    """Each test starts from a clean slate, but for modules marked `shared_data`, whose
+    module-scoped fixture builds one data set for all its tests."""
+    if "app" not in request.fixturenames and "client" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("app")
+    if request.node.get_closest_marker("shared_data") is None:
+        await wipe()
     yield
 
 

@@ -1,0 +1,355 @@
+"""Government performance, computed from the rollups: the ranking definitions (README
+"How the ranking score is computed"), stats and the heatmap."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import h3
+
+from domain.catalog import catalog
+from domain.errors import BadUserInput
+from domain.rollups import RESOLUTION, RESPONSE, bucket_minutes, jakarta_day
+from domain.tx import now
+from models import User
+from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
+from models.sql import fetch
+
+DEFAULT_DAYS = 90  # Qlue's quarterly rankings
+MAX_DAYS = 3661
+
+# ---------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @classmethod
+    def of(cls, start: date | None, end: date | None, default_days: int = DEFAULT_DAYS) -> Period:
+        if start is None or end is None:
+            today = jakarta_day(now())
+            return cls(today - timedelta(days=default_days - 1), today)
+        if start > end:
+            raise BadUserInput("period", "`period.from` must not be after `period.to`.")
+        if (end - start).days >= MAX_DAYS:
+            raise BadUserInput("period", f"A period is at most {MAX_DAYS} days.")
+        return cls(start, end)
+
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=i) for i in range((self.end - self.start).days + 1)]
+
+
+# ---------------------------------------------------------------- rankings
+
+
+@dataclass
+class Entry:
+    level: str
+    unit_id: int
+    unit_name: str
+    received: int = 0
+    responded: int = 0
+    resolved: int = 0
+    sla_met: int = 0
+    rating_sum: int = 0
+    rating_count: int = 0
+    median_response: float | None = None
+    median_resolution: float | None = None
+    rank: int = 0
+    hist: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    @property
+    def response_rate(self) -> float:
+        return self.responded / self.received
+
+    @property
+    def resolution_rate(self) -> float:
+        return self.resolved / self.received
+
+    @property
+    def sla_rate(self) -> float:
+        return self.sla_met / self.received
+
+    @property
+    def average_rating(self) -> float | None:
+        return self.rating_sum / self.rating_count if self.rating_count else None
+
+    @property
+    def score(self) -> float:
+        """100 x (0.35 response + 0.35 SLA + 0.15 resolution + 0.15 r), r = (rating - 1) / 4,
+        or 0.5 without ratings."""
+        rating = self.average_rating
+        r = (rating - 1) / 4 if rating is not None else 0.5
+        return 100 * (
+            0.35 * self.response_rate + 0.35 * self.sla_rate + 0.15 * self.resolution_rate + 0.15 * r
+        )
+
+
+def median(hist: dict[int, int]) -> float | None:
+    """The median of a duration histogram, in minutes (within 2 % of the exact one)."""
+    total = sum(hist.values())
+    if total == 0:
+        return None
+    lo_rank, hi_rank = (total - 1) // 2, total // 2  # 0-based ranks of the middle one or two
+    values: dict[int, float] = {}
+    seen = 0
+    for b in sorted(hist):
+        n = hist[b]
+        for rank in (lo_rank, hi_rank):
+            if seen <= rank < seen + n:
+                values[rank] = bucket_minutes(b)
+        seen += n
+        if hi_rank in values:
+            break
+    return (values[lo_rank] + values[hi_rank]) / 2
+
+
+# Each metric: how to read it from an entry, and whether higher is better.
+METRICS: dict[str, tuple[Any, bool]] = {
+    "SCORE": (lambda e: e.score, True),
+    "RESPONSE_RATE": (lambda e: e.response_rate, True),
+    "RESOLUTION_RATE": (lambda e: e.resolution_rate, True),
+    "SLA_COMPLIANCE": (lambda e: e.sla_rate, True),
+    "MEDIAN_RESPONSE_TIME": (lambda e: e.median_response, False),
+    "MEDIAN_RESOLUTION_TIME": (lambda e: e.median_resolution, False),
+    "AVERAGE_RATING": (lambda e: e.average_rating, True),
+    "REPORTS_RECEIVED": (lambda e: e.received, True),
+}
+
+
+def sort_key(metric: str) -> Any:
+    """Best first; missing values (null medians or ratings) last; ties by reportsReceived
+    descending, then unit name."""
+    read, higher_better = METRICS[metric]
+
+    def key(e: Entry) -> tuple[Any, ...]:
+        value = read(e)
+        if value is None:
+            return (1, 0.0, -e.received, e.unit_name)
+        return (0, -value if higher_better else value, -e.received, e.unit_name)
+
+    return key
+
+
+REGION_LEVELS = {"KELURAHAN", "KECAMATAN", "KOTA"}
+
+
+async def _unit_names(level: str, unit_ids: set[int]) -> dict[int, str]:
+    cat = catalog()
+    if level in REGION_LEVELS:
+        return {i: cat.regions[i].name for i in unit_ids if i in cat.regions}
+    if level == "DINAS":
+        return {i: cat.agencies[i].name for i in unit_ids if i in cat.agencies}
+    users = await User.filter(id__in=unit_ids).values("id", "display_name")
+    return {u["id"]: u["display_name"] for u in users}
+
+
+async def _units_within(level: str, region_id: int) -> set[int] | None:
+    """Units inside a region, or None for no restriction."""
+    cat = catalog()
+    region = cat.region(region_id, "withinRegionId")
+    if level in REGION_LEVELS:
+        return {r.id for r in cat.regions.values() if r.level == level and cat.is_within(r.id, region.id)}
+    if level == "DINAS":
+        if region.level == RegionLevel.PROVINSI:
+            return None
+        raise BadUserInput("withinRegionId", "A dinas serves the whole city; rank DINAS city-wide.")
+    officers = await User.filter(role=Role.OFFICER, region_id__not_isnull=True).values("id", "region_id")
+    return {o["id"] for o in officers if cat.is_within(o["region_id"], region.id)}
+
+
+async def rankings(
+    level: str,
+    period: Period,
+    within_region_id: int | None,
+    metric: str,
+    first: int,
+    offset: int,
+) -> list[Entry]:
+    if not 0 <= first <= 500:
+        raise BadUserInput("first", "`first` must be between 0 and 500.")
+    if offset < 0:
+        raise BadUserInput("offset", "`offset` must not be negative.")
+    allowed = await _units_within(level, within_region_id) if within_region_id is not None else None
+    rows = await fetch(
+        "SELECT unit_id, SUM(received) AS received, SUM(responded) AS responded,"
+        " SUM(resolved) AS resolved, SUM(sla_met) AS sla_met, SUM(rating_sum) AS rating_sum,"
+        " SUM(rating_count) AS rating_count FROM perf_daily"
+        " WHERE level = $1 AND day >= $2 AND day <= $3 GROUP BY unit_id HAVING SUM(received) > 0",
+        level,
+        period.start,
+        period.end,
+    )
+    if allowed is not None:
+        rows = [r for r in rows if r["unit_id"] in allowed]
+    names = await _unit_names(level, {r["unit_id"] for r in rows})
+    entries = {
+        r["unit_id"]: Entry(
+            level=level,
+            unit_id=r["unit_id"],
+            unit_name=names.get(r["unit_id"], str(r["unit_id"])),
+            received=int(r["received"]),
+            responded=int(r["responded"]),
+            resolved=int(r["resolved"]),
+            sla_met=int(r["sla_met"]),
+            rating_sum=int(r["rating_sum"]),
+            rating_count=int(r["rating_count"]),
+        )
+        for r in rows
+    }
+    hist_rows = await fetch(
+        "SELECT unit_id, metric, bucket, SUM(n) AS n FROM perf_hist"
+        " WHERE level = $1 AND day >= $2 AND day <= $3 GROUP BY unit_id, metric, bucket",
+        level,
+        period.start,
+        period.end,
+    )
+    hists: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
+    for h in hist_rows:
+        if h["unit_id"] in entries and int(h["n"]):
+            hists[(h["unit_id"], h["metric"])][int(h["bucket"])] = int(h["n"])
+    for unit_id, entry in entries.items():
+        entry.median_response = median(hists.get((unit_id, RESPONSE), {}))
+        entry.median_resolution = median(hists.get((unit_id, RESOLUTION), {}))
+    ordered = sorted(entries.values(), key=sort_key(metric))
+    for i, entry in enumerate(ordered, start=1):
+        entry.rank = i
+    return ordered[offset : offset + first]
+
+
+# ---------------------------------------------------------------- stats and heatmap
+
+
+@dataclass
+class Stats:
+    total: int
+    by_status: dict[str, int]
+    by_category: dict[int, int]
+    by_region: list[tuple[int, int, int, int]]  # region id, count, open, resolved
+    daily: list[tuple[date, int, int]]  # day, created, resolved
+
+
+def _region_clause(region_id: int | None, args: list[Any]) -> tuple[str, str | None]:
+    """SQL restricting rollup rows to a region, and the column that names its children."""
+    cat = catalog()
+    if region_id is None:
+        return "", "kota_id"
+    region = cat.region(region_id, "regionId")
+    column = {
+        RegionLevel.PROVINSI: None,
+        RegionLevel.KOTA: "kota_id",
+        RegionLevel.KECAMATAN: "kecamatan_id",
+        RegionLevel.KELURAHAN: "kelurahan_id",
+    }[RegionLevel(region.level)]
+    child = {
+        RegionLevel.PROVINSI: "kota_id",
+        RegionLevel.KOTA: "kecamatan_id",
+        RegionLevel.KECAMATAN: "kelurahan_id",
+        RegionLevel.KELURAHAN: None,
+    }[RegionLevel(region.level)]
+    if column is None:
+        return "", child
+    args.append(region.id)
+    return f" AND {column} = ${len(args)}", child
+
+
+def _category_clause(category_ids: list[int] | None, args: list[Any]) -> str:
+    if not category_ids:
+        return ""
+    for cid in category_ids:
+        catalog().category(cid, "categoryIds")
+    marks = []
+    for cid in category_ids:
+        args.append(cid)
+        marks.append(f"${len(args)}")
+    return f" AND category_id IN ({', '.join(marks)})"
+
+
+async def stats(region_id: int | None, category_ids: list[int] | None, period: Period) -> Stats:
+    args: list[Any] = [period.start, period.end]
+    where = "day >= $1 AND day <= $2"
+    region_sql, child = _region_clause(region_id, args)
+    where += region_sql + _category_clause(category_ids, args)
+    group = "day, category_id, status" + (f", {child}" if child else "")
+    child_col = f"{child} AS child" if child else "NULL AS child"
+    rows = await fetch(
+        f"SELECT day, category_id, status, {child_col}, SUM(n) AS n FROM status_daily"
+        f" WHERE {where} GROUP BY {group}",
+        *args,
+    )
+    by_status: dict[str, int] = defaultdict(int)
+    by_category: dict[int, int] = defaultdict(int)
+    by_child: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    created: dict[date, int] = defaultdict(int)
+    for r in rows:
+        n = int(r["n"])
+        if not n:
+            continue
+        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])
+        by_status[r["status"]] += n
+        by_category[r["category_id"]] += n
+        created[day] += n
+        if child:
+            acc = by_child[r["child"]]
+            acc[0] += n
+            acc[1] += n if r["status"] in OPEN_STATUSES else 0
+            acc[2] += n if r["status"] in DONE_STATUSES else 0
+    resolved_rows = await fetch(
+        f"SELECT day, SUM(n) AS n FROM resolved_daily WHERE {where} GROUP BY day", *args
+    )
+    resolved = {
+        (r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])): int(r["n"])
+        for r in resolved_rows
+    }
+    children = []
+    if child:
+        parent = region_id if region_id is not None else None
+        kids = (
+            catalog().children.get(parent, [])
+            if parent is not None
+            else [r for r in catalog().regions.values() if r.level == RegionLevel.KOTA]
+        )
+        children = [(k.id, *by_child.get(k.id, [0, 0, 0])) for k in kids]
+        children.sort(key=lambda c: (-c[1], catalog().regions[c[0]].name))
+    return Stats(
+        total=sum(by_status.values()),
+        by_status=dict(by_status),
+        by_category=dict(by_category),
+        by_region=children,  # type: ignore[arg-type]
+        daily=[(d, created.get(d, 0), resolved.get(d, 0)) for d in period.days()],
+    )
+
+
+MAX_HEAT_RESOLUTION = 9
+
+
+async def heatmap(
+    bbox: tuple[float, float, float, float], resolution: int, category_ids: list[int] | None, period: Period
+) -> list[tuple[str, float, float, int]]:
+    """(cell, lat, lng, count) per H3 cell whose centre lies in the bbox."""
+    if not 0 <= resolution <= MAX_HEAT_RESOLUTION:
+        raise BadUserInput("resolution", f"`resolution` must be between 0 and {MAX_HEAT_RESOLUTION}.")
+    args: list[Any] = [period.start, period.end]
+    where = "day >= $1 AND day <= $2" + _category_clause(category_ids, args)
+    rows = await fetch(f"SELECT cell, SUM(n) AS n FROM heat_daily WHERE {where} GROUP BY cell", *args)
+    counts: dict[str, int] = defaultdict(int)
+    for r in rows:
+        n = int(r["n"])
+        if n:
+            cell = r["cell"]
+            if resolution < MAX_HEAT_RESOLUTION:
+                cell = h3.cell_to_parent(cell, resolution)
+            counts[cell] += n
+    south, west, north, east = bbox
+    out = []
+    for cell, n in counts.items():
+        lat, lng = h3.cell_to_latlng(cell)
+        if south <= lat <= north and west <= lng <= east:
+            out.append((cell, lat, lng, n))
+    out.sort(key=lambda c: (-c[3], c[0]))
+    return out
