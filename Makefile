@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SHARED_GEOJSON := $(abspath ../shared/data/jakarta/kelurahan.geojson)
 
-.PHONY: install run test test-sqlite test-postgres lint services lock clean
+.PHONY: install run test test-sqlite test-postgres lint services schema lock clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,9 @@ test-postgres: install
 		$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## Re-pin the lock file from the current virtualenv (after changing pyproject.toml).
+schema:
+	$(BIN)/warga schema > schema.graphql
+
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 

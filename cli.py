@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -125,6 +126,47 @@ def cmd_close_stale(args: argparse.Namespace) -> None:
     print(f"closed {closed} resolved reports unanswered for {days:g} days")
 
 
+def cmd_rebuild_rollups(args: argparse.Namespace) -> None:
+    from domain import rollups
+
+    started = time.monotonic()
+    cells = asyncio.run(_with_orm(rollups.rebuild))
+    print(f"rollups rebuilt: {cells} cells in {time.monotonic() - started:.1f} s")
+
+
+def cmd_api_key(args: argparse.Namespace) -> None:
+    from domain import apikeys
+    from domain.errors import WargaError
+    from models import ApiKey, User
+
+    async def work() -> None:
+        try:
+            if args.sub == "issue":
+                user = await User.get_or_none(handle=args.user)
+                if user is None:
+                    sys.exit(f"no user with handle {args.user}")
+                row, key = await apikeys.issue(None, args.name, user.id)
+                print(f"API key {row.id} for {user.handle} ({row.name}): {key}")
+                print("Store it now: only its hash is kept.")
+            elif args.sub == "revoke":
+                row = await apikeys.revoke(None, args.id)
+                print(f"API key {row.id} ({row.name}) revoked at {row.revoked_at}")
+            else:
+                for row in await ApiKey.all().order_by("id"):
+                    state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+                    print(f"{row.id:>4}  {row.prefix}...  {row.name:<30} user {row.user_id}  {state}")  # type: ignore[attr-defined]
+        except WargaError as exc:
+            sys.exit(f"error: {exc.message}")
+
+    asyncio.run(_with_orm(work))
+
+
+def cmd_schema(args: argparse.Namespace) -> None:
+    from schema import schema
+
+    sys.stdout.write(schema.as_str())
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
@@ -178,6 +220,23 @@ def build_parser() -> argparse.ArgumentParser:
     cs = sub.add_parser("close-stale", help="close RESOLVED reports the reporter left unanswered")
     cs.add_argument("--days", type=float, help="default: AUTO_CLOSE_DAYS (7)")
     cs.set_defaults(func=cmd_close_stale)
+
+    sub.add_parser("rebuild-rollups", help="recompute every rollup from the reports").set_defaults(
+        func=cmd_rebuild_rollups
+    )
+
+    keys = sub.add_parser("api-key", help="API keys of partner apps (Open311 POST)")
+    keys_sub = keys.add_subparsers(dest="sub", required=True)
+    issue = keys_sub.add_parser("issue", help="issue a key; it is printed once")
+    issue.add_argument("--name", required=True, help="the partner app")
+    issue.add_argument("--user", required=True, help="handle of the account reports are posted as")
+    issue.set_defaults(func=cmd_api_key)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+    revoke.set_defaults(func=cmd_api_key)
+    keys_sub.add_parser("list", help="list keys").set_defaults(func=cmd_api_key)
+
+    sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
 
     serve = sub.add_parser("serve", help="run the HTTP/websocket server")
     serve.add_argument("--host")

@@ -26,6 +26,7 @@ from domain.catalog import catalog, reload_catalog
 from domain.errors import Unauthenticated
 from domain.tx import now
 from models.enums import RegionLevel
+from rest import exports, open311
 from schema import schema
 from schema.context import Context
 from subscriptions.bus import Bus, install_bus
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/exports/reports.csv", exports.reports_csv),
+            *open311.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount("/media", StaticFiles(directory=settings.media_root, check_dir=False)),

@@ -58,13 +58,13 @@ def visible(qs: QuerySet, viewer: Viewer | None) -> QuerySet:
     return qs.filter(~hidden | Q(author_id=viewer.id))
 
 
-def is_overdue(report: Report, now: datetime) -> bool:
+def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
     """Past dueAt and not yet RESOLVED/CLOSED (REJECTED and DUPLICATE are never overdue)."""
     return (
-        report.due_at is not None
-        and report.due_at < now
-        and report.status not in DONE_STATUSES
-        and report.status not in (ReportStatus.REJECTED, ReportStatus.DUPLICATE)
+        due_at is not None
+        and due_at < now
+        and status not in DONE_STATUSES
+        and status not in (ReportStatus.REJECTED, ReportStatus.DUPLICATE)
     )
 
 

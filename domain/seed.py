@@ -12,6 +12,7 @@ from shapely.geometry import Point, shape
 from tortoise.transactions import in_transaction
 
 from config import DATA_DIR
+from domain import rollups
 from domain.auth import hash_password
 from domain.catalog import REGION_SOURCE_KEY, Catalog, reload_catalog
 from domain.kelurahan import BUILTIN_SOURCE, RegionRecord, builtin_regions, regions_from_geojson
@@ -273,4 +274,5 @@ async def demo_data(n_reports: int = 3000, seed: int = 2016) -> list[DemoLogin]:
         for uid in citizens:
             n = sum(1 for r in reports if r.author_id == uid)  # type: ignore[attr-defined]
             await User.filter(id=uid).using_db(conn).update(reports_count=n)
+    await rollups.rebuild()  # bulk-loaded rows bypassed the incremental path
     return logins

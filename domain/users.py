@@ -8,7 +8,7 @@ from tortoise.exceptions import IntegrityError
 
 from config import get_settings
 from domain import validate
-from domain.auth import Viewer, hash_password, issue_token, verify_password
+from domain.auth import Viewer, bearer, hash_password, issue_token, read_token, verify_password
 from domain.catalog import catalog
 from domain.errors import BadUserInput, Conflict, Forbidden, Unauthenticated
 from domain.ratelimit import failed_logins
@@ -77,6 +77,21 @@ async def _create(**values: object) -> User:
         return await User.create(**values)
     except IntegrityError:  # lost a race with another registration
         raise Conflict("That handle, email or phone is already registered.") from None
+
+
+async def authenticate(authorization: str | None) -> User | None:
+    """The caller of an `Authorization: Bearer <token>` header: None when absent, and an error
+    (not silent anonymity) when present but invalid, so the app knows to log in again."""
+    token = bearer(authorization)
+    if token is None:
+        if authorization:
+            raise Unauthenticated("Malformed Authorization header; use `Bearer <token>`.")
+        return None
+    user_id = read_token(token, get_settings().secret_key)
+    user = await User.get_or_none(id=user_id) if user_id is not None else None
+    if user is None:
+        raise Unauthenticated("Invalid or expired token; log in again.")
+    return user
 
 
 def token_for(user: User) -> str:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import strawberry
 
 from config import get_settings
-from domain import engagement, lifecycle, media, users
+from domain import apikeys, engagement, lifecycle, media, users
 from domain import validate as v
 from domain.report import NewReport, create_report
 from models.enums import Role
 from resolvers.convert import opt_id
 from schema.context import Info
 from schema.inputs import CreateReportInput, CreateStaffInput, LoginInput, RegisterInput, Upload
-from schema.types import AuthPayload, Comment, Media, Report, User
+from schema.types import ApiKey, AuthPayload, Comment, IssuedApiKey, Media, Report, User
 
 
 def _auth(user: users.User) -> AuthPayload:
@@ -137,3 +137,14 @@ async def confirm_resolution(
 
 async def reopen_report(info: Info, id: strawberry.ID, reason: str) -> Report:
     return Report(row=await lifecycle.reopen(info.context.viewer, v.parse_id(id, "id"), reason))
+
+
+async def issue_api_key(info: Info, name: str, user_id: strawberry.ID | None = None) -> IssuedApiKey:
+    viewer = info.context.require_viewer()
+    row, key = await apikeys.issue(viewer, name, opt_id(user_id, "userId"))
+    return IssuedApiKey(key=key, api_key=ApiKey(row=row))
+
+
+async def revoke_api_key(info: Info, id: strawberry.ID) -> ApiKey:
+    viewer = info.context.require_viewer()
+    return ApiKey(row=await apikeys.revoke(viewer, v.parse_id(id, "id")))

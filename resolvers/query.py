@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from domain import lifecycle, validate
+from domain import apikeys, lifecycle, validate
 from domain.catalog import catalog
 from domain.engagement import comments_page
 from domain.errors import BadUserInput
@@ -18,6 +18,7 @@ from schema.enums import ReportOrder
 from schema.inputs import ReportFilter
 from schema.types import (
     Agency,
+    ApiKey,
     Category,
     Comment,
     CommentConnection,
@@ -79,6 +80,10 @@ async def report_comments(
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
         total_count=row.comment_count,
     )
+
+
+async def api_keys(info: Info) -> list[ApiKey]:
+    return [ApiKey(row=k) for k in await apikeys.listed(info.context.viewer)]
 
 
 def categories() -> list[Category]:

@@ -12,8 +12,10 @@ from resolvers import query as q
 from schema.errors import ClientErrors
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.types import (
+    ApiKey,
     AuthPayload,
     Comment,
+    IssuedApiKey,
     Media,
     Region,
     Report,
@@ -47,6 +49,7 @@ class Query:
         resolver=perf.rankings, description="null medians / ratings sort last"
     )
     stats: Stats = strawberry.field(resolver=perf.stats)
+    api_keys: list[ApiKey] = strawberry.field(resolver=q.api_keys, description="ADMIN: partner API keys")
     heatmap: list[HeatCell] = strawberry.field(resolver=perf.heatmap)
 
 
@@ -67,6 +70,10 @@ class Mutation:
     reopen_report: Report = strawberry.mutation(resolver=m.reopen_report)
     add_comment: Comment = strawberry.mutation(resolver=m.add_comment)
     delete_comment: bool = strawberry.mutation(resolver=m.delete_comment)
+    issue_api_key: IssuedApiKey = strawberry.mutation(
+        resolver=m.issue_api_key, description="ADMIN: a key for a partner app (Open311 POST), shown once"
+    )
+    revoke_api_key: ApiKey = strawberry.mutation(resolver=m.revoke_api_key, description="ADMIN")
     vote: Report = strawberry.mutation(resolver=m.vote)
     unvote: Report = strawberry.mutation(resolver=m.unvote)
 

@@ -8,11 +8,10 @@ from typing import Any
 
 from strawberry.types import Info as _Info
 
-from config import get_settings
-from domain.auth import Viewer, bearer, read_token
+from domain.auth import Viewer
 from domain.errors import Unauthenticated
 from domain.tx import now
-from domain.users import viewer_of
+from domain.users import authenticate, viewer_of
 from models import User
 from resolvers.loaders import Loaders
 
@@ -28,17 +27,10 @@ class Context:
     started: datetime = field(default_factory=lambda: now())
 
     async def authenticate(self, authorization: str | None) -> None:
-        """Resolve the caller once. A token that is present but invalid is an error, not
-        silently anonymous, so the app knows to log in again."""
-        token = bearer(authorization)
-        if token is None:
-            if authorization:
-                raise Unauthenticated("Malformed Authorization header; use `Bearer <token>`.")
-            return
-        user_id = read_token(token, get_settings().secret_key)
-        user = await User.get_or_none(id=user_id) if user_id is not None else None
+        """Resolve the caller once per request (or websocket connection)."""
+        user = await authenticate(authorization)
         if user is None:
-            raise Unauthenticated("Invalid or expired token; log in again.")
+            return
         self.user = user
         self.viewer = viewer_of(user)
         self.loaders.viewer_id = user.id

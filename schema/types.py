@@ -13,6 +13,7 @@ from domain.catalog import catalog
 from domain.report import is_overdue, shows_author
 from domain.users import may_see_contact
 from models import Agency as AgencyRow
+from models import ApiKey as ApiKeyRow
 from models import Category as CategoryRow
 from models import Comment as CommentRow
 from models import Media as MediaRow
@@ -395,7 +396,7 @@ class Report:
 
     @strawberry.field
     def overdue(self, info: Info) -> bool:
-        return is_overdue(self.row, info.context.started)
+        return is_overdue(self.row.status, self.row.due_at, info.context.started)
 
     @strawberry.field(name="voteCount")
     def vote_count(self) -> int:
@@ -458,3 +459,40 @@ class ReportEvent:
     report: Report
     status_change: StatusChange | None
     comment: Comment | None
+
+
+@strawberry.type
+class ApiKey:
+    row: strawberry.Private[ApiKeyRow]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.row.name
+
+    @strawberry.field(description="the first characters of the key, to recognise it")
+    def prefix(self) -> str:
+        return self.row.prefix
+
+    @strawberry.field
+    async def user(self, info: Info) -> User:
+        user = await user_of(info, self.row.user_id)  # type: ignore[attr-defined]
+        assert user is not None
+        return user
+
+    @strawberry.field
+    def created_at(self) -> dt.datetime:
+        return self.row.created_at
+
+    @strawberry.field
+    def revoked_at(self) -> dt.datetime | None:
+        return self.row.revoked_at
+
+
+@strawberry.type
+class IssuedApiKey:
+    key: str = strawberry.field(description="shown once: store it in the partner app")
+    api_key: ApiKey

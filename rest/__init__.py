@@ -1,0 +1,1 @@
+"""Plain HTTP endpoints beside GraphQL: partner CSV exports and the Open311 GeoReport v2 API."""

@@ -1,0 +1,142 @@
+"""GET /exports/reports.csv: reports for partner agencies, streamed row by row so a year of
+data never sits in memory. No contact data and no author identity, ever."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from domain import validate
+from domain.catalog import catalog
+from domain.errors import BadUserInput, WargaError
+from domain.performance import Period
+from domain.report import is_overdue
+from domain.rollups import JAKARTA
+from domain.tx import now
+from models.enums import RegionLevel, ReportStatus
+from models.sql import fetch
+from rest.common import error_response, partner, query_date, query_list
+
+BATCH = 2000
+COLUMNS = [
+    "id", "created_at", "status", "category_code", "category", "agency", "kelurahan_code", "kelurahan",
+    "kecamatan", "kota", "lat", "lng", "address", "description", "verified_at", "due_at",
+    "first_response_at", "resolved_at", "closed_at", "overdue", "rating", "vote_count", "comment_count",
+    "duplicate_of_id",
+]  # fmt: skip
+SELECT = (
+    "id, created_at, status, category_id, agency_id, kelurahan_id, kecamatan_id, kota_id, lat, lng,"
+    " address, description, verified_at, due_at, first_response_at, resolved_at, closed_at, rating,"
+    " vote_count, comment_count, duplicate_of_id"
+)
+
+
+def _filters(request: Request) -> tuple[str, list[Any]]:
+    period = Period.of(query_date(request, "from"), query_date(request, "to"), default_days=30)
+    start = datetime.combine(period.start, time(), JAKARTA)
+    end = datetime.combine(period.end + timedelta(days=1), time(), JAKARTA)
+    args: list[Any] = [start, end]
+    where = ["created_at >= $1", "created_at < $2"]
+    region_id = request.query_params.get("regionId")
+    if region_id:
+        region = catalog().region(validate.parse_id(region_id, "regionId"), "regionId")
+        column = {
+            RegionLevel.KOTA: "kota_id",
+            RegionLevel.KECAMATAN: "kecamatan_id",
+            RegionLevel.KELURAHAN: "kelurahan_id",
+        }.get(RegionLevel(region.level))
+        if column:
+            args.append(region.id)
+            where.append(f"{column} = ${len(args)}")
+    categories = [validate.parse_id(c, "categoryId") for c in query_list(request, "categoryId")]
+    for cid in categories:
+        catalog().category(cid, "categoryId")
+    if categories:
+        marks = []
+        for cid in categories:
+            args.append(cid)
+            marks.append(f"${len(args)}")
+        where.append(f"category_id IN ({', '.join(marks)})")
+    statuses = query_list(request, "status")
+    for st in statuses:
+        if st not in ReportStatus.__members__:
+            raise BadUserInput("status", f"Unknown status {st!r}.")
+    if statuses:
+        marks = []
+        for st in statuses:
+            args.append(st)
+            marks.append(f"${len(args)}")
+        where.append(f"status IN ({', '.join(marks)})")
+    return " AND ".join(where), args
+
+
+def _iso(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(JAKARTA).isoformat()
+
+
+def _row(r: dict[str, Any], at: datetime) -> list[Any]:
+    cat = catalog()
+    category = cat.categories.get(r["category_id"])
+    agency = cat.agencies.get(r["agency_id"]) if r["agency_id"] else None
+    kel, kec, kota = (cat.regions.get(r[k]) for k in ("kelurahan_id", "kecamatan_id", "kota_id"))
+    due = datetime.fromisoformat(r["due_at"]) if isinstance(r["due_at"], str) else r["due_at"]
+
+    return [
+        r["id"], _iso(r["created_at"]), r["status"], category.code if category else "",
+        category.name if category else "", agency.name if agency else "", kel.code if kel else "",
+        kel.name if kel else "", kec.name if kec else "", kota.name if kota else "",
+        f"{r['lat']:.6f}", f"{r['lng']:.6f}", r["address"] or "", r["description"],
+        _iso(r["verified_at"]), _iso(r["due_at"]), _iso(r["first_response_at"]), _iso(r["resolved_at"]),
+        _iso(r["closed_at"]), "true" if is_overdue(r["status"], due, at) else "false",
+        r["rating"] if r["rating"] is not None else "", r["vote_count"], r["comment_count"],
+        r["duplicate_of_id"] or "",
+    ]  # fmt: skip
+
+
+async def _lines(where: str, args: list[Any]) -> AsyncIterator[str]:
+    at = now()
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(COLUMNS)
+    yield buf.getvalue()
+    last = 0
+    n = len(args)
+    while True:
+        rows = await fetch(
+            f"SELECT {SELECT} FROM report WHERE {where} AND id > ${n + 1} ORDER BY id LIMIT ${n + 2}",
+            *args,
+            last,
+            BATCH,
+        )
+        if not rows:
+            return
+        buf.seek(0)
+        buf.truncate()
+        for r in rows:
+            writer.writerow(_row(r, at))
+        yield buf.getvalue()
+        last = rows[-1]["id"]
+
+
+async def reports_csv(request: Request) -> Response:
+    try:
+        await partner(request)
+        where, args = _filters(request)
+    except WargaError as exc:
+        return error_response(exc)
+    stamp = now().astimezone(JAKARTA).strftime("%Y%m%d-%H%M")
+    return StreamingResponse(
+        _lines(where, args),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="warga-reports-{stamp}.csv"'},
+    )
