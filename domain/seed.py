@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import random
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from shapely.geometry import Point, shape
@@ -17,7 +17,7 @@ from domain.auth import hash_password
 from domain.catalog import REGION_SOURCE_KEY, Catalog, reload_catalog
 from domain.kelurahan import BUILTIN_SOURCE, RegionRecord, builtin_regions, regions_from_geojson
 from domain.tx import now
-from models import Agency, Category, KeyValue, Region, Report, StatusChange, User
+from models import Agency, Category, KeyValue, Region, Report, StatusChange, User, Vote
 from models.enums import RegionLevel, ReportStatus, Role
 
 
@@ -163,116 +163,172 @@ def _random_point(rng: random.Random, geometry: dict) -> tuple[float, float]:
     return rp.y, rp.x
 
 
+AUTO_CLOSE_AFTER = timedelta(days=7)
+
+
 async def demo_data(n_reports: int = 3000, seed: int = 2016) -> list[DemoLogin]:
     """Reports spread by category share over the kelurahan polygons, created over the last
-    60 days, in a realistic mix of states with consistent timelines."""
+    60 days, in a realistic mix of states, with timelines, votes and rollups consistent."""
     cat = await reload_catalog()
     logins, citizens = await _demo_users(cat)
     if await Report.filter(client_request_id__startswith="demo-").exists():
         return logins
     rng = random.Random(seed)
-    staff_id = (await User.get(handle="lurah.gambir")).id
+    moderator = (await User.get(handle="moderator")).id
+    lurah_gambir = (await User.get(handle="lurah.gambir")).id
+    dlh_officer = await User.get(handle="petugas.dlh")
+    kota_officers = await _kota_officers(cat)
+    logins.append(DemoLogin("petugas.<kota code>", DEMO_PASSWORD, Role.OFFICER, "one per kota"))
     kelurahan = [r for r in cat.regions.values() if r.level == RegionLevel.KELURAHAN and r.boundary]
     categories = list(cat.categories.values())
     weights = [c.share_pct for c in categories]
     t_now = now()
     reports: list[Report] = []
-    steps: list[list[tuple[ReportStatus | None, ReportStatus, object, str | None]]] = []
+    trails: list[list[tuple[ReportStatus | None, ReportStatus, datetime, str | None, int | None]]] = []
     for i in range(n_reports):
         category = rng.choices(categories, weights)[0]
-        kel = rng.choice(kelurahan)
-        lat, lng = _random_point(rng, kel.boundary)
-        routed = cat.route(lat, lng) or kel
+        lat, lng = _random_point(rng, rng.choice(kelurahan).boundary)
+        routed = cat.route(lat, lng)
+        if routed is None:
+            continue
         kec = cat.parent(routed)
-        kota = cat.parent(kec) if kec else None
+        kota = cat.parent(kec)  # type: ignore[arg-type]
+        assert kec is not None and kota is not None
         created = t_now - timedelta(minutes=rng.uniform(5, 60 * 24 * 60))
+        author = rng.choice(citizens)
         r = Report(
-            client_request_id=f"demo-{i}",
-            author_id=rng.choice(citizens),
-            anonymous=rng.random() < 0.05,
-            category_id=category.id,
-            agency_id=category.agency_id,  # type: ignore[attr-defined]
-            kelurahan_id=routed.id,
-            kecamatan_id=kec.id if kec else routed.id,
-            kota_id=kota.id if kota else routed.id,
-            status=ReportStatus.SUBMITTED,
-            lat=lat,
-            lng=lng,
-            address=None,
+            client_request_id=f"demo-{i}", author_id=author, anonymous=rng.random() < 0.05,
+            category_id=category.id, agency_id=category.agency_id,  # type: ignore[attr-defined]
+            kelurahan_id=routed.id, kecamatan_id=kec.id, kota_id=kota.id,
+            status=ReportStatus.SUBMITTED, lat=lat, lng=lng, address=None,
             description=f"Laporan {category.name.lower()} di {routed.name} (demo)",
-            created_at=created,
-            updated_at=created,
-            vote_count=rng.randint(0, 12),
-        )
-        trail: list[tuple[ReportStatus | None, ReportStatus, object, str | None]] = [
-            (None, ReportStatus.SUBMITTED, created, None)
+            created_at=created, updated_at=created,
+        )  # fmt: skip
+        trail: list[tuple[ReportStatus | None, ReportStatus, datetime, str | None, int | None]] = [
+            (None, ReportStatus.SUBMITTED, created, None, author)
         ]
 
-        def move(
-            to: ReportStatus, at: object, note: str | None = None, r: Report = r, trail: list = trail
-        ) -> bool:
-            if at > t_now:  # type: ignore[operator]
+        def move(to: ReportStatus, at: datetime, actor: int | None, note: str | None = None,
+                 r: Report = r, trail: list = trail) -> bool:  # fmt: skip
+            if at > t_now:
                 return False
-            trail.append((r.status, to, at, note))
+            trail.append((r.status, to, at, note, actor))
             r.status = to
-            r.updated_at = at  # type: ignore[assignment]
+            r.updated_at = at
             return True
 
+        if category.agency_id == dlh_officer.agency_id:  # type: ignore[attr-defined]
+            officer = dlh_officer.id
+        elif routed.name == "Gambir":
+            officer = lurah_gambir
+        else:
+            officer = kota_officers[kota.id]
         roll = rng.random()
+        decided = created + timedelta(hours=rng.uniform(0.1, 8))
         if roll < 0.06:
             pass  # still waiting for a moderator
         elif roll < 0.10:
-            move(ReportStatus.REJECTED, created + timedelta(hours=rng.uniform(0.2, 6)), "Bukan laporan valid")
-        elif roll < 0.13:
-            move(ReportStatus.DUPLICATE, created + timedelta(hours=rng.uniform(0.2, 6)))
-        else:
-            verified = created + timedelta(hours=rng.uniform(0.1, 8))
-            if move(ReportStatus.VERIFIED, verified):
-                r.verified_at = verified
-                r.due_at = verified + timedelta(hours=category.sla_hours)
-                r.assignee_id = staff_id if routed.name == "Gambir" else None  # type: ignore[attr-defined]
-                fate = rng.random()
-                respond = verified + timedelta(hours=rng.expovariate(1 / 6))
-                if fate > 0.15 and move(ReportStatus.IN_PROGRESS, respond, "Sedang ditindaklanjuti"):
-                    r.first_response_at = respond
-                    fix = respond + timedelta(hours=rng.expovariate(1 / (category.sla_hours * 0.6)))
-                    if fate > 0.3 and move(ReportStatus.RESOLVED, fix, "Sudah ditangani"):
-                        r.resolved_at = fix
-                        close = fix + timedelta(hours=rng.uniform(1, 72))
-                        rating = rng.choice([1, 2, 3, 4, 4, 5, 5, 5]) if fate > 0.45 else None
-                        if rating is not None and move(
-                            ReportStatus.REOPENED if rating <= 2 else ReportStatus.CLOSED,
-                            close,
-                            "Belum selesai" if rating <= 2 else None,
-                        ):
-                            r.rating = rating
-                            if rating <= 2:
-                                r.resolved_at = None
-                            else:
-                                r.closed_at = close
+            move(ReportStatus.REJECTED, decided, moderator, "Bukan laporan valid")
+        elif roll < 0.13 and move(ReportStatus.DUPLICATE, decided, moderator, "Duplikat"):
+            earlier = [x for x in reports if x.status not in (ReportStatus.REJECTED, ReportStatus.DUPLICATE)]
+            if not earlier:  # nothing to be a duplicate of: keep it waiting instead
+                trail.pop()
+                r.status, r.updated_at = ReportStatus.SUBMITTED, created
+            else:
+                r._demo_duplicate_of = rng.choice(earlier).client_request_id  # type: ignore[attr-defined]
+        elif move(ReportStatus.VERIFIED, decided, moderator):
+            r.verified_at = decided
+            r.due_at = decided + timedelta(hours=category.sla_hours)
+            r.assignee_id = officer  # type: ignore[attr-defined]
+            fate = rng.random()
+            respond = decided + timedelta(hours=rng.expovariate(1 / 6))
+            if fate > 0.15 and move(ReportStatus.IN_PROGRESS, respond, officer, "Sedang ditindaklanjuti"):
+                r.first_response_at = respond
+                fix = respond + timedelta(hours=rng.expovariate(1 / (category.sla_hours * 0.6)))
+                if fate > 0.3 and move(ReportStatus.RESOLVED, fix, officer, "Sudah ditangani"):
+                    r.resolved_at = fix
+                    answer = fix + timedelta(hours=rng.uniform(1, 72))
+                    rating = rng.choice([1, 2, 3, 4, 4, 5, 5, 5]) if fate > 0.45 else None
+                    if rating is None:
+                        # The reporter never answered: the system closes it after 7 days.
+                        closed = fix + AUTO_CLOSE_AFTER
+                        if move(ReportStatus.CLOSED, closed, None, "Ditutup otomatis (demo)"):
+                            r.closed_at = closed
+                    elif move(ReportStatus.REOPENED if rating <= 2 else ReportStatus.CLOSED, answer, author,
+                              "Belum selesai" if rating <= 2 else None):  # fmt: skip
+                        r.rating = rating
+                        if rating <= 2:
+                            r.resolved_at = None
+                        else:
+                            r.closed_at = answer
         reports.append(r)
-        steps.append(trail)
+        trails.append(trail)
+    await _store_demo(reports, trails, citizens, rng)
+    return logins
+
+
+async def _kota_officers(cat: Catalog) -> dict[int, int]:
+    pw = hash_password(DEMO_PASSWORD)
+    out = {}
+    for kota in (r for r in cat.regions.values() if r.level == RegionLevel.KOTA):
+        user, _ = await User.get_or_create(
+            handle=f"petugas.{kota.code.replace('.', '')}",
+            defaults={"display_name": f"Petugas {kota.name}", "role": Role.OFFICER, "region_id": kota.id,
+                      "password_hash": pw},
+        )  # fmt: skip
+        out[kota.id] = user.id
+    return out
+
+
+async def _store_demo(
+    reports: list[Report],
+    trails: list[list[tuple[ReportStatus | None, ReportStatus, datetime, str | None, int | None]]],
+    citizens: list[int],
+    rng: random.Random,
+) -> None:
+    voters = {}
+    for r in reports:
+        voters[r.client_request_id] = rng.sample(citizens, k=min(len(citizens), int(rng.expovariate(1 / 2))))
+        r.vote_count = len(voters[r.client_request_id])
     async with in_transaction() as conn:
         await Report.bulk_create(reports, batch_size=500, using_db=conn)
         stored = {
             x.client_request_id: x.id
             for x in await Report.filter(client_request_id__startswith="demo-").using_db(conn)
         }
-        changes = [
-            StatusChange(
-                report_id=stored[r.client_request_id],
-                from_status=a,
-                to_status=b,
-                actor_id=None if a is None else staff_id,
-                note=note,
-                created_at=at,
-            )
-            for r, trail in zip(reports, steps, strict=True)
-            for a, b, at, note in trail
-        ]
-        await StatusChange.bulk_create(changes, batch_size=1000, using_db=conn)
+        for r in reports:
+            target = getattr(r, "_demo_duplicate_of", None)
+            if target:
+                await (
+                    Report.filter(id=stored[r.client_request_id])
+                    .using_db(conn)
+                    .update(duplicate_of_id=stored[target])
+                )
+        await StatusChange.bulk_create(
+            [
+                StatusChange(report_id=stored[r.client_request_id], from_status=a, to_status=b,
+                             actor_id=actor, note=note, created_at=at)
+                for r, trail in zip(reports, trails, strict=True)
+                for a, b, at, note, actor in trail
+            ],
+            batch_size=1000,
+            using_db=conn,
+        )  # fmt: skip
+        votes = []
+        for r in reports:
+            voters = rng.sample(citizens, k=min(len(citizens), int(rng.expovariate(1 / 2))))
+            votes += [Vote(report_id=stored[r.client_request_id], user_id=u, created_at=r.created_at)
+                      for u in voters]  # fmt: skip
+            r.vote_count = len(voters)
+        await Vote.bulk_create(votes, batch_size=1000, using_db=conn)
+        for r in reports:
+            if r.vote_count:
+                await (
+                    Report.filter(id=stored[r.client_request_id])
+                    .using_db(conn)
+                    .update(vote_count=r.vote_count)
+                )
         for uid in citizens:
             n = sum(1 for r in reports if r.author_id == uid)  # type: ignore[attr-defined]
             await User.filter(id=uid).using_db(conn).update(reports_count=n)
     await rollups.rebuild()  # bulk-loaded rows bypassed the incremental path
-    return logins

@@ -25,7 +25,8 @@ OFFICIAL_EXISTS = Path(OFFICIAL_GEOJSON).exists()
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 # Two processes, a Redis of its own and out-of-order commits need PostgreSQL + Redis.
-collect_ignore = [] if BACKEND == "postgres" else ["test_cluster_pg.py"]
+# The embedded default (its own SQLite file) runs in the SQLite pass only.
+collect_ignore = ["test_embedded_cli.py"] if BACKEND == "postgres" else ["test_cluster_pg.py"]
 
 _tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))
 atexit.register(shutil.rmtree, _tmp, True)
