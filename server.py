@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
@@ -20,7 +20,7 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_P
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
-from config import Settings, get_settings, tortoise_config
+from config import ROOT, Settings, get_settings, tortoise_config
 from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
 from domain.errors import Unauthenticated
@@ -132,6 +132,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount("/media", StaticFiles(directory=settings.media_root, check_dir=False)),
+            Route("/dashboard", lambda request: RedirectResponse("/dashboard/")),
+            Mount("/dashboard/", StaticFiles(directory=ROOT / "dashboard", html=True, check_dir=False)),
         ],
         lifespan=lifespan,
         exception_handlers={Unauthenticated: unauthenticated},
