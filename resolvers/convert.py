@@ -47,7 +47,7 @@ def report_query(f: ReportFilter | None) -> ReportQuery:
 
 
 def report_connection(page: Page) -> ReportConnection:
-    edges = [ReportEdge(cursor=page.order.cursor(r), node=Report(row=r)) for r in page.rows]
+    edges = [ReportEdge(cursor=page.order.cursor(r), node=Report.of(r)) for r in page.rows]
     return ReportConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),

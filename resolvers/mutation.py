@@ -16,7 +16,7 @@ from schema.types import ApiKey, AuthPayload, Comment, IssuedApiKey, Media, Repo
 
 
 def _auth(user: users.User) -> AuthPayload:
-    return AuthPayload(token=users.token_for(user), user=User(row=user))
+    return AuthPayload(token=users.token_for(user), user=User.of(user))
 
 
 async def register(info: Info, input: RegisterInput) -> AuthPayload:
@@ -42,7 +42,7 @@ async def create_staff_account(info: Info, input: CreateStaffInput) -> User:
         region_id=opt_id(input.region_id, "regionId"),
         agency_id=opt_id(input.agency_id, "agencyId"),
     )
-    return User(row=user)
+    return User.of(user)
 
 
 async def create_report_(info: Info, input: CreateReportInput) -> Report:
@@ -59,12 +59,12 @@ async def create_report_(info: Info, input: CreateReportInput) -> Report:
             anonymous=bool(input.anonymous),
         ),
     )
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def add_comment(info: Info, report_id: strawberry.ID, body: str) -> Comment:
     row = await engagement.add_comment(info.context.viewer, v.parse_id(report_id, "reportId"), body)
-    return Comment(row=row)
+    return Comment.of(row)
 
 
 async def delete_comment(info: Info, id: strawberry.ID) -> bool:
@@ -73,19 +73,19 @@ async def delete_comment(info: Info, id: strawberry.ID) -> bool:
 
 async def vote(info: Info, report_id: strawberry.ID) -> Report:
     row = await engagement.set_vote(info.context.viewer, v.parse_id(report_id, "reportId"), True)
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def unvote(info: Info, report_id: strawberry.ID) -> Report:
     row = await engagement.set_vote(info.context.viewer, v.parse_id(report_id, "reportId"), False)
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def upload_media(info: Info, file: Upload) -> Media:
     viewer = info.context.require_viewer()
     data = await file.read(media.MAX_BYTES + 1)  # one byte over the limit is enough to refuse
     row = await media.upload(viewer.id, data, get_settings().media_root)
-    return Media(row=row)
+    return Media.of(row)
 
 
 async def verify_report(
@@ -94,29 +94,29 @@ async def verify_report(
     row = await lifecycle.verify(
         info.context.viewer, v.parse_id(id, "id"), opt_id(category_id, "categoryId"), note
     )
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def reject_report(info: Info, id: strawberry.ID, reason: str) -> Report:
-    return Report(row=await lifecycle.reject(info.context.viewer, v.parse_id(id, "id"), reason))
+    return Report.of(await lifecycle.reject(info.context.viewer, v.parse_id(id, "id"), reason))
 
 
 async def mark_duplicate(info: Info, id: strawberry.ID, duplicate_of_id: strawberry.ID) -> Report:
     row = await lifecycle.mark_duplicate(
         info.context.viewer, v.parse_id(id, "id"), v.parse_id(duplicate_of_id, "duplicateOfId")
     )
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def assign_report(info: Info, id: strawberry.ID, assignee_id: strawberry.ID) -> Report:
     row = await lifecycle.assign(
         info.context.viewer, v.parse_id(id, "id"), v.parse_id(assignee_id, "assigneeId")
     )
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def start_progress(info: Info, id: strawberry.ID, note: str | None = None) -> Report:
-    return Report(row=await lifecycle.start_progress(info.context.viewer, v.parse_id(id, "id"), note))
+    return Report.of(await lifecycle.start_progress(info.context.viewer, v.parse_id(id, "id"), note))
 
 
 async def resolve_report(
@@ -125,26 +125,26 @@ async def resolve_report(
     row = await lifecycle.resolve(
         info.context.viewer, v.parse_id(id, "id"), note, v.parse_ids(media_ids, "mediaIds") or []
     )
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def confirm_resolution(
     info: Info, id: strawberry.ID, rating: int, comment: str | None = None
 ) -> Report:
     row = await lifecycle.confirm(info.context.viewer, v.parse_id(id, "id"), rating, comment)
-    return Report(row=row)
+    return Report.of(row)
 
 
 async def reopen_report(info: Info, id: strawberry.ID, reason: str) -> Report:
-    return Report(row=await lifecycle.reopen(info.context.viewer, v.parse_id(id, "id"), reason))
+    return Report.of(await lifecycle.reopen(info.context.viewer, v.parse_id(id, "id"), reason))
 
 
 async def issue_api_key(info: Info, name: str, user_id: strawberry.ID | None = None) -> IssuedApiKey:
     viewer = info.context.require_viewer()
     row, key = await apikeys.issue(viewer, name, opt_id(user_id, "userId"))
-    return IssuedApiKey(key=key, api_key=ApiKey(row=row))
+    return IssuedApiKey(key=key, api_key=ApiKey.of(row))
 
 
 async def revoke_api_key(info: Info, id: strawberry.ID) -> ApiKey:
     viewer = info.context.require_viewer()
-    return ApiKey(row=await apikeys.revoke(viewer, v.parse_id(id, "id")))
+    return ApiKey.of(await apikeys.revoke(viewer, v.parse_id(id, "id")))

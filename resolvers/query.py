@@ -32,14 +32,14 @@ from schema.types import (
 
 
 async def me(info: Info) -> User | None:
-    return User(row=info.context.user) if info.context.user else None
+    return User.of(info.context.user) if info.context.user else None
 
 
 async def report(info: Info, id: strawberry.ID) -> Report | None:
     row = await get_visible(info.context.viewer, validate.parse_id(id, "id"))
     if row is not None:
         info.context.loaders.reports.prime(row.id, row)
-    return Report(row=row) if row else None
+    return Report.of(row) if row else None
 
 
 async def reports(
@@ -74,7 +74,7 @@ async def report_comments(
     info: Info, row: ReportRow, first: int | None, after: str | None
 ) -> CommentConnection:
     page = await comments_page(row.id, validate.page_size(first), after)
-    edges = [CommentEdge(cursor=encode_cursor(c.id, c.id), node=Comment(row=c)) for c in page.rows]
+    edges = [CommentEdge(cursor=encode_cursor(c.id, c.id), node=Comment.of(c)) for c in page.rows]
     return CommentConnection(
         edges=edges,
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
@@ -83,15 +83,15 @@ async def report_comments(
 
 
 async def api_keys(info: Info) -> list[ApiKey]:
-    return [ApiKey(row=k) for k in await apikeys.listed(info.context.viewer)]
+    return [ApiKey.of(k) for k in await apikeys.listed(info.context.viewer)]
 
 
 def categories() -> list[Category]:
-    return [Category(row=c) for c in catalog().categories.values()]
+    return [Category.of(c) for c in catalog().categories.values()]
 
 
 def agencies() -> list[Agency]:
-    return [Agency(row=a) for a in catalog().agencies.values()]
+    return [Agency.of(a) for a in catalog().agencies.values()]
 
 
 def regions(level: RegionLevel | None = None, parent_id: strawberry.ID | None = None) -> list[Region]:
@@ -100,7 +100,7 @@ def regions(level: RegionLevel | None = None, parent_id: strawberry.ID | None = 
         rows = cat.children.get(cat.region(validate.parse_id(parent_id, "parentId"), "parentId").id, [])
     else:
         rows = list(cat.regions.values())
-    return [Region(row=r) for r in rows if level is None or r.level == level]
+    return [Region.of(r) for r in rows if level is None or r.level == level]
 
 
 def region(id: strawberry.ID | None = None, code: str | None = None) -> Region | None:
@@ -111,13 +111,13 @@ def region(id: strawberry.ID | None = None, code: str | None = None) -> Region |
         row = cat.region_by_code.get(code.strip())
     else:
         raise BadUserInput("id", "Give `id` or `code`.")
-    return Region(row=row) if row else None
+    return Region.of(row) if row else None
 
 
 def locate(lat: float, lng: float) -> Region | None:
     validate.lat_lng(lat, lng, "location")
     row = catalog().route(lat, lng)
-    return Region(row=row) if row else None
+    return Region.of(row) if row else None
 
 
 __all__ = ["opt_id"]

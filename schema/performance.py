@@ -100,7 +100,7 @@ class CategoryCount:
 
     @strawberry.field
     def category(self) -> Category:
-        return Category(row=catalog().categories[self.category_id])
+        return Category.of(catalog().categories[self.category_id])
 
 
 @strawberry.type
@@ -112,7 +112,7 @@ class RegionCount:
 
     @strawberry.field
     def region(self) -> Region:
-        return Region(row=catalog().regions[self.region_id])
+        return Region.of(catalog().regions[self.region_id])
 
 
 @strawberry.type

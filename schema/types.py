@@ -1,15 +1,17 @@
-"""The GraphQL object types of the contract. They wrap model rows; relations resolve through
-the in-memory catalog (regions, categories, agencies) or the request's DataLoaders."""
+"""The GraphQL object types of the contract, built from model rows by `of()`: scalar fields
+are plain attributes (cheap to resolve); relations resolve through the in-memory catalog
+(regions, categories, agencies, built once per catalog) or the request's DataLoaders."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
 
-from domain.catalog import catalog
+from domain.catalog import Catalog, catalog
 from domain.report import is_overdue, shows_author
 from domain.users import may_see_contact
 from models import Agency as AgencyRow
@@ -29,6 +31,26 @@ ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
 RegionLevelEnum = strawberry.enum(RegionLevel, name="RegionLevel")
 ReportEventKind = strawberry.enum(EventKind, name="ReportEventKind")
 
+T = TypeVar("T")
+_memo: dict[tuple[str, int], Any] = {}
+_memo_of: list[Catalog] = []
+
+
+def _cached(kind: str, key: int, build: Callable[[], T]) -> T:
+    """Reference data changes only with the catalog: build its GraphQL objects once per catalog."""
+    current = catalog()
+    if not _memo_of or _memo_of[0] is not current:
+        _memo.clear()
+        _memo_of[:] = [current]
+    found = _memo.get((kind, key))
+    if found is None:
+        found = _memo[(kind, key)] = build()
+    return found
+
+
+def _id(value: int) -> strawberry.ID:
+    return strawberry.ID(str(value))
+
 
 @strawberry.type
 class GeoPoint:
@@ -38,137 +60,95 @@ class GeoPoint:
 
 @strawberry.type
 class Region:
+    id: strawberry.ID
+    code: str
+    name: str
+    level: RegionLevel
+    centroid: GeoPoint
+    boundary: JSON | None = strawberry.field(description="GeoJSON geometry (lng/lat)")
     row: strawberry.Private[RegionRow]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def code(self) -> str:
-        return self.row.code
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field
-    def level(self) -> RegionLevel:
-        return RegionLevel(self.row.level)
+    @classmethod
+    def of(cls, row: RegionRow) -> Region:
+        return _cached("region", row.id, lambda: cls(
+            id=_id(row.id), code=row.code, name=row.name, level=RegionLevel(row.level),
+            centroid=GeoPoint(lat=row.lat, lng=row.lng), boundary=row.boundary, row=row,
+        ))  # fmt: skip
 
     @strawberry.field
     def parent(self) -> Region | None:
         parent = catalog().parent(self.row)
-        return Region(row=parent) if parent else None
+        return Region.of(parent) if parent else None
 
     @strawberry.field
     def children(self) -> list[Region]:
-        return [Region(row=r) for r in catalog().children.get(self.row.id, [])]
-
-    @strawberry.field
-    def centroid(self) -> GeoPoint:
-        return GeoPoint(lat=self.row.lat, lng=self.row.lng)
-
-    @strawberry.field(description="GeoJSON geometry (lng/lat)")
-    def boundary(self) -> JSON | None:
-        return self.row.boundary
+        return [Region.of(r) for r in catalog().children.get(self.row.id, [])]
 
 
 def region_of(region_id: int | None) -> Region | None:
     row = catalog().regions.get(region_id) if region_id is not None else None
-    return Region(row=row) if row else None
+    return Region.of(row) if row else None
 
 
 @strawberry.type
 class Agency:
-    row: strawberry.Private[AgencyRow]
+    id: strawberry.ID
+    code: str
+    name: str
+    agency_id: strawberry.Private[int]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def code(self) -> str:
-        return self.row.code
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
+    @classmethod
+    def of(cls, row: AgencyRow) -> Agency:
+        return _cached("agency", row.id, lambda: cls(id=_id(row.id), code=row.code, name=row.name,
+                                                     agency_id=row.id))  # fmt: skip
 
     @strawberry.field
     def categories(self) -> list[Category]:
-        return [Category(row=c) for c in catalog().categories.values() if c.agency_id == self.row.id]  # type: ignore[attr-defined]
+        return [Category.of(c) for c in catalog().categories.values()
+                if c.agency_id == self.agency_id]  # type: ignore[attr-defined]  # fmt: skip
 
 
 def agency_of(agency_id: int | None) -> Agency | None:
     row = catalog().agencies.get(agency_id) if agency_id is not None else None
-    return Agency(row=row) if row else None
+    return Agency.of(row) if row else None
 
 
 @strawberry.type
 class Category:
-    row: strawberry.Private[CategoryRow]
+    id: strawberry.ID
+    code: str
+    name: str
+    name_en: str
+    agency: Agency | None
+    sla_hours: int
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def code(self) -> str:
-        return self.row.code
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field(name="nameEn")
-    def name_en(self) -> str:
-        return self.row.name_en
-
-    @strawberry.field
-    def agency(self) -> Agency | None:
-        return agency_of(self.row.agency_id)  # type: ignore[attr-defined]
-
-    @strawberry.field(name="slaHours")
-    def sla_hours(self) -> int:
-        return self.row.sla_hours
+    @classmethod
+    def of(cls, row: CategoryRow) -> Category:
+        return _cached("category", row.id, lambda: cls(
+            id=_id(row.id), code=row.code, name=row.name, name_en=row.name_en,
+            agency=agency_of(row.agency_id), sla_hours=row.sla_hours,  # type: ignore[attr-defined]
+        ))  # fmt: skip
 
 
 @strawberry.type
 class User:
+    id: strawberry.ID
+    handle: str
+    display_name: str
+    role: Role
+    region: Region | None
+    agency: Agency | None
+    reports_count: int
+    created_at: dt.datetime
     row: strawberry.Private[UserRow]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def handle(self) -> str:
-        return self.row.handle
-
-    @strawberry.field(name="displayName")
-    def display_name(self) -> str:
-        return self.row.display_name
-
-    @strawberry.field
-    def role(self) -> Role:
-        return Role(self.row.role)
-
-    @strawberry.field
-    def region(self) -> Region | None:
-        return region_of(self.row.region_id)  # type: ignore[attr-defined]
-
-    @strawberry.field
-    def agency(self) -> Agency | None:
-        return agency_of(self.row.agency_id)  # type: ignore[attr-defined]
-
-    @strawberry.field(name="reportsCount")
-    def reports_count(self) -> int:
-        return self.row.reports_count
-
-    @strawberry.field(name="createdAt")
-    def created_at(self) -> dt.datetime:
-        return self.row.created_at
+    @classmethod
+    def of(cls, row: UserRow) -> User:
+        return cls(
+            id=_id(row.id), handle=row.handle, display_name=row.display_name, role=Role(row.role),
+            region=region_of(row.region_id), agency=agency_of(row.agency_id),  # type: ignore[attr-defined]
+            reports_count=row.reports_count, created_at=row.created_at, row=row,
+        )  # fmt: skip
 
     @strawberry.field(description="Only to the user themself and ADMIN.")
     def email(self, info: Info) -> str | None:
@@ -183,7 +163,7 @@ async def user_of(info: Info, user_id: int | None) -> User | None:
     if user_id is None:
         return None
     row = await info.context.loaders.users.load(user_id)
-    return User(row=row) if row else None
+    return User.of(row) if row else None
 
 
 @strawberry.type
@@ -194,101 +174,74 @@ class AuthPayload:
 
 @strawberry.type
 class Media:
-    row: strawberry.Private[MediaRow]
+    id: strawberry.ID
+    url: str
+    thumbnail_url: str
+    content_type: str
+    width: int
+    height: int
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def url(self) -> str:
-        return f"/media/{self.row.path}"
-
-    @strawberry.field(name="thumbnailUrl")
-    def thumbnail_url(self) -> str:
-        return f"/media/{self.row.thumb_path}"
-
-    @strawberry.field(name="contentType")
-    def content_type(self) -> str:
-        return self.row.content_type
-
-    @strawberry.field
-    def width(self) -> int:
-        return self.row.width
-
-    @strawberry.field
-    def height(self) -> int:
-        return self.row.height
+    @classmethod
+    def of(cls, row: MediaRow) -> Media:
+        return cls(
+            id=_id(row.id), url=f"/media/{row.path}", thumbnail_url=f"/media/{row.thumb_path}",
+            content_type=row.content_type, width=row.width, height=row.height,
+        )  # fmt: skip
 
 
 @strawberry.type
 class StatusChange:
+    id: strawberry.ID
+    from_: ReportStatus | None = strawberry.field(name="from")
+    to: ReportStatus
+    note: str | None
+    created_at: dt.datetime
     row: strawberry.Private[StatusChangeRow]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def of(cls, row: StatusChangeRow) -> StatusChange:
+        return cls(
+            id=_id(row.id), from_=ReportStatus(row.from_status) if row.from_status else None,
+            to=ReportStatus(row.to_status), note=row.note, created_at=row.created_at, row=row,
+        )  # fmt: skip
 
     @strawberry.field
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
         row = await info.context.loaders.reports.load(self.row.report_id)  # type: ignore[attr-defined]
-        return Report(row=row)
-
-    @strawberry.field(name="from")
-    def from_(self) -> ReportStatus | None:
-        return ReportStatus(self.row.from_status) if self.row.from_status else None
-
-    @strawberry.field
-    def to(self) -> ReportStatus:
-        return ReportStatus(self.row.to_status)
+        return Report.of(row)
 
     @strawberry.field(description="null when the system made the change")
     async def actor(self, info: Info) -> User | None:
         return await user_of(info, self.row.actor_id)  # type: ignore[attr-defined]
 
     @strawberry.field
-    def note(self) -> str | None:
-        return self.row.note
-
-    @strawberry.field
     async def media(self, info: Info) -> list[Media]:
-        return [Media(row=m) for m in await info.context.loaders.change_media.load(self.row.id)]
-
-    @strawberry.field(name="createdAt")
-    def created_at(self) -> dt.datetime:
-        return self.row.created_at
+        return [Media.of(m) for m in await info.context.loaders.change_media.load(self.row.id)]
 
 
 @strawberry.type
 class Comment:
+    id: strawberry.ID
+    body: str
+    is_official: bool
+    created_at: dt.datetime
     row: strawberry.Private[CommentRow]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
+    @classmethod
+    def of(cls, row: CommentRow) -> Comment:
+        return cls(id=_id(row.id), body=row.body, is_official=row.is_official, created_at=row.created_at,
+                   row=row)  # fmt: skip
 
     @strawberry.field
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
         row = await info.context.loaders.reports.load(self.row.report_id)  # type: ignore[attr-defined]
-        return Report(row=row)
+        return Report.of(row)
 
     @strawberry.field
     async def author(self, info: Info) -> User:
         user = await user_of(info, self.row.author_id)  # type: ignore[attr-defined]
         assert user is not None
         return user
-
-    @strawberry.field
-    def body(self) -> str:
-        return self.row.body
-
-    @strawberry.field(name="isOfficial")
-    def is_official(self) -> bool:
-        return self.row.is_official
-
-    @strawberry.field(name="createdAt")
-    def created_at(self) -> dt.datetime:
-        return self.row.created_at
 
 
 @strawberry.type
@@ -312,41 +265,42 @@ class CommentConnection:
 
 @strawberry.type
 class Report:
+    id: strawberry.ID
+    description: str
+    category: Category
+    status: ReportStatus
+    location: GeoPoint
+    address: str | None
+    kelurahan: Region
+    agency: Agency | None
+    anonymous: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    verified_at: dt.datetime | None
+    first_response_at: dt.datetime | None
+    resolved_at: dt.datetime | None
+    closed_at: dt.datetime | None
+    due_at: dt.datetime | None
+    vote_count: int
+    comment_count: int
+    rating: int | None
     row: strawberry.Private[ReportRow]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def description(self) -> str:
-        return self.row.description
-
-    @strawberry.field
-    def category(self) -> Category:
-        return Category(row=catalog().categories[self.row.category_id])  # type: ignore[attr-defined]
-
-    @strawberry.field
-    def status(self) -> ReportStatus:
-        return ReportStatus(self.row.status)
-
-    @strawberry.field
-    def location(self) -> GeoPoint:
-        return GeoPoint(lat=self.row.lat, lng=self.row.lng)
-
-    @strawberry.field
-    def address(self) -> str | None:
-        return self.row.address
-
-    @strawberry.field
-    def kelurahan(self) -> Region:
-        region = region_of(self.row.kelurahan_id)  # type: ignore[attr-defined]
-        assert region is not None
-        return region
-
-    @strawberry.field
-    def agency(self) -> Agency | None:
-        return agency_of(self.row.agency_id)  # type: ignore[attr-defined]
+    @classmethod
+    def of(cls, row: ReportRow) -> Report:
+        cat = catalog()
+        kelurahan = region_of(row.kelurahan_id)  # type: ignore[attr-defined]
+        assert kelurahan is not None
+        return cls(
+            id=_id(row.id), description=row.description,
+            category=Category.of(cat.categories[row.category_id]),  # type: ignore[attr-defined]
+            status=ReportStatus(row.status), location=GeoPoint(lat=row.lat, lng=row.lng),
+            address=row.address, kelurahan=kelurahan, agency=agency_of(row.agency_id),  # type: ignore[attr-defined]
+            anonymous=row.anonymous, created_at=row.created_at, updated_at=row.updated_at,
+            verified_at=row.verified_at, first_response_at=row.first_response_at,
+            resolved_at=row.resolved_at, closed_at=row.closed_at, due_at=row.due_at,
+            vote_count=row.vote_count, comment_count=row.comment_count, rating=row.rating, row=row,
+        )  # fmt: skip
 
     @strawberry.field(description="null to the public when anonymous")
     async def author(self, info: Info) -> User | None:
@@ -355,60 +309,20 @@ class Report:
         return await user_of(info, self.row.author_id)  # type: ignore[attr-defined]
 
     @strawberry.field
-    def anonymous(self) -> bool:
-        return self.row.anonymous
-
-    @strawberry.field
     async def assignee(self, info: Info) -> User | None:
         return await user_of(info, self.row.assignee_id)  # type: ignore[attr-defined]
 
     @strawberry.field
     async def media(self, info: Info) -> list[Media]:
-        return [Media(row=m) for m in await info.context.loaders.report_media.load(self.row.id)]
-
-    @strawberry.field(name="createdAt")
-    def created_at(self) -> dt.datetime:
-        return self.row.created_at
-
-    @strawberry.field(name="updatedAt")
-    def updated_at(self) -> dt.datetime:
-        return self.row.updated_at
-
-    @strawberry.field(name="verifiedAt")
-    def verified_at(self) -> dt.datetime | None:
-        return self.row.verified_at
-
-    @strawberry.field(name="firstResponseAt")
-    def first_response_at(self) -> dt.datetime | None:
-        return self.row.first_response_at
-
-    @strawberry.field(name="resolvedAt")
-    def resolved_at(self) -> dt.datetime | None:
-        return self.row.resolved_at
-
-    @strawberry.field(name="closedAt")
-    def closed_at(self) -> dt.datetime | None:
-        return self.row.closed_at
-
-    @strawberry.field(name="dueAt")
-    def due_at(self) -> dt.datetime | None:
-        return self.row.due_at
+        return [Media.of(m) for m in await info.context.loaders.report_media.load(self.row.id)]
 
     @strawberry.field
     def overdue(self, info: Info) -> bool:
         return is_overdue(self.row.status, self.row.due_at, info.context.started)
 
-    @strawberry.field(name="voteCount")
-    def vote_count(self) -> int:
-        return self.row.vote_count
-
-    @strawberry.field(name="viewerHasVoted")
+    @strawberry.field
     async def viewer_has_voted(self, info: Info) -> bool:
         return await info.context.loaders.viewer_votes.load(self.row.id)
-
-    @strawberry.field(name="commentCount")
-    def comment_count(self) -> int:
-        return self.row.comment_count
 
     @strawberry.field
     async def comments(
@@ -420,18 +334,14 @@ class Report:
 
     @strawberry.field
     async def timeline(self, info: Info) -> list[StatusChange]:
-        return [StatusChange(row=c) for c in await info.context.loaders.timelines.load(self.row.id)]
+        return [StatusChange.of(c) for c in await info.context.loaders.timelines.load(self.row.id)]
 
     @strawberry.field
-    def rating(self) -> int | None:
-        return self.row.rating
-
-    @strawberry.field(name="duplicateOf")
     async def duplicate_of(self, info: Info) -> Report | None:
         if self.row.duplicate_of_id is None:  # type: ignore[attr-defined]
             return None
         row = await info.context.loaders.reports.load(self.row.duplicate_of_id)  # type: ignore[attr-defined]
-        return Report(row=row) if row else None
+        return Report.of(row) if row else None
 
 
 @strawberry.type
@@ -444,11 +354,11 @@ class ReportEdge:
 class ReportConnection:
     edges: list[ReportEdge]
     page_info: PageInfo
-    total_count_fn: strawberry.Private[object]
+    total_count_fn: strawberry.Private[Callable[[], Any]]
 
-    @strawberry.field(name="totalCount")
+    @strawberry.field
     async def total_count(self) -> int:
-        return await self.total_count_fn()  # type: ignore[operator]
+        return await self.total_count_fn()
 
 
 @strawberry.type
@@ -463,33 +373,23 @@ class ReportEvent:
 
 @strawberry.type
 class ApiKey:
-    row: strawberry.Private[ApiKeyRow]
+    id: strawberry.ID
+    name: str
+    prefix: str = strawberry.field(description="the first characters of the key, to recognise it")
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+    user_id: strawberry.Private[int]
 
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.row.id))
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.row.name
-
-    @strawberry.field(description="the first characters of the key, to recognise it")
-    def prefix(self) -> str:
-        return self.row.prefix
+    @classmethod
+    def of(cls, row: ApiKeyRow) -> ApiKey:
+        return cls(id=_id(row.id), name=row.name, prefix=row.prefix, created_at=row.created_at,
+                   revoked_at=row.revoked_at, user_id=row.user_id)  # type: ignore[attr-defined]  # fmt: skip
 
     @strawberry.field
     async def user(self, info: Info) -> User:
-        user = await user_of(info, self.row.user_id)  # type: ignore[attr-defined]
+        user = await user_of(info, self.user_id)
         assert user is not None
         return user
-
-    @strawberry.field
-    def created_at(self) -> dt.datetime:
-        return self.row.created_at
-
-    @strawberry.field
-    def revoked_at(self) -> dt.datetime | None:
-        return self.row.revoked_at
 
 
 @strawberry.type

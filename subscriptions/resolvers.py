@@ -54,7 +54,7 @@ async def _deliveries(
 
 async def report_created(info: Info, filter: FeedFilter | None = None) -> AsyncGenerator[Report, None]:
     async for d in _deliveries(info, feed_of(filter), frozenset({EventKind.CREATED})):
-        yield Report(row=d.report)
+        yield Report.of(d.report)
 
 
 async def report_status_changed(
@@ -65,7 +65,7 @@ async def report_status_changed(
         raise NotFound(f"No report with id {rid}.")
     async for d in _deliveries(info, feed_of(filter, rid), frozenset({EventKind.STATUS_CHANGED})):
         if d.status_change is not None:
-            yield StatusChange(row=d.status_change)
+            yield StatusChange.of(d.status_change)
 
 
 async def comment_added(info: Info, report_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
@@ -74,7 +74,7 @@ async def comment_added(info: Info, report_id: strawberry.ID) -> AsyncGenerator[
         raise NotFound(f"No report with id {rid}.")
     async for d in _deliveries(info, Feed(report_id=rid), frozenset({EventKind.COMMENT_ADDED})):
         if d.comment is not None and d.comment.deleted_at is None:
-            yield Comment(row=d.comment)
+            yield Comment.of(d.comment)
 
 
 async def report_events(
@@ -87,7 +87,7 @@ async def report_events(
             cursor=d.position.encode(),
             kind=d.event.kind,
             occurred_at=d.event.created_at,
-            report=Report(row=d.report),
-            status_change=StatusChange(row=d.status_change) if d.status_change else None,
-            comment=Comment(row=d.comment) if d.comment else None,
+            report=Report.of(d.report),
+            status_change=StatusChange.of(d.status_change) if d.status_change else None,
+            comment=Comment.of(d.comment) if d.comment else None,
         )
