@@ -1,0 +1,1 @@
+"""Benchmark tooling: the data generator (`python -m bench.generate`) and its helpers."""
