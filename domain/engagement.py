@@ -8,6 +8,7 @@ from tortoise.expressions import F
 from domain import validate
 from domain.auth import Viewer
 from domain.errors import Forbidden, NotFound, Unauthenticated
+from domain.lifecycle import note_response
 from domain.officers import responds_for
 from domain.pagination import Order, Page, paginate
 from domain.report import can_see
@@ -41,8 +42,6 @@ async def add_comment(viewer: Viewer | None, report_id: int, body: str) -> Comme
         changes: dict[str, object] = {"comment_count": F("comment_count") + 1, "updated_at": tx.at}
         await Report.filter(id=report.id).using_db(tx.conn).update(**changes)
         if official:
-            from domain.lifecycle import note_response
-
             await note_response(tx, report.id)
         await tx.emit(EventKind.COMMENT_ADDED, report.id, comment_id=comment.id)
     return comment
