@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import strawberry
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.execution import ExecutionResult
 
 from resolvers import mutation as m
 from resolvers import performance as perf
 from resolvers import query as q
 from schema.errors import ClientErrors
+from schema.fast import FastExecutor
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.types import (
     ApiKey,
@@ -91,8 +96,30 @@ class Subscription:
 
 
 class WargaSchema(strawberry.Schema):
+    fast: FastExecutor | None = None
+
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Client errors are answers, not incidents: ClientErrors logs the unexpected ones."""
+
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Any = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """Read queries take the compiled fast path (schema/fast.py) when it covers them."""
+        if self.fast is not None and root_value is None:
+            result = await self.fast.try_execute(query, variable_values, context_value, operation_name)
+            if result is not None:
+                return result
+        return await super().execute(
+            query, variable_values, context_value, root_value, operation_name, allowed_operation_types,
+            operation_extensions,
+        )  # fmt: skip
 
 
 schema = WargaSchema(
@@ -106,3 +133,5 @@ schema = WargaSchema(
         ClientErrors,
     ],
 )
+
+schema.fast = FastExecutor(schema) if os.environ.get("WARGA_FAST_PATH", "1") != "0" else None

@@ -1,0 +1,83 @@
+"""The compiled fast path answers read queries exactly as graphql-core does, and falls back to
+it for what it does not cover (errors included)."""
+
+from __future__ import annotations
+
+import strawberry
+
+from tests.helpers import citizen, ok, report, staff
+
+QUERIES = [
+    (
+        """{ reports(first: 5) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node {
+        id description status createdAt voteCount commentCount viewerHasVoted overdue anonymous
+        category { id code name agency { code categories { code } } } location { lat lng }
+        kelurahan { id name code level parent { id name parent { name } } } author { id handle email }
+        assignee { id } media { url } rating duplicateOf { id } } } } }""",
+        {},
+    ),
+    (
+        """query($id: ID!) { report(id: $id) { id __typename
+        comments(first: 2) { totalCount edges { cursor node { body isOfficial author { handle } } } }
+        timeline { from to note createdAt actor { handle } media { id } } } }""",
+        "ID",
+    ),
+    (
+        """query($s: Boolean!, $i: Boolean!) { me { handle email phone role region { name } }
+        categories { ...C } a: agencies { code } regions(level: KOTA) { name children { code } }
+        skipped: categories @skip(if: $s) { code } included: agencies @include(if: $i) { code } }
+        fragment C on Category { code slaHours nameEn ... on Category { name } }""",
+        {"s": True, "i": False},
+    ),
+    (
+        """{ rankings(level: KOTA) { rank unitName level region { name } score averageRating }
+        stats { total byStatus { status count } daily { date created } } }""",
+        {},
+    ),
+    ("""{ locate(lat: -6.1754, lng: 106.8272) { name } nothing: locate(lat: 0, lng: 0) { name } }""", {}),
+]
+
+
+async def test_fast_path_matches_graphql_core(app, client):
+    from schema import schema
+    from schema.context import Context
+
+    token, _ = await citizen(client)
+    moderator, _ = await staff(client, "MODERATOR")
+    r = await report(client, token, anonymous=True)
+    await ok(
+        client, 'mutation($r: ID!) { addComment(reportId: $r, body: "halo") { id } }', {"r": r["id"]}, token
+    )
+    await ok(client, "mutation($id: ID!) { verifyReport(id: $id) { id } }", {"id": r["id"]}, moderator)
+    await report(client, token)
+    for viewer_token in (None, token, moderator):
+        for query, variables in QUERIES:
+            if variables == "ID":
+                variables = {"id": r["id"]}
+            contexts = []
+            for _ in range(2):
+                ctx = Context(request=None)
+                await ctx.authenticate(f"Bearer {viewer_token}" if viewer_token else None)
+                contexts.append(ctx)
+            fast = await schema.fast.try_execute(query, variables, contexts[0], None)
+            slow = await strawberry.Schema.execute(schema, query, variables, contexts[1])
+            assert fast is not None, query
+            assert slow.errors is None, slow.errors
+            assert fast.data == slow.data, query
+
+
+async def test_fast_path_falls_back_for_what_it_does_not_cover(app, client):
+    from schema import schema
+    from schema.context import Context
+
+    ctx = Context(request=None)
+    for query in (
+        "{ reports(first: 101) { totalCount } }",  # a resolver error: graphql-core reports it
+        "{ reports { nope } }",  # invalid document
+        "mutation { vote(reportId: 1) { id } }",  # not a query
+        "{ __schema { types { name } } }",  # introspection
+        "{ categories { code } categories { name } }",  # merged duplicate fields
+    ):
+        assert await schema.fast.try_execute(query, {}, ctx, None) is None, query
+    body = await client.post("/graphql", json={"query": "{ reports(first: 101) { totalCount } }"})
+    assert body.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
