@@ -16,7 +16,7 @@ from domain.rollups import RESOLUTION, RESPONSE, bucket_minutes, jakarta_day
 from domain.tx import now
 from models import User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
-from models.sql import fetch
+from models.sql import fetch, in_list
 
 DEFAULT_DAYS = 90  # Qlue's quarterly rankings
 MAX_DAYS = 3661
@@ -263,11 +263,7 @@ def _category_clause(category_ids: list[int] | None, args: list[Any]) -> str:
         return ""
     for cid in category_ids:
         catalog().category(cid, "categoryIds")
-    marks = []
-    for cid in category_ids:
-        args.append(cid)
-        marks.append(f"${len(args)}")
-    return f" AND category_id IN ({', '.join(marks)})"
+    return " AND " + in_list("category_id", category_ids, args)
 
 
 async def stats(region_id: int | None, category_ids: list[int] | None, period: Period) -> Stats:

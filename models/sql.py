@@ -33,3 +33,12 @@ async def execute(sql: str, *args: Any, conn: BaseDBAsyncClient | None = None) -
     c = conn_of(conn)
     count, _ = await c.execute_query(_dialect(sql, c), list(args))
     return count
+
+
+def in_list(column: str, values: list[Any], args: list[Any]) -> str:
+    """`column IN ($n, ...)`, appending the values to the positional arguments."""
+    marks = []
+    for value in values:
+        args.append(value)
+        marks.append(f"${len(args)}")
+    return f"{column} IN ({', '.join(marks)})"

@@ -20,7 +20,7 @@ from domain.report import is_overdue
 from domain.rollups import JAKARTA
 from domain.tx import now
 from models.enums import RegionLevel, ReportStatus
-from models.sql import fetch
+from models.sql import fetch, in_list
 from rest.common import error_response, partner, query_date, query_list
 
 BATCH = 2000
@@ -58,21 +58,13 @@ def _filters(request: Request) -> tuple[str, list[Any]]:
     for cid in categories:
         catalog().category(cid, "categoryId")
     if categories:
-        marks = []
-        for cid in categories:
-            args.append(cid)
-            marks.append(f"${len(args)}")
-        where.append(f"category_id IN ({', '.join(marks)})")
+        where.append(in_list("category_id", categories, args))
     statuses = query_list(request, "status")
     for st in statuses:
         if st not in ReportStatus.__members__:
             raise BadUserInput("status", f"Unknown status {st!r}.")
     if statuses:
-        marks = []
-        for st in statuses:
-            args.append(st)
-            marks.append(f"${len(args)}")
-        where.append(f"status IN ({', '.join(marks)})")
+        where.append(in_list("status", statuses, args))
     return " AND ".join(where), args
 
 
