@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -137,6 +139,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={Unauthenticated: unauthenticated},
+        # Region boundaries and CSV exports compress well; phones on 3G notice.
+        middleware=[Middleware(GZipMiddleware, minimum_size=2048)],
     )
     app.state.settings = settings
     return app

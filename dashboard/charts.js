@@ -46,7 +46,7 @@ export function drawDaily(container, daily) {
   const labelEvery = Math.max(1, Math.ceil(n / (w / 64)));
   daily.forEach((d, i) => {
     if (i % labelEvery === 0 || i === n - 1) {
-      if (i === n - 1 || n - 1 - i >= labelEvery / 2) {
+      if (i === n - 1 || n - 1 - i >= labelEvery * 0.75) {
         const anchor = i === 0 ? "start" : i === n - 1 ? "end" : "middle";
         chart.append(svg("text", { class: "tick", x: x(i), y: height - 8, "text-anchor": anchor }, fmtDay(d.date)));
       }

@@ -3,7 +3,8 @@
 export const TZ = "Asia/Jakarta";
 const LOCALE = "id-ID";
 
-/** Report statuses in three groups, coloured as Qlue did: red waiting, yellow in progress, green done. */
+/** Report statuses in three groups, coloured as Qlue did (style.css: --waiting red, --progress
+ * yellow, --done green); rejected and duplicate reports are not drawn. */
 export const STATUS = {
   SUBMITTED: { label: "Menunggu verifikasi", group: "waiting" },
   VERIFIED: { label: "Terverifikasi", group: "waiting" },
@@ -13,12 +14,6 @@ export const STATUS = {
   CLOSED: { label: "Ditutup", group: "done" },
   REJECTED: { label: "Ditolak", group: "hidden" },
   DUPLICATE: { label: "Duplikat", group: "hidden" },
-};
-
-export const GROUPS = {
-  waiting: { label: "Menunggu", color: "#d1242f" },
-  progress: { label: "Dikerjakan", color: "#f0b400" },
-  done: { label: "Selesai", color: "#1f8a3b" },
 };
 
 /** The statuses drawn on the map (rejected and duplicate reports are not). */
@@ -46,6 +41,16 @@ export const fmtScore = (n) => (n == null ? "–" : dec1.format(n));
 export const fmtPct = (n) => (n == null ? "–" : pct.format(n));
 export const fmtDateTime = (iso) => (iso ? dateTime.format(new Date(iso)) : "–");
 export const fmtClock = (iso) => (iso ? clock.format(new Date(iso)) : "");
+/** "14.05" today, "27 Nov 14.05" on other days (Jakarta time). */
+export function fmtWhen(iso) {
+  if (!iso) return "";
+  const d = new Date(iso);
+  const day = (x) => new Date(x.getTime() + 7 * 3600 * 1000).toISOString().slice(0, 10);
+  if (day(d) === day(new Date())) return clock.format(d);
+  return `${dayMonthTz.format(d)} ${clock.format(d)}`;
+}
+const dayMonthTz = new Intl.DateTimeFormat(LOCALE, { timeZone: TZ, day: "numeric", month: "short" });
+
 /** a Date scalar ("2026-11-27") as "27 Nov" */
 export const fmtDay = (isoDate) => dayMonth.format(new Date(`${isoDate}T00:00:00Z`));
 

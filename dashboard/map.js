@@ -39,11 +39,12 @@ function bounds(regions) {
 
 /** lng/lat -> viewBox units: equirectangular, x scaled by cos(mid-latitude), then fitted. */
 function projection(b, scale, ox, oy) {
-  const k = Math.cos((((b.minLat + b.maxLat) / 2) * Math.PI) / 180);
-  return {
-    k,
-    project: (lng, lat) => [ox + (lng - b.minLng) * k * scale, oy + (b.maxLat - lat) * scale],
-  };
+  const k = cosMidLat(b);
+  return (lng, lat) => [ox + (lng - b.minLng) * k * scale, oy + (b.maxLat - lat) * scale];
+}
+
+function cosMidLat(b) {
+  return Math.cos((((b.minLat + b.maxLat) / 2) * Math.PI) / 180);
 }
 
 /** An SVG path for a geometry, dropping vertices closer than `tol` units to the last kept one. */
@@ -89,10 +90,9 @@ export class JakartaMap {
     const main = kelurahan.filter((k) => !isIsland(k.code));
     const islands = kelurahan.filter((k) => isIsland(k.code));
     const mb = bounds(main.length ? main : kelurahan);
-    const k = Math.cos((((mb.minLat + mb.maxLat) / 2) * Math.PI) / 180);
-    const scale = WIDTH / ((mb.maxLng - mb.minLng) * k);
+    const scale = WIDTH / ((mb.maxLng - mb.minLng) * cosMidLat(mb));
     const height = (mb.maxLat - mb.minLat) * scale;
-    this.mainProj = projection(mb, scale, 0, 0).project;
+    this.mainProj = projection(mb, scale, 0, 0);
     this.full = { x: -8, y: -8, w: WIDTH + 16, h: height + 16 };
 
     const sea = svg("rect", { class: "sea", x: -5000, y: -5000, width: 10000 + WIDTH, height: 10000 + height });
@@ -101,17 +101,22 @@ export class JakartaMap {
     if (islands.length) {
       const frame = { x: INSET.x * WIDTH, y: INSET.y * height, w: INSET.w * WIDTH, h: INSET.h * height };
       const ib = bounds(islands);
-      const ik = Math.cos((((ib.minLat + ib.maxLat) / 2) * Math.PI) / 180);
+      const ik = cosMidLat(ib);
       const pad = 10;
-      const top = 30; // room for the label
+      const top = 44; // room for the label
       const iw = (ib.maxLng - ib.minLng) * ik;
       const ih = ib.maxLat - ib.minLat;
       const s = Math.min((frame.w - 2 * pad) / iw, (frame.h - top - 2 * pad) / ih);
       const ox = frame.x + (frame.w - iw * s) / 2;
       const oy = frame.y + top + pad + (frame.h - top - 2 * pad - ih * s) / 2;
-      this.insetProj = projection(ib, s, ox, oy).project;
+      this.insetProj = projection(ib, s, ox, oy);
       this.insetFrame = frame;
-      this.insetLabel = svg("text", { class: "inset-label", x: frame.x + 8, y: frame.y + 8 }, "Kepulauan Seribu");
+      this.insetLabel = svg(
+        "text",
+        { class: "inset-label", x: frame.x + 6, y: frame.y + 6 },
+        svg("tspan", { x: frame.x + 6 }, "Kepulauan"),
+        svg("tspan", { x: frame.x + 6, dy: "1.15em" }, "Seribu"),
+      );
       insetLayer.append(
         svg("rect", { class: "inset-frame", x: frame.x, y: frame.y, width: frame.w, height: frame.h, rx: 4 }),
         this.insetLabel,
@@ -147,6 +152,8 @@ export class JakartaMap {
   /** Dim every kelurahan outside the kota (code) and zoom to it; "" shows the whole city. */
   setKota(code) {
     this.kota = code || "";
+    if (this.kota) this.svg.dataset.kota = this.kota;
+    else delete this.svg.dataset.kota;
     const box = { x0: Infinity, x1: -Infinity, y0: Infinity, y1: -Infinity };
     for (const [id, path] of this.paths) {
       const inside = !this.kota || path.dataset.kota === this.kota;
@@ -271,7 +278,10 @@ export class JakartaMap {
     if (!this.pointLayer) return;
     const r = this._radius();
     for (const c of this.points.values()) c.setAttribute("r", r);
-    if (this.insetLabel) this.insetLabel.setAttribute("font-size", (LABEL_PX / this._scale()).toFixed(2));
+    if (this.insetLabel) {
+      const px = this.svg.clientWidth < 500 ? LABEL_PX - 1.5 : LABEL_PX;
+      this.insetLabel.setAttribute("font-size", (px / this._scale()).toFixed(2));
+    }
   }
 
   _target(evt) {
