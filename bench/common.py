@@ -157,7 +157,7 @@ def wrk(url: str, path: str, bodies: Sequence[dict[str, Any]], *, seconds: int, 
         body_file.write_text("\n".join(json.dumps(b) for b in bodies) + "\n")
         env = {**os.environ, "WRK_BODIES": str(body_file), "WRK_PATH": path, "WRK_TOKEN": token or ""}
         out = subprocess.run(
-            [exe, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script),
+            [exe, "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "30s", "--latency", "-s", str(script),
              url],
             env=env, capture_output=True, text=True, check=True,
         ).stdout  # fmt: skip

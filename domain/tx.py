@@ -12,7 +12,7 @@ from tortoise.transactions import in_transaction
 
 from models.enums import EventKind
 from subscriptions.log import append
-from subscriptions.publish import publish
+from subscriptions.publish import committed, publish
 
 _frozen: datetime | None = None
 
@@ -50,5 +50,6 @@ async def atomic() -> AsyncIterator[Tx]:
     async with in_transaction() as conn:
         tx = Tx(conn)
         yield tx
+    committed()
     if tx.event_ids:
         await publish(max(tx.event_ids))

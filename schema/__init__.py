@@ -13,6 +13,7 @@ from strawberry.types.execution import ExecutionResult
 from resolvers import mutation as m
 from resolvers import performance as perf
 from resolvers import query as q
+from schema.cache import ResponseCache
 from schema.errors import ClientErrors
 from schema.fast import FastExecutor
 from schema.performance import HeatCell, RankingEntry, Stats
@@ -29,6 +30,7 @@ from schema.types import (
     StatusChange,
     User,
 )
+from subscriptions import publish
 from subscriptions import resolvers as sub
 
 
@@ -97,6 +99,7 @@ class Subscription:
 
 class WargaSchema(strawberry.Schema):
     fast: FastExecutor | None = None
+    cache: ResponseCache | None = None
 
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Client errors are answers, not incidents: ClientErrors logs the unexpected ones."""
@@ -111,10 +114,22 @@ class WargaSchema(strawberry.Schema):
         allowed_operation_types: Any = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Read queries take the compiled fast path (schema/fast.py) when it covers them."""
-        if self.fast is not None and root_value is None:
+        """Read queries take the compiled fast path (schema/fast.py) when it covers them, and
+        anonymous ones the versioned cache (schema/cache.py)."""
+        if self.fast is not None and root_value is None and query:
+            app = getattr(getattr(context_value, "request", None), "app", None)
+            cacheable = self.cache is not None and app is not None and context_value.viewer is None
+            if cacheable:
+                key = self.cache.key(query, variable_values, operation_name)  # type: ignore[union-attr]
+                hub = app.state.hub
+                version = (hub.position, publish.local_commits)
+                data = self.cache.get(key, version)  # type: ignore[union-attr]
+                if data is not None:
+                    return ExecutionResult(data=data, errors=None)
             result = await self.fast.try_execute(query, variable_values, context_value, operation_name)
             if result is not None:
+                if cacheable:
+                    self.cache.put(key, version, result.data)  # type: ignore[union-attr]
                 return result
         return await super().execute(
             query, variable_values, context_value, root_value, operation_name, allowed_operation_types,
@@ -135,3 +150,4 @@ schema = WargaSchema(
 )
 
 schema.fast = FastExecutor(schema) if os.environ.get("WARGA_FAST_PATH", "1") != "0" else None
+schema.cache = ResponseCache() if os.environ.get("WARGA_RESPONSE_CACHE", "1") != "0" else None

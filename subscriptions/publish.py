@@ -10,6 +10,14 @@ log = logging.getLogger("warga.events")
 
 CHANNEL = "warga.events"
 
+# This process's commits, as a version stamp for the read cache (schema/cache.py).
+local_commits = 0
+
+
+def committed() -> None:
+    global local_commits
+    local_commits += 1
+
 
 async def publish(last_event_id: int) -> None:
     """Announce the log's new high-water mark. Never raises: the change is already committed,

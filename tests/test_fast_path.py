@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import strawberry
 
+from tests.conftest import hub_idle
 from tests.helpers import citizen, ok, report, staff
 
 QUERIES = [
@@ -81,3 +82,27 @@ async def test_fast_path_falls_back_for_what_it_does_not_cover(app, client):
         assert await schema.fast.try_execute(query, {}, ctx, None) is None, query
     body = await client.post("/graphql", json={"query": "{ reports(first: 101) { totalCount } }"})
     assert body.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
+
+
+async def test_anonymous_reads_are_cached_until_the_next_change(app, client):
+    from schema import schema
+
+    token, _ = await citizen(client)
+    query = "{ reports { totalCount edges { node { id voteCount } } } }"
+    first = await report(client, token)
+    await hub_idle(app)  # the hub has read the CREATED event: the version is settled
+    hits = schema.cache.hits
+    assert (await ok(client, query))["reports"]["totalCount"] == 1
+    assert (await ok(client, query))["reports"]["totalCount"] == 1
+    assert schema.cache.hits == hits + 1  # the second read came from the cache
+    # A change in this process is seen by the very next read (read-your-writes).
+    await ok(client, 'mutation($r: ID!) { vote(reportId: $r) { id } }', {"r": first["id"]}, token)
+    data = await ok(client, query)
+    assert data["reports"]["edges"][0]["node"]["voteCount"] == 1
+    await report(client, token)
+    assert (await ok(client, query))["reports"]["totalCount"] == 2
+    # Signed-in viewers never read from it (their results depend on who they are).
+    hits = schema.cache.hits
+    await ok(client, query, token=token)
+    await ok(client, query, token=token)
+    assert schema.cache.hits == hits

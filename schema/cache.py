@@ -1,0 +1,49 @@
+"""A short-lived cache of anonymous read results, versioned by the event log.
+
+Every change a client can see writes an event row, and each process's hub advances its log
+position when it reads one; a local commit counter covers this process's own writes at once
+(read-your-writes here) and changes that carry no event (a deleted comment). A cached result
+is served only while both are unchanged and for at most TTL seconds, which also bounds what
+depends on the clock alone (`overdue`, "the last 90 days"). Signed-in viewers are never
+served from it: their results depend on who they are.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from typing import Any
+
+TTL_SECONDS = 5.0
+
+
+class ResponseCache:
+    def __init__(self, max_entries: int = 2048, ttl: float = TTL_SECONDS) -> None:
+        self.max_entries = max_entries
+        self.ttl = ttl
+        self._entries: OrderedDict[tuple[str, str, str | None], tuple[Any, float, Any]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(
+        query: str, variables: dict[str, Any] | None, operation: str | None
+    ) -> tuple[str, str, str | None]:
+        return query, json.dumps(variables or {}, sort_keys=True, default=str), operation
+
+    def get(self, key: tuple[str, str, str | None], version: Any) -> Any | None:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] == version and time.monotonic() - entry[1] < self.ttl:
+            self.hits += 1
+            return entry[2]
+        self.misses += 1
+        return None
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def put(self, key: tuple[str, str, str | None], version: Any, data: Any) -> None:
+        self._entries[key] = (version, time.monotonic(), data)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
