@@ -202,12 +202,27 @@ async def rankings(
         )
         for r in rows
     }
+    by_median = metric in ("MEDIAN_RESPONSE_TIME", "MEDIAN_RESOLUTION_TIME")
+    if by_median:  # every unit's median decides the order
+        await _medians(level, period, entries)
+    ordered = sorted(entries.values(), key=sort_key(metric))
+    for i, entry in enumerate(ordered, start=1):
+        entry.rank = i
+    page = ordered[offset : offset + first]
+    if not by_median:  # the histograms are the heavy part: read them for this page only
+        await _medians(level, period, {e.unit_id: e for e in page})
+    return page
+
+
+async def _medians(level: str, period: Period, entries: dict[int, Entry]) -> None:
+    if not entries:
+        return
+    args: list[Any] = [level, period.start, period.end]
+    units = "" if len(entries) > 200 else " AND " + in_list("unit_id", list(entries), args)
     hist_rows = await fetch(
         "SELECT unit_id, metric, bucket, SUM(n) AS n FROM perf_hist"
-        " WHERE level = $1 AND day >= $2 AND day <= $3 GROUP BY unit_id, metric, bucket",
-        level,
-        period.start,
-        period.end,
+        f" WHERE level = $1 AND day >= $2 AND day <= $3{units} GROUP BY unit_id, metric, bucket",
+        *args,
     )
     hists: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
     for h in hist_rows:
@@ -216,10 +231,6 @@ async def rankings(
     for unit_id, entry in entries.items():
         entry.median_response = median(hists.get((unit_id, RESPONSE), {}))
         entry.median_resolution = median(hists.get((unit_id, RESOLUTION), {}))
-    ordered = sorted(entries.values(), key=sort_key(metric))
-    for i, entry in enumerate(ordered, start=1):
-        entry.rank = i
-    return ordered[offset : offset + first]
 
 
 # ---------------------------------------------------------------- stats and heatmap
