@@ -25,8 +25,6 @@ class City:
 
     kel_ids: np.ndarray
     kel_geoms: np.ndarray
-    kel_bounds: np.ndarray
-    kel_fill: np.ndarray
     kel_weight: np.ndarray
     parent: np.ndarray
     region_name: np.ndarray
@@ -34,6 +32,12 @@ class City:
     kec_ids: np.ndarray
     kota_ids: np.ndarray
     router: KelurahanRouter
+    kel_tree: shapely.STRtree
+    tri_xy: np.ndarray
+    tri_cum: np.ndarray
+    tri_start: np.ndarray
+    tri_count: np.ndarray
+    kel_tri_area: np.ndarray
     cat_ids: np.ndarray
     cat_codes: list[str]
     cat_names: list[str]
@@ -46,7 +50,10 @@ class City:
 
     @classmethod
     async def load(cls, conn: asyncpg.Connection) -> City:
-        regions = await conn.fetch("SELECT id, code, name, level, parent_id, boundary FROM region ORDER BY code")
+        """Read back what the seed stored, so ids and polygons are the service's own."""
+        regions = await conn.fetch(
+            "SELECT id, code, name, level, parent_id, boundary FROM region ORDER BY code"
+        )
         top = max(r["id"] for r in regions) + 1
         parent = np.zeros(top, dtype=np.int64)
         names = np.empty(top, dtype=object)
@@ -66,14 +73,14 @@ class City:
             raise SystemExit("no kelurahan with a boundary: the seed step loaded no regions")
         geoms = np.array([shape(g) for _, g in kel], dtype=object)
         shapely.prepare(geoms)
-        bounds = shapely.bounds(geoms)
-        bbox_area = (bounds[:, 2] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 1])
         area = shapely.area(geoms)
         # Reports per kelurahan grow with its size, but less than proportionally: the small
         # central kelurahan are the dense, busy ones. sqrt(area) splits the difference between
         # "uniform per kelurahan" and "uniform per km2" (documented in bench/generate.py).
         weight = np.sqrt(area)
-        cats = await conn.fetch("SELECT id, code, name, agency_id, sla_hours, share_pct FROM category ORDER BY id")
+        cats = await conn.fetch(
+            "SELECT id, code, name, agency_id, sla_hours, share_pct FROM category ORDER BY id"
+        )
         if not cats:
             raise SystemExit("no categories: the seed step loaded no reference data")
         share = np.array([max(c["share_pct"], 0.0) for c in cats], dtype=float)
@@ -83,8 +90,6 @@ class City:
         return cls(
             kel_ids=np.array([i for i, _ in kel], dtype=np.int64),
             kel_geoms=geoms,
-            kel_bounds=bounds,
-            kel_fill=np.clip(area / np.maximum(bbox_area, 1e-18), 1e-4, 1.0),
             kel_weight=weight / weight.sum(),
             parent=parent,
             region_name=names,
@@ -92,6 +97,8 @@ class City:
             kec_ids=np.array(kec, dtype=np.int64),
             kota_ids=np.array(kota, dtype=np.int64),
             router=KelurahanRouter(kel),
+            kel_tree=shapely.STRtree(geoms),
+            **_triangles(geoms),
             cat_ids=np.array([c["id"] for c in cats], dtype=np.int64),
             cat_codes=[c["code"] for c in cats],
             cat_names=[c["name"] for c in cats],
@@ -104,44 +111,54 @@ class City:
         )
 
     def sample_points(self, rng: np.random.Generator, kel_index: np.ndarray) -> tuple[np.ndarray, ...]:
-        """(lat, lng, kelurahan id) for each requested kelurahan index: a uniform point inside
-        its polygon (rejection sampling in the bounding box), rounded to 6 decimals as GPS
-        apps send, then routed with the service's own KelurahanRouter, whose answer wins in
-        the thin overlaps between neighbouring polygons."""
+        """(lat, lng, kelurahan id) for each requested kelurahan index.
+
+        A uniform point of the polygon: a triangle of its constrained Delaunay triangulation
+        chosen by area, then a uniform point in the triangle (no rejection loop, so islands
+        and thin shapes cost the same). Rounded to 6 decimals as GPS apps send, the point is
+        then routed like the service routes it: one touching a single polygon belongs to it
+        (rounding may move it next door), the rare ones on an overlap or an edge go through
+        the service's own KelurahanRouter and its tie-breaks.
+        """
         n = kel_index.size
-        lat = np.empty(n)
-        lng = np.empty(n)
-        order = np.argsort(kel_index, kind="stable")
-        sorted_idx = kel_index[order]
-        cuts = np.flatnonzero(np.diff(sorted_idx)) + 1
-        for group in np.split(order, cuts):
-            if not group.size:
-                continue
-            k = int(kel_index[group[0]])
-            minx, miny, maxx, maxy = self.kel_bounds[k]
-            got_x: list[np.ndarray] = []
-            got_y: list[np.ndarray] = []
-            need = group.size
-            while need > 0:
-                m = int(need / self.kel_fill[k] * 1.3) + 16
-                x = rng.uniform(minx, maxx, m)
-                y = rng.uniform(miny, maxy, m)
-                inside = shapely.contains_xy(self.kel_geoms[k], x, y)
-                got_x.append(x[inside][:need])
-                got_y.append(y[inside][:need])
-                need -= int(min(inside.sum(), need))
-            lng[group] = np.concatenate(got_x)
-            lat[group] = np.concatenate(got_y)
-        lat = np.round(lat, 6)
-        lng = np.round(lng, 6)
-        sampled = self.kel_ids[kel_index]
-        locate = self.router.locate
-        routed = np.fromiter(
-            (locate(a, b) or s for a, b, s in zip(lat.tolist(), lng.tolist(), sampled.tolist(), strict=True)),
-            dtype=np.int64,
-            count=n,
-        )
+        first, count = self.tri_start[kel_index], self.tri_count[kel_index]
+        base = np.where(first > 0, self.tri_cum[first - 1], 0.0)
+        target = base + rng.random(n) * self.kel_tri_area[kel_index]
+        tri = np.clip(np.searchsorted(self.tri_cum, target, side="right"), first, first + count - 1)
+        r1, r2 = rng.random(n), rng.random(n)
+        flip = r1 + r2 > 1
+        r1[flip], r2[flip] = 1 - r1[flip], 1 - r2[flip]
+        a, b, c = self.tri_xy[tri, 0], self.tri_xy[tri, 1], self.tri_xy[tri, 2]
+        xy = a + r1[:, None] * (b - a) + r2[:, None] * (c - a)
+        lng, lat = np.round(xy[:, 0], 6), np.round(xy[:, 1], 6)
+        routed = self.kel_ids[kel_index].copy()
+        # Bounding-box candidates, then the exact test on the prepared polygons (query's own
+        # predicate would test against the unprepared tree geometries, 20x slower).
+        point_idx, tree_idx = self.kel_tree.query(shapely.points(lng, lat))
+        touch = shapely.intersects_xy(self.kel_geoms[tree_idx], lng[point_idx], lat[point_idx])
+        point_idx, tree_idx = point_idx[touch], tree_idx[touch]
+        hits = np.bincount(point_idx, minlength=n)
+        single = hits[point_idx] == 1
+        routed[point_idx[single]] = self.kel_ids[tree_idx[single]]
+        for i in np.flatnonzero(hits != 1).tolist():
+            routed[i] = self.router.locate(lat[i], lng[i]) or routed[i]
         return lat, lng, routed
+
+
+def _triangles(geoms: np.ndarray) -> dict[str, np.ndarray]:
+    """Every kelurahan as triangles (corners, cumulative area in kelurahan order), so a point
+    uniform over any polygon is two uniform numbers and a binary search."""
+    parts, owner = shapely.get_parts(shapely.constrained_delaunay_triangles(geoms), return_index=True)
+    order = np.argsort(owner, kind="stable")
+    parts, owner = parts[order], owner[order]
+    area = shapely.area(parts)
+    return {
+        "tri_xy": shapely.get_coordinates(parts).reshape(-1, 4, 2)[:, :3, :],
+        "tri_cum": np.cumsum(area),
+        "tri_start": np.searchsorted(owner, np.arange(geoms.size)),
+        "tri_count": np.bincount(owner, minlength=geoms.size),
+        "kel_tri_area": np.bincount(owner, weights=area, minlength=geoms.size),
+    }
 
 
 # ---------------------------------------------------------------- people
@@ -189,6 +206,7 @@ class People:
 
     @classmethod
     def build(cls, city: City, total_users: int, rng: np.random.Generator) -> People:
+        """Staff per unit (one officer per region, five per dinas), the rest citizens."""
         staff: list[Staff] = []
         staff += [Staff(f"admin{i}", f"Admin Warga {i}", "ADMIN", None, None) for i in range(1, ADMINS + 1)]
         staff += [
@@ -207,7 +225,11 @@ class People:
         ):
             slug = re.sub(r"[^a-z0-9]", "", code.lower())[:16] or str(agency_id)
             for i in range(1, DINAS_OFFICERS + 1):
-                staff.append(Staff(f"petugas.{slug}.{i}", f"Petugas {agency_name} {i}"[:80], "OFFICER", None, agency_id))
+                staff.append(
+                    Staff(
+                        f"petugas.{slug}.{i}", f"Petugas {agency_name} {i}"[:80], "OFFICER", None, agency_id
+                    )
+                )
         for i in range(PARTNERS):
             agency = int(city.agency_ids[i % city.agency_ids.size]) if city.agency_ids.size else None
             staff.append(Staff(f"mitra{i + 1}", f"Mitra Data {i + 1}", "AGENCY_PARTNER", None, agency))
@@ -237,9 +259,11 @@ class People:
 
     @property
     def total(self) -> int:
+        """All accounts: the app_user row count."""
         return self.citizens + len(self.staff)
 
     def handle(self, user_id: int) -> str:
+        """The login of a user id (assignment notes quote it)."""
         if user_id <= self.citizens:
             return f"u{user_id:07d}"
         return self.staff[user_id - self.citizens - 1].handle
@@ -265,13 +289,19 @@ class People:
         handles = [f"u{i:07d}" for i in range(1, c + 1)] + [s.handle for s in self.staff]
         first = rng.integers(0, len(FIRST_NAMES), c)
         last = rng.integers(0, len(LAST_NAMES), c)
-        names = [f"{FIRST_NAMES[a]} {LAST_NAMES[b]}" for a, b in zip(first.tolist(), last.tolist(), strict=True)]
+        names = [
+            f"{FIRST_NAMES[a]} {LAST_NAMES[b]}" for a, b in zip(first.tolist(), last.tolist(), strict=True)
+        ]
         names += [s.name for s in self.staff]
         has_email = rng.random(c) < 0.10
         has_phone = rng.random(c) < 0.05
-        emails: list[str | None] = [f"{h}@contoh.id" if e else None for h, e in zip(handles, has_email, strict=False)]
+        emails: list[str | None] = [
+            f"{h}@contoh.id" if e else None for h, e in zip(handles, has_email, strict=False)
+        ]
         emails += [f"{s.handle}@jakarta.go.id" for s in self.staff]
-        phones: list[str | None] = [f"+62812{i:08d}" if p else None for i, p in zip(range(1, c + 1), has_phone, strict=True)]
+        phones: list[str | None] = [
+            f"+62812{i:08d}" if p else None for i, p in zip(range(1, c + 1), has_phone, strict=True)
+        ]
         phones += [None] * len(self.staff)
         roles = ["CITIZEN", "MODERATOR", "OFFICER", "AGENCY_PARTNER", "ADMIN"]
         role_code = np.zeros(n, dtype=np.int64)

@@ -19,6 +19,7 @@ PG_EPOCH_DAYS = 10_957
 _HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _TRAILER = b"\xff\xff"
 _SEND_BYTES = 1 << 20
+_BLOCK_BYTES = 1 << 22
 
 
 class CopyBuffer:
@@ -37,6 +38,7 @@ class CopyBuffer:
     # ---------------------------------------------------------------- fixed width
 
     def _fixed(self, name: str, values: np.ndarray, dtype: str, null: np.ndarray | None) -> None:
+        """Big-endian values of one width; dense columns take the one-write path in payload()."""
         data = np.ascontiguousarray(np.asarray(values).astype(dtype, copy=False))
         if data.shape != (self.rows,):
             raise ValueError(f"{name}: {data.shape} values for {self.rows} rows")
@@ -110,7 +112,7 @@ class CopyBuffer:
         self.columns.append(name)
         self._parts.append((blob, starts, lengths, dense_width))
 
-    def payload(self) -> bytes:
+    def payload(self) -> memoryview:
         """The whole COPY BINARY stream: header, one tuple per row, trailer."""
         n, ncols = self.rows, len(self._parts)
         sizes = np.full(n, 2, dtype=np.int64)
@@ -142,29 +144,39 @@ class CopyBuffer:
             data_len = np.maximum(lengths, 0)
             _scatter(buf, pos + 4, blob, starts, data_len)
             pos += 4 + data_len
-        return buf.tobytes()
+        return memoryview(buf)
 
 
-def _scatter(buf: np.ndarray, dest: np.ndarray, blob: np.ndarray, src: np.ndarray, lengths: np.ndarray) -> None:
-    """buf[dest[i] : dest[i] + lengths[i]] = blob[src[i] : src[i] + lengths[i]] for every row i."""
-    if not lengths.size:
+def _scatter(
+    buf: np.ndarray, dest: np.ndarray, blob: np.ndarray, src: np.ndarray, lengths: np.ndarray
+) -> None:
+    """buf[dest[i] : dest[i] + lengths[i]] = blob[src[i] : src[i] + lengths[i]] for every row i,
+    in blocks of about _BLOCK_BYTES so the index arrays (8 bytes per byte moved) stay small."""
+    if not lengths.size or int(lengths.max()) == 0:
         return
     width = int(lengths.max())
-    if width == 0:
-        return
     if int(lengths.min()) == width and width <= 16:
         offsets = np.arange(width)
-        buf[dest[:, None] + offsets] = blob[src[:, None] + offsets]
+        step = max(1, _BLOCK_BYTES // width)
+        for i in range(0, lengths.size, step):
+            buf[dest[i : i + step, None] + offsets] = blob[src[i : i + step, None] + offsets]
         return
-    total = int(lengths.sum())
-    first = np.zeros(lengths.size, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=first[1:])
-    within = np.arange(total, dtype=np.int64) - np.repeat(first, lengths)
-    buf[np.repeat(dest, lengths) + within] = blob[np.repeat(src, lengths) + within]
+    ends = np.cumsum(lengths)
+    first = 0
+    while first < lengths.size:
+        base = int(ends[first - 1]) if first else 0
+        last = max(int(np.searchsorted(ends, base + _BLOCK_BYTES, side="right")), first + 1)
+        part = lengths[first:last]
+        total = int(part.sum())
+        if total:
+            starts = np.zeros(part.size, dtype=np.int64)
+            np.cumsum(part[:-1], out=starts[1:])
+            within = np.arange(total, dtype=np.int64) - np.repeat(starts, part)
+            buf[np.repeat(dest[first:last], part) + within] = blob[np.repeat(src[first:last], part) + within]
+        first = last
 
 
-async def stream(payload: bytes) -> AsyncIterator[bytes]:
+async def stream(payload: memoryview) -> AsyncIterator[bytes]:
     """The payload in 1 MiB pieces, as asyncpg's copy_to_table takes an async iterable."""
-    view = memoryview(payload)
-    for start in range(0, len(view), _SEND_BYTES):
-        yield bytes(view[start : start + _SEND_BYTES])
+    for start in range(0, len(payload), _SEND_BYTES):
+        yield bytes(payload[start : start + _SEND_BYTES])

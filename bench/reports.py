@@ -30,13 +30,47 @@ JAKARTA_OFFSET = 7 * HOUR
 STATUSES = [s.value for s in ReportStatus]
 SUB, VER, REJ, DUP, INP, RES, CLO, REO = (
     STATUSES.index(s)
-    for s in ("SUBMITTED", "VERIFIED", "REJECTED", "DUPLICATE", "IN_PROGRESS", "RESOLVED", "CLOSED", "REOPENED")
+    for s in (
+        "SUBMITTED",
+        "VERIFIED",
+        "REJECTED",
+        "DUPLICATE",
+        "IN_PROGRESS",
+        "RESOLVED",
+        "CLOSED",
+        "REOPENED",
+    )
 )
 
 # Reports per Jakarta hour (relative): quiet before dawn, a morning-commute peak, steady
 # through the day, a second peak after work, tailing off towards midnight.
 HOURLY = np.array(
-    [1.2, 0.7, 0.5, 0.4, 0.6, 1.5, 3.0, 5.0, 6.5, 7.0, 6.8, 6.5, 6.0, 6.3, 6.5, 6.5, 6.8, 7.0, 6.5, 5.5, 4.5, 3.5, 2.5, 1.8]
+    [
+        1.2,
+        0.7,
+        0.5,
+        0.4,
+        0.6,
+        1.5,
+        3.0,
+        5.0,
+        6.5,
+        7.0,
+        6.8,
+        6.5,
+        6.0,
+        6.3,
+        6.5,
+        6.5,
+        6.8,
+        7.0,
+        6.5,
+        5.5,
+        4.5,
+        3.5,
+        2.5,
+        1.8,
+    ]
 )
 HOURLY = HOURLY / HOURLY.sum()
 
@@ -58,15 +92,29 @@ P_ANONYMOUS = 0.05
 RATING_MET = np.array([0.03, 0.05, 0.12, 0.30, 0.50])
 RATING_MISSED = np.array([0.12, 0.15, 0.23, 0.28, 0.22])
 RATING_AGAIN = np.array([0.0, 0.0, 0.30, 0.40, 0.30])
-COMMENTS_PER_REPORT, VOTES_PER_REPORT = 0.3, 1.0
+# Citizens' and officers' comments besides the official first responses (~0.12 per report), so
+# ~0.3 per report in all; votes before the ones lost to duplicates and to --now, so ~1 kept.
+COMMENTS_PER_REPORT, VOTES_PER_REPORT = 0.2, 1.08
 
 # ---- text
 DESCRIPTIONS: dict[str, list[str]] = {
     "sampah": ["Sampah menumpuk", "Tumpukan sampah belum diangkut", "Sampah berserakan dan bau"],
-    "pelanggaran": ["Ada pelanggaran ketertiban umum", "Bangunan liar di atas trotoar", "Warga berjudi di pos"],
-    "parkir-liar": ["Parkir liar di bahu jalan", "Mobil parkir sembarangan menghalangi jalan", "Motor parkir di trotoar"],
+    "pelanggaran": [
+        "Ada pelanggaran ketertiban umum",
+        "Bangunan liar di atas trotoar",
+        "Warga berjudi di pos",
+    ],
+    "parkir-liar": [
+        "Parkir liar di bahu jalan",
+        "Mobil parkir sembarangan menghalangi jalan",
+        "Motor parkir di trotoar",
+    ],
     "fasilitas-umum": ["Fasilitas taman rusak", "Bangku taman patah", "Toilet umum tidak terawat"],
-    "kemacetan": ["Macet parah", "Kemacetan panjang karena lampu lalu lintas mati", "Antrean kendaraan mengular"],
+    "kemacetan": [
+        "Macet parah",
+        "Kemacetan panjang karena lampu lalu lintas mati",
+        "Antrean kendaraan mengular",
+    ],
     "jalan-rusak": ["Jalan berlubang", "Aspal rusak dan membahayakan pengendara", "Jalan amblas"],
     "reklame": ["Reklame tanpa izin terpasang", "Spanduk liar di tiang listrik", "Baliho tidak berizin"],
     "lampu-jalan": ["Lampu jalan mati", "Penerangan jalan umum padam", "Lampu jalan berkedip terus"],
@@ -75,7 +123,11 @@ DESCRIPTIONS: dict[str, list[str]] = {
     "banjir": ["Banjir setinggi lutut", "Genangan air tidak surut", "Air meluap ke jalan"],
     "saluran": ["Saluran air mampat", "Got tersumbat sampah", "Gorong-gorong buntu"],
     "pengemis": ["Ada pengemis di lampu merah", "Gelandangan tidur di halte", "Anak jalanan meminta-minta"],
-    "transjakarta": ["Bus Transjakarta terlambat lama", "Halte Transjakarta rusak", "Antrean halte terlalu padat"],
+    "transjakarta": [
+        "Bus Transjakarta terlambat lama",
+        "Halte Transjakarta rusak",
+        "Antrean halte terlalu padat",
+    ],
     "bangunan": ["Bangunan tanpa izin", "Pembangunan melanggar izin", "Renovasi tanpa izin"],
     "kriminal": ["Ada aksi pencurian", "Rawan begal di malam hari", "Tawuran warga"],
     "makanan": ["Makanan dijual tidak higienis", "Warung makan kotor", "Jajanan berpewarna berbahaya"],
@@ -108,7 +160,10 @@ OFFICIAL_COMMENTS = [
     "Mohon maaf atas ketidaknyamanannya, sedang kami koordinasikan.", "Sudah kami teruskan ke unit terkait.",
     "Terima kasih atas laporannya.",
 ]  # fmt: skip
-RESPONSE_COMMENTS = ["Laporan diterima, akan kami tindak lanjuti.", "Terima kasih, laporan sedang kami cek di lapangan."]
+RESPONSE_COMMENTS = [
+    "Laporan diterima, akan kami tindak lanjuti.",
+    "Terima kasih, laporan sedang kami cek di lapangan.",
+]
 AUTHOR_COMMENTS = ["Mohon segera ditindaklanjuti.", "Kondisinya makin parah.", "Sudah ada perkembangan?"]
 CITIZEN_COMMENTS = [
     "Setuju, ini sudah lama dibiarkan.", "Saya juga melihat hal yang sama.", "Tolong segera ditangani.",
@@ -123,6 +178,7 @@ class Vocab:
         self.items: list[str | None] = []
 
     def add(self, texts: list[str | None]) -> np.ndarray:
+        """Append texts; their codes, to pick from with numpy."""
         start = len(self.items)
         self.items.extend(texts)
         return np.arange(start, start + len(texts), dtype=np.int64)
@@ -155,7 +211,13 @@ class DayGenerator:
     """Generates consecutive days; ids continue across days and duplicates may point back."""
 
     def __init__(
-        self, city: City, people: People, rng: np.random.Generator, now_us: int, rate: int, auto_close_days: float
+        self,
+        city: City,
+        people: People,
+        rng: np.random.Generator,
+        now_us: int,
+        rate: int,
+        auto_close_days: float,
     ) -> None:
         self.city, self.people, self.rng = city, people, rng
         self.now = np.int64(now_us)
@@ -175,7 +237,9 @@ class DayGenerator:
         self.auto_note = int(v.add([AUTO_CLOSE_NOTE.format(days=auto_close_days)])[0])
         staff_ids = np.arange(people.citizens + 1, people.total + 1)
         self.assign_note = np.full(people.total + 1, -1, dtype=np.int64)
-        self.assign_note[staff_ids] = v.add([f"Ditugaskan kepada @{people.handle(int(i))}" for i in staff_ids])
+        self.assign_note[staff_ids] = v.add(
+            [f"Ditugaskan kepada @{people.handle(int(i))}" for i in staff_ids]
+        )
         self.notes = v
         c = Vocab()
         self.official_comments = c.add(list(OFFICIAL_COMMENTS))
@@ -183,14 +247,19 @@ class DayGenerator:
         self.author_comments = c.add(list(AUTHOR_COMMENTS))
         self.citizen_comments = c.add(list(CITIZEN_COMMENTS))
         self.comments = c
-        self.phrases = [DESCRIPTIONS.get(code, [f"Laporan {name.lower()}"]) for code, name in zip(city.cat_codes, city.cat_names, strict=True)]
+        self.phrases = [
+            DESCRIPTIONS.get(code, [f"Laporan {name.lower()}"])
+            for code, name in zip(city.cat_codes, city.cat_names, strict=True)
+        ]
 
     def _ids(self, table: str, n: int) -> np.ndarray:
+        """Explicit ids, contiguous across days (the sequences are set past them at the end)."""
         first = self.next_id[table]
         self.next_id[table] = first + n
         return np.arange(first, first + n, dtype=np.int64)
 
     def _pick(self, codes: np.ndarray, n: int) -> np.ndarray:
+        """n codes drawn uniformly (notes, comment bodies, moderators)."""
         return codes[self.rng.integers(0, codes.size, n)]
 
     # ---------------------------------------------------------------- duplicates
@@ -215,7 +284,9 @@ class DayGenerator:
         out[order] = np.maximum(before, 0)
         return out
 
-    def _duplicate_targets(self, ids: np.ndarray, kel: np.ndarray, cat: np.ndarray, handled: np.ndarray) -> np.ndarray:
+    def _duplicate_targets(
+        self, ids: np.ndarray, kel: np.ndarray, cat: np.ndarray, handled: np.ndarray
+    ) -> np.ndarray:
         """An earlier, handled report (never itself a duplicate or rejected): the same
         kelurahan and category if the day has one, else the same category, else the latest
         such report of an earlier day."""
@@ -226,6 +297,7 @@ class DayGenerator:
     # ---------------------------------------------------------------- a day
 
     def day(self, day: date) -> Chunk:
+        """The reports created on one Jakarta day and everything that happened to them by now."""
         rng, city, people, now = self.rng, self.city, self.people, self.now
         n = self.rate
         rows = np.arange(n)
@@ -266,7 +338,9 @@ class DayGenerator:
         dinas_officer = people.dinas_officers[agency, rng.integers(0, people.dinas_officers.shape[1], n)]
         dinas_officer = np.where(dinas_officer == 0, kel_officer, dinas_officer)
         w = rng.random(n)
-        assignee = np.where(w < 0.55, kel_officer, np.where(w < 0.70, people.region_officer[kec], dinas_officer))
+        assignee = np.where(
+            w < 0.55, kel_officer, np.where(w < 0.70, people.region_officer[kec], dinas_officer)
+        )
         assigned = handled & (rng.random(n) < P_ASSIGN)
         responder = np.where(assigned, assignee, np.where(rng.random(n) < 0.7, kel_officer, dinas_officer))
         assigner = np.where(rng.random(n) < 0.5, moderator, assignee)
@@ -301,7 +375,9 @@ class DayGenerator:
         reopened1 = (confirm1 & (rating1 <= 2)) | reopen1
         sweep = rng.integers(US, 600 * US, n)  # close_stale runs every 10 minutes
         t_out1 = np.where(
-            confirm1, t_res1 + d_confirm, np.where(reopen1, t_res1 + d_reopen, t_res1 + self.auto_close + sweep)
+            confirm1,
+            t_res1 + d_confirm,
+            np.where(reopen1, t_res1 + d_reopen, t_res1 + self.auto_close + sweep),
         )
         second = resolves & reopened1 & (rng.random(n) < P_SECOND_ROUND)
         t_start2 = t_out1 + lognormal(rng, 8 * HOUR, 1.0, n)
@@ -325,7 +401,10 @@ class DayGenerator:
         dup_note[dups] = len(notes) + np.arange(dups.size)
         notes += [f"Duplikat dari laporan #{t}" for t in target[dups].tolist()]
 
-        def put(slot: int, mask: np.ndarray, t: np.ndarray, frm: object, to: object, actor: object, note: object) -> None:
+        def put(
+            slot: int, mask: np.ndarray, t: np.ndarray, frm: object, to: object, actor: object, note: object
+        ) -> None:
+            """Put one move on the paths of the masked reports (scalars apply to all of them)."""
             T[mask, slot] = t[mask]
             FROM[mask, slot] = np.broadcast_to(frm, (n,))[mask]
             TO[mask, slot] = np.broadcast_to(to, (n,))[mask]
@@ -340,7 +419,9 @@ class DayGenerator:
         put(2, assigned, t_assign, VER, VER, assigner, self.assign_note[assignee])
         put(3, late_dup, t_late_dup, VER, DUP, moderator2, dup_note)
         put(4, started, t_start, VER, INP, responder, self._pick(self.start_notes, n))
-        put(5, resolves, t_res1, np.where(direct, VER, INP), RES, responder, self._pick(self.resolve_notes, n))
+        put(
+            5, resolves, t_res1, np.where(direct, VER, INP), RES, responder, self._pick(self.resolve_notes, n)
+        )
         note6 = np.where(
             confirm1,
             np.where(rating1 <= 2, self._pick(self.bad_notes, n), self._pick(self.good_notes, n)),
@@ -538,5 +619,7 @@ class DayGenerator:
         phrases = self.phrases
         return [
             f"{phrases[c][w % len(phrases[c])]} {PLACES[p]}, {name}."
-            for c, w, p, name in zip(cat.tolist(), which.tolist(), place.tolist(), names.tolist(), strict=True)
+            for c, w, p, name in zip(
+                cat.tolist(), which.tolist(), place.tolist(), names.tolist(), strict=True
+            )
         ]
