@@ -170,6 +170,7 @@ def main() -> None:
     scenarios: list[tuple[str, list[dict[str, Any]]]] = [
         ("typename (ceiling)", [{"query": "{ __typename }"}]),
         ("feed", [{"query": FEED}]),
+        ("feed (signed in)", [{"query": FEED}]),
         ("report detail", [{"query": DETAIL, "variables": {"id": str(i)}} for i in data["detail_ids"]]),
     ]
     for days in (90, 365):
@@ -192,7 +193,7 @@ def main() -> None:
         token = register(server.url)
         for name, bodies in scenarios:
             r = wrk(f"{server.url}/graphql", "/graphql", bodies, seconds=args.seconds,
-                    connections=args.connections, token=token if name == "feed" else None)  # fmt: skip
+                    connections=args.connections, token=token if "signed in" in name else None)  # fmt: skip
             rows.append({"scenario": name, **r})
             print(f"  {name}: {r['rps']} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms", flush=True)
     fl = asyncio.run(floor(args.database_url, args.seconds, args.connections))

@@ -117,20 +117,24 @@ class WargaSchema(strawberry.Schema):
         """Read queries take the compiled fast path (schema/fast.py) when it covers them, and
         anonymous ones the versioned cache (schema/cache.py)."""
         if self.fast is not None and root_value is None and query:
+            fast = self.fast
             app = getattr(getattr(context_value, "request", None), "app", None)
-            cacheable = self.cache is not None and app is not None and context_value.viewer is None
-            if cacheable:
-                key = self.cache.key(query, variable_values, operation_name)  # type: ignore[union-attr]
-                hub = app.state.hub
-                version = (hub.position, publish.local_commits)
-                data = self.cache.get(key, version)  # type: ignore[union-attr]
+            if self.cache is not None and app is not None and context_value.viewer is None:
+                version = (app.state.hub.position, publish.local_commits)
+
+                async def compute() -> Any:
+                    result = await fast.try_execute(query, variable_values, context_value, operation_name)
+                    return result.data if result is not None else None
+
+                data = await self.cache.get_or_compute(
+                    self.cache.key(query, variable_values, operation_name), version, compute
+                )
                 if data is not None:
                     return ExecutionResult(data=data, errors=None)
-            result = await self.fast.try_execute(query, variable_values, context_value, operation_name)
-            if result is not None:
-                if cacheable:
-                    self.cache.put(key, version, result.data)  # type: ignore[union-attr]
-                return result
+            else:
+                result = await fast.try_execute(query, variable_values, context_value, operation_name)
+                if result is not None:
+                    return result
         return await super().execute(
             query, variable_values, context_value, root_value, operation_name, allowed_operation_types,
             operation_extensions,

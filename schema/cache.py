@@ -10,9 +10,11 @@ served from it: their results depend on who they are.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 TTL_SECONDS = 5.0
@@ -24,6 +26,7 @@ class ResponseCache:
         self.ttl = ttl
         self._entries: OrderedDict[tuple[str, str, str | None], tuple[Any, float, Any]] = OrderedDict()
         self.hits = self.misses = 0
+        self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
 
     @staticmethod
     def key(
@@ -38,6 +41,33 @@ class ResponseCache:
             return entry[2]
         self.misses += 1
         return None
+
+    async def get_or_compute(
+        self, key: tuple[str, str, str | None], version: Any, compute: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """The cached data, or compute it once however many identical requests arrive together
+        (a burst of misses would otherwise all run the same heavy query). None is not cached."""
+        found = self.get(key, version)
+        if found is not None:
+            return found
+        flight = (*key, version)
+        waiting = self._inflight.get(flight)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[flight] = future
+        try:
+            data = await compute()
+            future.set_result(data)
+            if data is not None:
+                self.put(key, version, data)
+            return data
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody logs it as unhandled
+            raise
+        finally:
+            del self._inflight[flight]
 
     def clear(self) -> None:
         self._entries.clear()
