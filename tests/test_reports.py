@@ -251,3 +251,22 @@ async def test_anonymous_author_hidden_from_public_only(client):
     assert (await ok(client, by_author, {"a": uid}, other))["reports"]["totalCount"] == 0
     assert (await ok(client, by_author, {"a": uid}, token))["reports"]["totalCount"] == 1
     assert (await ok(client, by_author, {"a": uid}, moderator))["reports"]["totalCount"] == 1
+
+
+async def test_search_filter_is_indexed_on_postgresql(app, client):
+    """The `search` filter's ILIKE-style predicate can use the trigram indexes of migration 0002
+    on PostgreSQL; SQLite has none (the migration is a no-op there)."""
+    from models import Report
+    from models.sql import fetch, is_postgres
+
+    sql = Report.filter(description__icontains="banjir").only("id").sql(params_inline=True)
+    if is_postgres():
+        from tortoise.transactions import in_transaction
+
+        async with in_transaction() as conn:  # one connection for the SET and the EXPLAIN
+            await fetch("SET LOCAL enable_seqscan = off", conn=conn)
+            plan = "\n".join(r["QUERY PLAN"] for r in await fetch(f"EXPLAIN {sql}", conn=conn))
+        assert "idx_report_description_trgm" in plan, plan
+    else:
+        rows = await fetch("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%trgm%'")
+        assert rows == []
