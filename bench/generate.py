@@ -102,8 +102,21 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------- schema and reference data
 
 
+async def create_database(url: str) -> None:
+    """The target database, created when it does not exist yet."""
+    base, _, name = url.rpartition("/")
+    name = name.split("?", 1)[0]
+    admin = await asyncpg.connect(f"{base}/postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
 async def prepare_schema(url: str, regions: str | None) -> str:
     """Migrations and reference data through the project's own code paths."""
+    await create_database(url)
     os.environ["DATABASE_URL"] = url
     # Settings() reads SECRET_KEY eagerly; the generator issues no tokens, so a fixed value
     # keeps it from writing ./var/secret_key wherever it is started.
