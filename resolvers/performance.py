@@ -41,7 +41,7 @@ async def rankings(
         50 if first is None else first,
         offset or 0,
     )
-    return [RankingEntry(e=e) for e in entries]
+    return [RankingEntry.of(e) for e in entries]
 
 
 async def stats(

@@ -16,75 +16,40 @@ from schema.types import Agency, Category, GeoPoint, Region, User, agency_of, re
 
 @strawberry.type
 class RankingEntry:
+    rank: int
+    level: RankingLevel
+    unit_id: strawberry.ID = strawberry.field(description="the id of the Region, Agency or User ranked")
+    unit_name: str
+    region: Region | None
+    agency: Agency | None
+    reports_received: int
+    reports_responded: int
+    reports_resolved: int
+    response_rate: float
+    resolution_rate: float
+    sla_compliance_rate: float = strawberry.field(description="0..1, resolved within dueAt")
+    median_response_minutes: float | None
+    median_resolution_minutes: float | None
+    average_rating: float | None
+    score: float = strawberry.field(description="0..100, formula documented in the README")
     e: strawberry.Private[Entry]
 
-    @strawberry.field
-    def rank(self) -> int:
-        return self.e.rank
-
-    @strawberry.field
-    def level(self) -> RankingLevel:
-        return RankingLevel(self.e.level)
-
-    @strawberry.field(description="the id of the Region, Agency or User ranked")
-    def unit_id(self) -> strawberry.ID:
-        return strawberry.ID(str(self.e.unit_id))
-
-    @strawberry.field
-    def unit_name(self) -> str:
-        return self.e.unit_name
-
-    @strawberry.field
-    def region(self) -> Region | None:
-        return region_of(self.e.unit_id) if self.e.level in ("KELURAHAN", "KECAMATAN", "KOTA") else None
-
-    @strawberry.field
-    def agency(self) -> Agency | None:
-        return agency_of(self.e.unit_id) if self.e.level == "DINAS" else None
+    @classmethod
+    def of(cls, e: Entry) -> RankingEntry:
+        regional = e.level in ("KELURAHAN", "KECAMATAN", "KOTA")
+        return cls(
+            rank=e.rank, level=RankingLevel(e.level), unit_id=strawberry.ID(str(e.unit_id)),
+            unit_name=e.unit_name, region=region_of(e.unit_id) if regional else None,
+            agency=agency_of(e.unit_id) if e.level == "DINAS" else None,
+            reports_received=e.received, reports_responded=e.responded, reports_resolved=e.resolved,
+            response_rate=e.response_rate, resolution_rate=e.resolution_rate, sla_compliance_rate=e.sla_rate,
+            median_response_minutes=e.median_response, median_resolution_minutes=e.median_resolution,
+            average_rating=e.average_rating, score=e.score, e=e,
+        )  # fmt: skip
 
     @strawberry.field
     async def staff(self, info: Info) -> User | None:
         return await user_of(info, self.e.unit_id) if self.e.level == "STAFF" else None
-
-    @strawberry.field
-    def reports_received(self) -> int:
-        return self.e.received
-
-    @strawberry.field
-    def reports_responded(self) -> int:
-        return self.e.responded
-
-    @strawberry.field
-    def reports_resolved(self) -> int:
-        return self.e.resolved
-
-    @strawberry.field
-    def response_rate(self) -> float:
-        return self.e.response_rate
-
-    @strawberry.field
-    def resolution_rate(self) -> float:
-        return self.e.resolution_rate
-
-    @strawberry.field(description="0..1, resolved within dueAt")
-    def sla_compliance_rate(self) -> float:
-        return self.e.sla_rate
-
-    @strawberry.field
-    def median_response_minutes(self) -> float | None:
-        return self.e.median_response
-
-    @strawberry.field
-    def median_resolution_minutes(self) -> float | None:
-        return self.e.median_resolution
-
-    @strawberry.field
-    def average_rating(self) -> float | None:
-        return self.e.average_rating
-
-    @strawberry.field(description="0..100, formula documented in the README")
-    def score(self) -> float:
-        return self.e.score
 
 
 @strawberry.type
