@@ -3,6 +3,7 @@ the table + JSON each script prints."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -220,3 +221,11 @@ def running(*servers: Server) -> Iterator[None]:
     finally:
         for s in servers:
             s.stop()
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every service benchmark takes: where PostgreSQL and Redis are."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--database-url", default=DEFAULT_DB, help="PostgreSQL with generated data")
+    p.add_argument("--redis-url", default=DEFAULT_REDIS)
+    return p

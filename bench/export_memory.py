@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import time
@@ -16,7 +15,7 @@ from datetime import timedelta
 import asyncpg
 import httpx
 
-from bench.common import DEFAULT_DB, DEFAULT_REDIS, Server, emit, rss_kb, running, table
+from bench.common import Server, emit, parser, rss_kb, running, table
 from domain.auth import issue_token
 
 
@@ -39,9 +38,7 @@ async def period_with(database_url: str, rows: int) -> tuple[str, str, int, int]
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--database-url", default=DEFAULT_DB)
-    p.add_argument("--redis-url", default=DEFAULT_REDIS)
+    p = parser(__doc__)
     p.add_argument("--rows", type=int, default=100_000)
     args = p.parse_args()
     secret = os.environ.get("SECRET_KEY", "bench-secret")

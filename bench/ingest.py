@@ -7,7 +7,6 @@ with its own clientRequestId, from many users at points inside the city.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.common import DEFAULT_DB, DEFAULT_REDIS, Server, cpu_seconds, emit, running, table
+from bench.common import Server, cpu_seconds, emit, parser, running, table
 from domain.auth import issue_token
 
 SCRIPT = r"""
@@ -68,9 +67,7 @@ async def inputs(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--database-url", default=DEFAULT_DB)
-    p.add_argument("--redis-url", default=DEFAULT_REDIS)
+    p = parser(__doc__)
     p.add_argument("--seconds", type=int, default=20)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--workers", type=int, default=1)

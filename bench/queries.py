@@ -11,7 +11,6 @@ there first), then measures each query for --seconds with wrk -t1 -c<connections
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import random
@@ -25,12 +24,11 @@ from typing import Any
 import asyncpg
 
 from bench.common import (
-    DEFAULT_DB,
-    DEFAULT_REDIS,
     ROOT,
     Server,
     emit,
     free_port,
+    parser,
     running,
     table,
     wrk,
@@ -149,9 +147,7 @@ def register(url: str) -> str:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--database-url", default=DEFAULT_DB)
-    p.add_argument("--redis-url", default=DEFAULT_REDIS)
+    p = parser(__doc__)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--no-peer", action="store_true")

@@ -11,7 +11,6 @@ process holds at most ~5,000 sockets (these machines cap open files at 20,000 pe
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
@@ -26,7 +25,7 @@ import asyncpg
 import httpx
 import websockets
 
-from bench.common import DEFAULT_DB, DEFAULT_REDIS, Server, cpu_seconds, emit, rss_kb, running, table
+from bench.common import Server, cpu_seconds, emit, parser, rss_kb, running, table
 from domain.auth import issue_token
 
 SUB = "subscription($f: FeedFilter) { reportCreated(filter: $f) { id createdAt } }"
@@ -102,7 +101,9 @@ async def publish(url: str, token: str, pts: list[tuple[float, float, int]], rat
     """Create reports at a steady rate; each result: id, kelurahan, server createdAt."""
     made: list[dict[str, Any]] = []
     rng = random.Random(7)
-    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120) as c:
+    async with httpx.AsyncClient(
+        base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=120
+    ) as c:
         start = time.monotonic()
         n = int(rate * seconds)
 
@@ -127,9 +128,7 @@ async def publish(url: str, token: str, pts: list[tuple[float, float, int]], rat
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--database-url", default=DEFAULT_DB)
-    p.add_argument("--redis-url", default=DEFAULT_REDIS)
+    p = parser(__doc__)
     p.add_argument("--subscribers", type=int, default=19_500)
     p.add_argument("--citywide", type=int, default=100)
     p.add_argument("--rate", type=float, default=20)
