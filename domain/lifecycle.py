@@ -21,12 +21,18 @@ from domain.report import attach_media, can_see, region_filter
 from domain.timeline import record
 from domain.tx import Tx, atomic
 from models import Report, User
-from models.enums import EventKind, ReportStatus, Role
+from models.enums import OPEN_STATUSES, WITH_OFFICERS, EventKind, ReportStatus, Role
 
 S = ReportStatus
-OPEN = frozenset({S.SUBMITTED, S.VERIFIED, S.IN_PROGRESS, S.REOPENED})
 # States in which an officer's action counts as the first response.
 RESPONDABLE = (S.VERIFIED, S.IN_PROGRESS, S.REOPENED, S.RESOLVED, S.CLOSED)
+
+
+def awaits_first_response(report: Report) -> bool:
+    """firstResponseAt is the first officer action after verification, stamped once."""
+    return (
+        report.verified_at is not None and report.first_response_at is None and report.status in RESPONDABLE
+    )
 
 
 class Actor(Enum):
@@ -57,7 +63,7 @@ class Move:
 VERIFY = Move("verifyReport", frozenset({S.SUBMITTED}), Actor.MODERATOR)
 REJECT = Move("rejectReport", frozenset({S.SUBMITTED}), Actor.MODERATOR)
 DUPLICATE = Move("markDuplicate", frozenset({S.SUBMITTED, S.VERIFIED}), Actor.MODERATOR)
-ASSIGN = Move("assignReport", OPEN, Actor.MODERATOR_OR_UNIT_OFFICER)
+ASSIGN = Move("assignReport", OPEN_STATUSES, Actor.MODERATOR_OR_UNIT_OFFICER)
 START = Move("startProgress", frozenset({S.VERIFIED, S.REOPENED}), Actor.UNIT_OFFICER)
 RESOLVE = Move("resolveReport", frozenset({S.VERIFIED, S.IN_PROGRESS, S.REOPENED}), Actor.UNIT_OFFICER)
 CONFIRM = Move("confirmResolution", frozenset({S.RESOLVED}), Actor.REPORTER)
@@ -91,7 +97,7 @@ async def _move(
         if current not in move.sources:
             raise InvalidTransition(f"{move.name} is not possible from {current.value}.")
         target, changes = await plan(report, tx)
-        if response and report.verified_at is not None and report.first_response_at is None:
+        if response and awaits_first_response(report):
             changes["first_response_at"] = tx.at
         updated = (
             await Report.filter(id=report.id, status=current)
@@ -235,12 +241,7 @@ async def close_stale(now: datetime, days: float) -> int:
 async def note_response(tx: Tx, report_id: int) -> None:
     """An official comment after verification stamps firstResponseAt, once."""
     report = await Report.filter(id=report_id).using_db(tx.conn).select_for_update().first()
-    if (
-        report is None
-        or report.first_response_at is not None
-        or report.verified_at is None
-        or report.status not in RESPONDABLE
-    ):
+    if report is None or not awaits_first_response(report):
         return
     await Report.filter(id=report_id).using_db(tx.conn).update(first_response_at=tx.at)
     before = rollups.Facts.of(report)
@@ -248,8 +249,6 @@ async def note_response(tx: Tx, report_id: int) -> None:
 
 
 # ---------------------------------------------------------------- work queues
-
-OFFICER_WORK = [S.VERIFIED, S.IN_PROGRESS, S.REOPENED]
 
 
 async def moderation_queue(viewer: Viewer | None, first: int, after: str | None) -> Page:
@@ -269,7 +268,7 @@ async def my_work(viewer: Viewer | None, first: int, after: str | None) -> Page:
         raise Unauthenticated()
     if viewer.role != Role.OFFICER:
         raise Forbidden("Only officers have a work queue.")
-    qs = Report.filter(status__in=OFFICER_WORK)
+    qs = Report.filter(status__in=list(WITH_OFFICERS))
     if viewer.agency_id is not None:
         qs = qs.filter(agency_id=viewer.agency_id)
     elif viewer.region_id is not None:

@@ -21,7 +21,7 @@ from domain.ratelimit import report_posts
 from domain.timeline import record
 from domain.tx import atomic
 from models import Media, Report, User
-from models.enums import DONE_STATUSES, EventKind, RegionLevel, ReportStatus
+from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
 
 MAX_MEDIA = 5
 ORDERS = {
@@ -59,13 +59,8 @@ def visible(qs: QuerySet, viewer: Viewer | None) -> QuerySet:
 
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
-    """Past dueAt and not yet RESOLVED/CLOSED (REJECTED and DUPLICATE are never overdue)."""
-    return (
-        due_at is not None
-        and due_at < now
-        and status not in DONE_STATUSES
-        and status not in (ReportStatus.REJECTED, ReportStatus.DUPLICATE)
-    )
+    """Past dueAt and still with the officers (not RESOLVED/CLOSED, REJECTED or DUPLICATE)."""
+    return due_at is not None and due_at < now and status in WITH_OFFICERS
 
 
 # ---------------------------------------------------------------- posting
@@ -234,9 +229,7 @@ def filtered(viewer: Viewer | None, f: ReportQuery, now: datetime) -> QuerySet:
         for word in f.search.split()[:8]:
             qs = qs.filter(Q(description__icontains=word) | Q(address__icontains=word))
     if f.overdue is not None:
-        late = Q(due_at__lt=now) & Q(
-            status__in=[ReportStatus.VERIFIED, ReportStatus.IN_PROGRESS, ReportStatus.REOPENED]
-        )
+        late = Q(due_at__lt=now) & Q(status__in=list(WITH_OFFICERS))
         qs = qs.filter(late) if f.overdue else qs.filter(~late)
     return qs
 

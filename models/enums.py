@@ -44,3 +44,5 @@ OPEN_STATUSES = frozenset(
     {ReportStatus.SUBMITTED, ReportStatus.VERIFIED, ReportStatus.IN_PROGRESS, ReportStatus.REOPENED}
 )
 DONE_STATUSES = frozenset({ReportStatus.RESOLVED, ReportStatus.CLOSED})
+# Verified and not yet resolved: the officers' work, and what can be overdue.
+WITH_OFFICERS = frozenset({ReportStatus.VERIFIED, ReportStatus.IN_PROGRESS, ReportStatus.REOPENED})
