@@ -28,7 +28,9 @@ import websockets
 from bench.common import Server, cpu_seconds, emit, parser, rss_kb, running, table
 from domain.auth import issue_token
 
-SUB = "subscription($f: FeedFilter) { reportCreated(filter: $f) { id createdAt } }"
+# What a phone's live city feed shows of each new report.
+SUB = """subscription($f: FeedFilter) { reportCreated(filter: $f) { id description status createdAt
+  category { code name } kelurahan { name parent { name } } location { lat lng } voteCount commentCount } }"""
 CREATE = "mutation($i: CreateReportInput!) { createReport(input: $i) { id createdAt kelurahan { id } } }"
 
 

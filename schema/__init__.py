@@ -15,7 +15,7 @@ from resolvers import performance as perf
 from resolvers import query as q
 from schema.cache import ResponseCache
 from schema.errors import ClientErrors
-from schema.fast import FastExecutor
+from schema.fast import ExecutionContext, FastExecutor
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.types import (
     ApiKey,
@@ -140,8 +140,30 @@ class WargaSchema(strawberry.Schema):
             operation_extensions,
         )  # fmt: skip
 
+    async def stream(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+        allowed_operation_types: Any = None,
+    ) -> Any:
+        """Subscriptions the compiled plans cover render each event once per selection (both
+        WebSocket protocols come through here)."""
+        if self.fast is not None and root_value is None:
+            source = self.fast.subscribe(query, variable_values, context_value, operation_name)
+            if source is not None:
+                return source
+        return await super().stream(
+            query, variable_values, context_value, root_value, operation_name, operation_extensions,
+            allowed_operation_types,
+        )  # fmt: skip
+
 
 schema = WargaSchema(
+    execution_context_class=ExecutionContext,
     query=Query,
     mutation=Mutation,
     subscription=Subscription,

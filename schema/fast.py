@@ -8,18 +8,25 @@ a resolver, its arguments, and how to serialise or descend into the result; exec
 plan is then a tight loop with the same resolvers, DataLoaders (siblings are gathered level by
 level, so batching is unchanged) and scalar serialisers.
 
-Anything the plan does not cover (mutations, subscriptions, interfaces or unions, merged
-duplicate fields, a field error or null in a non-null position, invalid documents) falls back
-to the regular executor, which produces the exact errors: a query is side-effect free, so
-running it again there is safe.
+Anything the plan does not cover (mutations, interfaces or unions, merged duplicate fields, a
+field error or null in a non-null position, invalid documents) falls back to the regular
+executor, which produces the exact errors: a query is side-effect free, so running it again
+there is safe.
+
+Subscriptions: the same plans render each event, and once per event for every subscriber
+with the same selection (and the same viewer, where the selection shows viewer-specific
+fields): a city of subscribers costs one rendering per event and selection, not one GraphQL
+execution per delivery.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,17 +43,56 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
+    Node,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    VariableNode,
+    execute,
     parse,
     validate,
 )
 from graphql.error import GraphQLError
 from graphql.execution.values import get_argument_values, get_directive_values, get_variable_values
 from graphql.type.directives import GraphQLIncludeDirective, GraphQLSkipDirective
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.execution import ExecutionResult
+
+from schema.errors import to_client_error
+
+SHARED = {"shared": True}
+"""Field metadata: this resolver answers the same to every viewer allowed to see its parent, so
+a subscription event selecting it may be rendered once for all of them. Plain attributes and
+resolvers without `info` are shared by construction; any other resolver without this mark
+makes the selection render per viewer."""
+
+RENDERED_LIMIT = 4096  # shared renderings kept: far more than the events of a burst
+
+
+@dataclass(slots=True)
+class SharedEvent:
+    """A subscription event as its resolver yields it: `key` names the event (its log
+    position), `make` builds the root field's value and `prepare` readies the context for a
+    rendering (fresh DataLoaders); both run only when the event is rendered."""
+
+    key: Hashable
+    make: Callable[[], Any]
+    prepare: Callable[[], None]
+
+    def value(self) -> Any:
+        self.prepare()
+        return self.make()
+
+
+class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """The regular executor, taught to unwrap SharedEvent payloads (selections the plan does
+    not cover)."""
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if isinstance(payload, SharedEvent):
+            payload = payload.value()
+        return super().build_per_event_executor(payload)
 
 
 def _awaitable(value: Any) -> bool:
@@ -84,6 +130,9 @@ class FieldPlan:
 class Plan:
     operation: OperationDefinitionNode
     fields: list[FieldPlan]
+    document: DocumentNode | None = None
+    share_variables: tuple[str, ...] = ()  # variables the root field's selection reads
+    per_viewer: bool = False  # the selection shows viewer-specific fields
 
 
 class FastInfo:
@@ -104,34 +153,52 @@ class FastExecutor:
         self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
         self.max_plans = max_plans
         self._fields: dict[str, dict[str, Any]] = {}
+        self.rendered: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
+        self.renders = 0  # subscription events rendered (shared ones count once)
 
     # ------------------------------------------------------------ compiling
 
-    def plan(self, query: str, operation_name: str | None) -> Plan | None:
+    def plan(
+        self, query: str, operation_name: str | None, kind: OperationType = OperationType.QUERY
+    ) -> Plan | None:
         key = (query, operation_name)
         if key in self.plans:
             self.plans.move_to_end(key)
-            return self.plans[key]
-        try:
-            document = parse(query)
-            plan = None if validate(self.gql, document) else self._compile(document, operation_name)
-        except (Unsupported, GraphQLError):
-            plan = None
-        self.plans[key] = plan
-        if len(self.plans) > self.max_plans:
-            self.plans.popitem(last=False)
+            plan = self.plans[key]
+        else:
+            try:
+                document = parse(query)
+                plan = None if validate(self.gql, document) else self._compile(document, operation_name)
+            except (Unsupported, GraphQLError):
+                plan = None
+            self.plans[key] = plan
+            if len(self.plans) > self.max_plans:
+                self.plans.popitem(last=False)
+        if plan is None or plan.operation.operation != kind:
+            return None
         return plan
 
     def _compile(self, document: DocumentNode, operation_name: str | None) -> Plan:
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
         if operation_name is not None:
             operations = [o for o in operations if o.name and o.name.value == operation_name]
-        if len(operations) != 1 or operations[0].operation != OperationType.QUERY:
+        if len(operations) != 1:
             raise Unsupported
+        operation = operations[0]
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-        root = self.gql.query_type
-        assert root is not None
-        return Plan(operations[0], self._selection(root, operations[0].selection_set, fragments))
+        if operation.operation == OperationType.QUERY:
+            assert self.gql.query_type is not None
+            return Plan(operation, self._selection(self.gql.query_type, operation.selection_set, fragments))
+        if operation.operation != OperationType.SUBSCRIPTION:
+            raise Unsupported
+        assert self.gql.subscription_type is not None
+        fields = self._selection(self.gql.subscription_type, operation.selection_set, fragments)
+        if len(fields) != 1 or fields[0].conditional or fields[0].resolver is None:
+            raise Unsupported
+        below = _walk(fields[0].sub)
+        variables = sorted({v for f in below for v in _variables(f.node)})
+        per_viewer = any(f.info_name and not f.strawberry_field.metadata.get("shared") for f in below)
+        return Plan(operation, fields, document, tuple(variables), per_viewer)
 
     def _strawberry_fields(self, type_name: str) -> dict[str, Any]:
         found = self._fields.get(type_name)
@@ -253,6 +320,82 @@ class FastExecutor:
             return None
         return ExecutionResult(data=data, errors=None)
 
+    def subscribe(
+        self, query: str | None, variables: dict[str, Any] | None, context: Any, operation_name: str | None
+    ) -> AsyncGenerator[ExecutionResult, None] | None:
+        """The response stream of a covered subscription, or None for the regular path."""
+        if not query:
+            return None
+        plan = self.plan(query, operation_name, OperationType.SUBSCRIPTION)
+        if plan is None:
+            return None
+        coerced = get_variable_values(self.gql, plan.operation.variable_definitions or [], variables or {})
+        if isinstance(coerced, list):
+            return None
+        return self._stream(plan, coerced, context, variables)
+
+    async def _stream(
+        self, plan: Plan, coerced: dict[str, Any], context: Any, raw_variables: dict[str, Any] | None
+    ) -> AsyncGenerator[ExecutionResult, None]:
+        root = plan.fields[0]
+        info = FastInfo(context, coerced)
+        viewer = getattr(context, "viewer", None)
+        audience = (viewer.id if viewer is not None else None) if plan.per_viewer else "all"
+        share = (
+            id(plan), json.dumps([coerced.get(v) for v in plan.share_variables], default=str), audience
+        )  # fmt: skip
+        try:
+            source = self._resolve(root, None, info)
+            async with contextlib.aclosing(source):
+                async for payload in source:
+                    if isinstance(payload, SharedEvent):
+                        data = await self._shared(root, payload, (payload.key, *share), info)
+                    else:
+                        data = await self._render(root, payload, info)
+                    if data is None:  # the plan cannot render it: the regular executor, by the book
+                        value = payload.value() if isinstance(payload, SharedEvent) else payload
+                        yield await self._regular_event(plan, value, context, raw_variables)
+                    else:
+                        yield ExecutionResult(data={root.key: data}, errors=None)
+        except Exception as exc:  # as graphql-core reports an error raised by the source stream
+            error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
+            yield ExecutionResult(data=None, errors=[to_client_error(error)])
+
+    async def _shared(self, root: FieldPlan, event: SharedEvent, key: Hashable, info: FastInfo) -> Any:
+        """Render once per event, selection and audience; the other subscribers await it."""
+        found = self.rendered.get(key)
+        if found is None:
+            found = self.rendered[key] = asyncio.get_running_loop().create_future()
+            if len(self.rendered) > RENDERED_LIMIT:
+                self.rendered.popitem(last=False)
+            self.renders += 1
+            try:
+                found.set_result(await self._render(root, event.value(), info))
+            except BaseException:
+                found.set_result(None)
+                raise
+        return found.result() if found.done() else await found
+
+    async def _render(self, root: FieldPlan, value: Any, info: FastInfo) -> Any:
+        try:
+            data = self._complete(root, value, info)
+            return await data if _awaitable(data) else data
+        except Exception:
+            return None
+
+    async def _regular_event(
+        self, plan: Plan, value: Any, context: Any, variables: dict[str, Any] | None
+    ) -> ExecutionResult:
+        result = execute(
+            self.gql, plan.document, root_value=value, context_value=context,  # type: ignore[arg-type]
+            variable_values=variables, executor_class=ExecutionContext,
+            operation_name=plan.operation.name.value if plan.operation.name else None,
+        )  # fmt: skip
+        if _awaitable(result):
+            result = await result  # type: ignore[misc]
+        errors = [to_client_error(e) for e in result.errors] if result.errors else None  # type: ignore[union-attr]
+        return ExecutionResult(data=result.data, errors=errors)  # type: ignore[union-attr]
+
     def _included(self, f: FieldPlan, info: FastInfo) -> bool:
         skip = get_directive_values(GraphQLSkipDirective, f.node, info.variable_values)
         if skip and skip.get("if") is True:
@@ -358,3 +501,29 @@ class FastExecutor:
         for (i, _), value in zip(aws, values, strict=True):
             items[i] = value
         return items
+
+
+def _walk(fields: list[FieldPlan]) -> list[FieldPlan]:
+    out: list[FieldPlan] = []
+    for f in fields:
+        out.append(f)
+        out += _walk(f.sub)
+    return out
+
+
+def _variables(node: FieldNode) -> set[str]:
+    """Variables a field's own arguments and directives read (not its selection's)."""
+    found: set[str] = set()
+    stack: list[Any] = [*(node.arguments or ()), *(node.directives or ())]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, VariableNode):
+            found.add(n.name.value)
+        elif isinstance(n, Node):
+            for k in n.keys:
+                v = getattr(n, k, None)
+                if isinstance(v, list | tuple):
+                    stack.extend(v)
+                elif isinstance(v, Node):
+                    stack.append(v)
+    return found

@@ -25,6 +25,7 @@ from models import StatusChange as StatusChangeRow
 from models import User as UserRow
 from models.enums import EventKind, RegionLevel, ReportStatus, Role
 from schema.context import Info
+from schema.fast import SHARED
 
 RoleEnum = strawberry.enum(Role, name="Role")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
@@ -205,16 +206,16 @@ class StatusChange:
             to=ReportStatus(row.to_status), note=row.note, created_at=row.created_at, row=row,
         )  # fmt: skip
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
         row = await info.context.loaders.reports.load(self.row.report_id)  # type: ignore[attr-defined]
         return Report.of(row)
 
-    @strawberry.field(description="null when the system made the change")
+    @strawberry.field(description="null when the system made the change", metadata=SHARED)
     async def actor(self, info: Info) -> User | None:
         return await user_of(info, self.row.actor_id)  # type: ignore[attr-defined]
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def media(self, info: Info) -> list[Media]:
         return [Media.of(m) for m in await info.context.loaders.change_media.load(self.row.id)]
 
@@ -232,12 +233,12 @@ class Comment:
         return cls(id=_id(row.id), body=row.body, is_official=row.is_official, created_at=row.created_at,
                    row=row)  # fmt: skip
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
         row = await info.context.loaders.reports.load(self.row.report_id)  # type: ignore[attr-defined]
         return Report.of(row)
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def author(self, info: Info) -> User:
         user = await user_of(info, self.row.author_id)  # type: ignore[attr-defined]
         assert user is not None
@@ -308,15 +309,15 @@ class Report:
             return None
         return await user_of(info, self.row.author_id)  # type: ignore[attr-defined]
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def assignee(self, info: Info) -> User | None:
         return await user_of(info, self.row.assignee_id)  # type: ignore[attr-defined]
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def media(self, info: Info) -> list[Media]:
         return [Media.of(m) for m in await info.context.loaders.report_media.load(self.row.id)]
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     def overdue(self, info: Info) -> bool:
         return is_overdue(self.row.status, self.row.due_at, info.context.started)
 
@@ -332,11 +333,11 @@ class Report:
 
         return await report_comments(info, self.row, first, after)
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def timeline(self, info: Info) -> list[StatusChange]:
         return [StatusChange.of(c) for c in await info.context.loaders.timelines.load(self.row.id)]
 
-    @strawberry.field
+    @strawberry.field(metadata=SHARED)
     async def duplicate_of(self, info: Info) -> Report | None:
         if self.row.duplicate_of_id is None:  # type: ignore[attr-defined]
             return None

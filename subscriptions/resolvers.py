@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from functools import partial
 
 import strawberry
 
@@ -14,6 +15,7 @@ from models.enums import EventKind
 from resolvers.convert import bbox_of, opt_id
 from resolvers.loaders import Loaders
 from schema.context import Info
+from schema.fast import SharedEvent
 from schema.inputs import FeedFilter
 from schema.types import Comment, Report, ReportEvent, StatusChange
 from subscriptions.hub import Delivery, Hub
@@ -41,20 +43,28 @@ async def _deliveries(
     info: Info, feed: Feed, kinds: frozenset[EventKind], after: Position | None = None
 ) -> AsyncGenerator[Delivery, None]:
     hub: Hub = info.context.request.app.state.hub
+    async for d in stream(hub, info.context.viewer, feed, kinds, after):
+        yield d
+
+
+def _event(info: Info, d: Delivery, make: Callable[[], object]) -> SharedEvent:
+    """The payload for the GraphQL layer, which renders it once per event and selection."""
     ctx = info.context
-    async for d in stream(hub, ctx.viewer, feed, kinds, after):
-        # Fresh loaders per delivery, primed with the rows the hub loaded for everyone.
+
+    def prepare() -> None:
+        # Fresh loaders per rendering, primed with the rows the hub loaded for everyone.
         ctx.loaders = Loaders(ctx.viewer.id if ctx.viewer else None)
         ctx.started = now()
         ctx.loaders.reports.prime(d.report.id, d.report)
         for user in d.users.values():
             ctx.loaders.users.prime(user.id, user)
-        yield d
+
+    return SharedEvent(d.position, make, prepare)
 
 
 async def report_created(info: Info, filter: FeedFilter | None = None) -> AsyncGenerator[Report, None]:
     async for d in _deliveries(info, feed_of(filter), frozenset({EventKind.CREATED})):
-        yield Report.of(d.report)
+        yield _event(info, d, partial(Report.of, d.report))  # type: ignore[misc]
 
 
 async def report_status_changed(
@@ -65,7 +75,7 @@ async def report_status_changed(
         raise NotFound(f"No report with id {rid}.")
     async for d in _deliveries(info, feed_of(filter, rid), frozenset({EventKind.STATUS_CHANGED})):
         if d.status_change is not None:
-            yield StatusChange.of(d.status_change)
+            yield _event(info, d, partial(StatusChange.of, d.status_change))  # type: ignore[misc]
 
 
 async def comment_added(info: Info, report_id: strawberry.ID) -> AsyncGenerator[Comment, None]:
@@ -74,7 +84,7 @@ async def comment_added(info: Info, report_id: strawberry.ID) -> AsyncGenerator[
         raise NotFound(f"No report with id {rid}.")
     async for d in _deliveries(info, Feed(report_id=rid), frozenset({EventKind.COMMENT_ADDED})):
         if d.comment is not None and d.comment.deleted_at is None:
-            yield Comment.of(d.comment)
+            yield _event(info, d, partial(Comment.of, d.comment))  # type: ignore[misc]
 
 
 async def report_events(
@@ -83,11 +93,15 @@ async def report_events(
     """Replays every matching event after the cursor, then streams live, in order, no gap."""
     position = Position.decode(after) if after else None
     async for d in _deliveries(info, feed_of(filter), ALL_KINDS, position):
-        yield ReportEvent(
-            cursor=d.position.encode(),
-            kind=d.event.kind,
-            occurred_at=d.event.created_at,
-            report=Report.of(d.report),
-            status_change=StatusChange.of(d.status_change) if d.status_change else None,
-            comment=Comment.of(d.comment) if d.comment else None,
-        )
+        yield _event(info, d, partial(_report_event, d))  # type: ignore[misc]
+
+
+def _report_event(d: Delivery) -> ReportEvent:
+    return ReportEvent(
+        cursor=d.position.encode(),
+        kind=d.event.kind,
+        occurred_at=d.event.created_at,
+        report=Report.of(d.report),
+        status_change=StatusChange.of(d.status_change) if d.status_change else None,
+        comment=Comment.of(d.comment) if d.comment else None,
+    )

@@ -96,7 +96,7 @@ async def test_anonymous_reads_are_cached_until_the_next_change(app, client):
     assert (await ok(client, query))["reports"]["totalCount"] == 1
     assert schema.cache.hits == hits + 1  # the second read came from the cache
     # A change in this process is seen by the very next read (read-your-writes).
-    await ok(client, 'mutation($r: ID!) { vote(reportId: $r) { id } }', {"r": first["id"]}, token)
+    await ok(client, "mutation($r: ID!) { vote(reportId: $r) { id } }", {"r": first["id"]}, token)
     data = await ok(client, query)
     assert data["reports"]["edges"][0]["node"]["voteCount"] == 1
     await report(client, token)
@@ -106,3 +106,78 @@ async def test_anonymous_reads_are_cached_until_the_next_change(app, client):
     await ok(client, query, token=token)
     await ok(client, query, token=token)
     assert schema.cache.hits == hits
+
+
+PER_VIEWER = """subscription($f: FeedFilter) { reportCreated(filter: $f) {
+  id status anonymous viewerHasVoted overdue author { handle email } kelurahan { name parent { name } } } }"""
+SHARED_SELECTION = """subscription($f: FeedFilter) { reportCreated(filter: $f) {
+  id status overdue category { code agency { code } } kelurahan { name } assignee { handle } timeline { to } } }"""
+MERGED = "subscription { reportCreated { id id kelurahan { name } } }"  # not covered: graphql-core
+
+
+async def test_subscription_events_render_once_per_selection_and_audience(app, client, live_url):
+    """Every subscriber receives what graphql-core would have sent it, but an event is rendered
+    once per selection, and once per viewer only where the selection shows viewer-specific
+    fields."""
+    from schema import schema
+    from tests.test_realtime import GAMBIR, region_id
+    from tests.ws import TRANSPORT_WS, GraphQLWebSocket
+
+    reporter, _ = await citizen(client)
+    stranger, _ = await citizen(client)
+    moderator, _ = await staff(client, "MODERATOR")
+    viewers = {"anonymous-1": None, "anonymous-2": None, "stranger": stranger, "moderator": moderator,
+               "reporter": reporter}  # fmt: skip
+    fast = schema.fast
+    hub = app.state.hub
+    url = f"ws://{live_url}/graphql"
+    kelurahan = {"f": {"regionId": region_id(GAMBIR)}}
+
+    async def received() -> tuple[dict[tuple[str, str], dict], int]:
+        renders = fast.renders
+        sockets = {name: GraphQLWebSocket(url, TRANSPORT_WS, token) for name, token in viewers.items()}
+        got: dict[tuple[str, str], dict] = {}
+        before = hub.subscriber_count
+        try:
+            for ws in sockets.values():
+                await ws.__aenter__()
+            ops = {}
+            for name, ws in sockets.items():
+                for label, query, variables in (("per-viewer", PER_VIEWER, kelurahan),
+                                                ("shared", SHARED_SELECTION, {}), ("merged", MERGED, None)):  # fmt: skip
+                    ops[(name, await ws.subscribe(query, variables))] = label
+            await wait_subscribers(hub, before + 3 * len(sockets))
+            await report(client, reporter, anonymous=True)  # Monas: kelurahan Gambir
+            for name, ws in sockets.items():
+                for op, data in await ws.take(3):
+                    got[(name, ops[(name, op)])] = data["reportCreated"]
+                await ws.nothing_more()
+        finally:
+            for ws in sockets.values():
+                await ws.__aexit__(None, None, None)
+        return got, fast.renders - renders
+
+    with_plans, renders = await received()
+    # Five subscribers with the viewer-free selection: one rendering. With viewer-specific
+    # fields: one for both anonymous subscribers, one each for the three signed-in viewers.
+    assert renders == 1 + 4
+    assert with_plans[("anonymous-1", "per-viewer")]["author"] is None
+    assert with_plans[("stranger", "per-viewer")]["author"] is None
+    assert with_plans[("moderator", "per-viewer")]["author"]["email"] is None  # staff: author, no contact
+    assert with_plans[("reporter", "per-viewer")]["author"]["email"].endswith("@example.id")
+    assert with_plans[("reporter", "merged")]["kelurahan"] == {"name": "Gambir"}
+
+    schema.fast = None  # the same, through graphql-core for every delivery
+    try:
+        by_the_book, _ = await received()
+    finally:
+        schema.fast = fast
+    for key, value in by_the_book.items():
+        value["id"] = with_plans[key]["id"]  # another report, otherwise identical
+    assert with_plans == by_the_book
+
+
+async def wait_subscribers(hub, n: int) -> None:
+    from tests.conftest import wait_until
+
+    await wait_until(lambda: hub.subscriber_count == n)
