@@ -33,7 +33,7 @@ import numpy as np
 
 from bench.pgcopy import CopyBuffer
 from domain import rollups
-from domain.rollups import TABLES, Facts, Key, contributions
+from domain.rollups import DAILY_KINDS, TABLES, Facts, Key, contributions
 from models.enums import DONE_STATUSES, ReportStatus
 
 NEVER = 2**62
@@ -129,7 +129,7 @@ def aggregate(columns: dict[str, np.ndarray]) -> dict[Key, tuple[int, ...]]:
 
 def rows_of_cells(cells: dict[Key, tuple[int, ...]]) -> dict[str, Rows]:
     """Cells (as contributions() keys them) regrouped into per-table columns."""
-    by_kind: dict[str, list[tuple[Key, tuple[int, ...]]]] = {kind: [] for kind in TABLES}
+    by_kind: dict[str, list[tuple[Key, tuple[int, ...]]]] = {kind: [] for kind in DAILY_KINDS}
     for key, vec in cells.items():
         by_kind[key[0]].append((key, vec))
     out: dict[str, Rows] = {}

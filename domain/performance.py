@@ -12,7 +12,7 @@ import h3
 
 from domain.catalog import catalog
 from domain.errors import BadUserInput
-from domain.rollups import RESOLUTION, RESPONSE, bucket_minutes, jakarta_day
+from domain.rollups import RESOLUTION, RESPONSE, TABLES, bucket_minutes, jakarta_day, tiers
 from domain.tx import now
 from models import User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
@@ -176,14 +176,13 @@ async def rankings(
     if offset < 0:
         raise BadUserInput("offset", "`offset` must not be negative.")
     allowed = await _units_within(level, within_region_id) if within_region_id is not None else None
+    args: list[Any] = [level]
     rows = await fetch(
         "SELECT unit_id, SUM(received) AS received, SUM(responded) AS responded,"
         " SUM(resolved) AS resolved, SUM(sla_met) AS sla_met, SUM(rating_sum) AS rating_sum,"
-        " SUM(rating_count) AS rating_count FROM perf_daily"
-        " WHERE level = $1 AND day >= $2 AND day <= $3 GROUP BY unit_id HAVING SUM(received) > 0",
-        level,
-        period.start,
-        period.end,
+        f" SUM(rating_count) AS rating_count FROM {_tiered('perf', period, args)}"
+        " GROUP BY unit_id HAVING SUM(received) > 0",
+        *args,
     )
     if allowed is not None:
         rows = [r for r in rows if r["unit_id"] in allowed]
@@ -214,14 +213,34 @@ async def rankings(
     return page
 
 
+def _tiered(kind: str, period: Period, args: list[Any], where: str = "") -> str:
+    """A performance rollup's rows of `level` ($1) over the period: whole months from the monthly
+    tier, the days around them from the daily table (domain.rollups.tiers)."""
+    _, keys, counters = TABLES[kind]
+    columns = ", ".join((*keys[1:], *counters))
+    days, months = tiers(period.start, period.end)
+    parts = []
+    for tier, ranges in ((kind, days), (f"{kind}/month", [months] if months else [])):
+        spans = []
+        for first, last in ranges:
+            args += [first, last]
+            spans.append(f"(day >= ${len(args) - 1} AND day <= ${len(args)})")
+        if spans:
+            where_days = " OR ".join(spans)
+            parts.append(
+                f"SELECT {columns} FROM {TABLES[tier][0]} WHERE level = $1 AND ({where_days}){where}"
+            )
+    return "(" + " UNION ALL ".join(parts) + ") AS tiered"
+
+
 async def _medians(level: str, period: Period, entries: dict[int, Entry]) -> None:
     if not entries:
         return
-    args: list[Any] = [level, period.start, period.end]
+    args: list[Any] = [level]
     units = "" if len(entries) > 200 else " AND " + in_list("unit_id", list(entries), args)
     hist_rows = await fetch(
-        "SELECT unit_id, metric, bucket, SUM(n) AS n FROM perf_hist"
-        f" WHERE level = $1 AND day >= $2 AND day <= $3{units} GROUP BY unit_id, metric, bucket",
+        f"SELECT unit_id, metric, bucket, SUM(n) AS n FROM {_tiered('hist', period, args, units)}"
+        " GROUP BY unit_id, metric, bucket",
         *args,
     )
     hists: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)

@@ -151,6 +151,63 @@ CONFLICT = {
     "heat": ("day", "cell", "category_id"),
 }
 
+# ---------------------------------------------------------------- the monthly tier
+
+DAILY_KINDS = tuple(TABLES)
+MONTHLY = {"perf": "perf_monthly", "hist": "perf_hist_monthly"}
+"""Kinds with a monthly tier: the same cells summed per calendar month (`day` = its first day),
+so a year's ranking reads about 12 rows per unit and metric bucket instead of 365."""
+
+for _kind, _table in MONTHLY.items():
+    TABLES[f"{_kind}/month"] = (_table, *TABLES[_kind][1:])
+    CONFLICT[f"{_kind}/month"] = CONFLICT[_kind]
+
+
+def month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def tiered(cells: dict[Key, Vector]) -> dict[Key, Vector]:
+    """Cells plus their monthly-tier cells."""
+    out = dict(cells)
+    for key, vec in cells.items():
+        if key[0] in MONTHLY:
+            tier = (f"{key[0]}/month", month(key[1]), *key[2:])
+            acc = out.get(tier)
+            out[tier] = vec if acc is None else tuple(a + b for a, b in zip(acc, vec, strict=True))
+    return {k: v for k, v in out.items() if any(v)}
+
+
+def tiers(start: date, end: date) -> tuple[list[tuple[date, date]], tuple[date, date] | None]:
+    """[start, end] as day ranges (read from the daily tables) around the whole months inside it
+    (read from the monthly tier: their first days, inclusive)."""
+    first = start if start.day == 1 else month(start.replace(day=28) + timedelta(days=4))
+    after = month(end + timedelta(days=1))  # the month after the last whole one
+    if first >= after:
+        return [(start, end)], None
+    days = []
+    if start < first:
+        days.append((start, first - timedelta(days=1)))
+    if after <= end:
+        days.append((after, end))
+    return days, (first, month(after - timedelta(days=1)))
+
+
+def monthly_fill(postgres: bool) -> list[str]:
+    """SQL that (re)derives the monthly tier from the daily tables (migration, bulk loads)."""
+    first_day = "CAST(date_trunc('month', day) AS DATE)" if postgres else "strftime('%Y-%m-01', day)"
+    out = []
+    for kind, table in MONTHLY.items():
+        daily, keys, counters = TABLES[kind]
+        rest = ", ".join(keys[1:])
+        sums = ", ".join(f"SUM({c})" for c in counters)
+        out.append(f"DELETE FROM {table}")
+        out.append(
+            f"INSERT INTO {table} (day, {rest}, {', '.join(counters)})"
+            f" SELECT {first_day}, {rest}, {sums} FROM {daily} GROUP BY {first_day}, {rest}"
+        )
+    return out
+
 
 async def _upsert(conn: BaseDBAsyncClient, kind: str, rows: list[tuple[Key, Vector]]) -> None:
     """One statement per table; rows sorted so concurrent writers lock in the same order."""
@@ -183,7 +240,7 @@ async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
 
 async def move(conn: BaseDBAsyncClient, before: Facts | None, after: Facts | None) -> None:
     """Called by every change of a report, inside its transaction."""
-    cells = delta(before, after)
+    cells = tiered(delta(before, after))
     if cells:
         await write(conn, cells)
 
@@ -212,7 +269,7 @@ async def recompute(conn: BaseDBAsyncClient | None = None, batch: int = 20_000) 
                 for i, v in enumerate(vec):
                     acc[i] += v
         last = rows[-1]["id"]
-    return {k: tuple(v) for k, v in totals.items()}
+    return tiered({k: tuple(v) for k, v in totals.items()})
 
 
 async def rebuild() -> int:

@@ -269,8 +269,8 @@ class Event(Model):
 # ---------------------------------------------------------------- rollups (domain/rollups.py)
 
 
-class PerfDaily(Model):
-    """Government performance counters per unit per Jakarta day of report creation."""
+class PerfCounters(Model):
+    """Government performance counters per unit (day or month of report creation)."""
 
     id = fields.BigIntField(primary_key=True)
     day = fields.DateField()
@@ -284,12 +284,28 @@ class PerfDaily(Model):
     rating_count = fields.IntField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class PerfDaily(PerfCounters):
+    """Government performance counters per unit per Jakarta day of report creation."""
+
+    class Meta:
         table = "perf_daily"
         unique_together = (("level", "unit_id", "day"),)
         indexes = (Index(fields=("level", "day")),)
 
 
-class PerfHist(Model):
+class PerfMonthly(PerfCounters):
+    """The monthly tier of perf_daily (day: the first day of the month), so long periods read few rows."""
+
+    class Meta:
+        table = "perf_monthly"
+        unique_together = (("level", "unit_id", "day"),)
+        indexes = (Index(fields=("level", "day")),)
+
+
+class PerfHistogram(Model):
     """Duration histograms (log buckets, 4 percent wide) behind the median response and resolution
     times."""
 
@@ -302,7 +318,24 @@ class PerfHist(Model):
     n = fields.IntField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class PerfHist(PerfHistogram):
+    """Duration histograms (log buckets, 4 percent wide) behind the median response and resolution
+    times."""
+
+    class Meta:
         table = "perf_hist"
+        unique_together = (("level", "unit_id", "metric", "day", "bucket"),)
+        indexes = (Index(fields=("level", "day")),)
+
+
+class PerfHistMonthly(PerfHistogram):
+    """The monthly tier of perf_hist (day: the first day of the month)."""
+
+    class Meta:
+        table = "perf_hist_monthly"
         unique_together = (("level", "unit_id", "metric", "day", "bucket"),)
         indexes = (Index(fields=("level", "day")),)
 

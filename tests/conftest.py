@@ -118,12 +118,7 @@ MUTABLE_TABLES = [
     "report",
     "api_key",
     "app_user",
-    "perf_daily",
-    "perf_hist",
-    "status_daily",
-    "resolved_daily",
-    "heat_daily",
-]
+]  # and every rollup table (domain.rollups.TABLES)
 
 
 async def wipe() -> None:
@@ -131,13 +126,15 @@ async def wipe() -> None:
     from tortoise import connections
 
     from domain.ratelimit import failed_logins, report_posts
+    from domain.rollups import TABLES
 
+    tables = [*MUTABLE_TABLES, *(table for table, _, _ in TABLES.values())]
     conn = connections.get("default")
     if BACKEND == "postgres":
-        await conn.execute_script(f"TRUNCATE {', '.join(MUTABLE_TABLES)} RESTART IDENTITY CASCADE")
+        await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
     else:
         await conn.execute_script("UPDATE report SET duplicate_of_id = NULL")
-        for table in MUTABLE_TABLES:
+        for table in tables:
             await conn.execute_script(f"DELETE FROM {table}")
     failed_logins._hits.clear()
     report_posts._hits.clear()
@@ -195,12 +192,12 @@ __all__ = ["asyncio"]
 class Clock:
     """The domain clock, frozen for a test and moved by hand."""
 
-    def __init__(self) -> None:
+    def __init__(self, start: object = None) -> None:
         from datetime import UTC, datetime
 
         from domain.tx import set_clock
 
-        self.at = datetime.now(UTC).replace(microsecond=0)
+        self.at = start or datetime.now(UTC).replace(microsecond=0)
         set_clock(self.at)
 
     def advance(self, **delta: float) -> object:
