@@ -31,6 +31,7 @@ from models.enums import RegionLevel
 from rest import exports, open311
 from schema import schema
 from schema.context import Context
+from subscriptions import heap
 from subscriptions.bus import Bus, install_bus
 from subscriptions.hub import Hub
 
@@ -79,6 +80,7 @@ async def healthz(request: Request) -> JSONResponse:
             "source": cat.region_source,
             **{level.value.lower(): cat.count(level) for level in RegionLevel},
         },
+        "gc": heap.PAUSES.status(),
     }
     return JSONResponse(body, status_code=200 if db["ok"] else 503)
 
@@ -116,13 +118,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub = Hub(bus)
             app.state.hub = hub
             await hub.start()
-            closer = asyncio.create_task(close_stale_forever(settings), name="warga-close-stale")
+            background = [
+                asyncio.create_task(close_stale_forever(settings), name="warga-close-stale"),
+                asyncio.create_task(heap.freeze_survivors_forever(), name="warga-heap"),
+            ]
             try:
                 yield
             finally:
-                closer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await closer
+                for task in background:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 await hub.stop()
                 await bus.stop()
 

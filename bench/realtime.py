@@ -185,6 +185,7 @@ def main() -> None:
         )
         time.sleep(args.drain)
         cpu = cpu_seconds(pid) - cpu0
+        gc_pauses = httpx.get(f"{server.url}/healthz", timeout=60).json()["gc"]
         rss2 = rss_kb(pid)["VmRSS"]
         stop.set()
         received: list[tuple[int, str, float]] = []
@@ -221,6 +222,7 @@ def main() -> None:
         "p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 1) if latencies else None,
         "connect_s": round(connect_s, 1), "server_cpu_pct": round(100 * cpu / (args.seconds + args.drain), 1),
         "rss_per_conn_kb": round((rss1 - rss0) / args.subscribers, 1), "rss_mb": round(rss2 / 1024, 1),
+        "gc_full_max_ms": gc_pauses["gen2"]["max_ms"], "gc_full_n": gc_pauses["gen2"]["collections"],
     }  # fmt: skip
     print(table([row], list(row)))
     emit("realtime", {"result": row, "targets": {"p99_ms": 500, "missing": 0}})
