@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +28,7 @@ for line in io.lines(os.getenv("ING_TOKENS")) do tokens[#tokens + 1] = line end
 for line in io.lines(os.getenv("ING_POINTS")) do points[#points + 1] = line end
 for line in io.lines(os.getenv("ING_CATEGORIES")) do categories[#categories + 1] = line end
 local n = 0
-local tag = tostring(math.random(1, 1e9))
+local tag = os.getenv("ING_TAG")  -- unique per run: wrk's math.random is never seeded
 request = function()
   n = n + 1
   local p = points[(n % #points) + 1]
@@ -87,7 +88,7 @@ def main() -> None:
             "ING_POINTS": "\n".join(f'"lat":{lat:.6f},"lng":{lng:.6f}' for lat, lng in points),
             "ING_CATEGORIES": "\n".join(str(c) for c in categories),
         }
-        env = dict(os.environ)
+        env = {**os.environ, "ING_TAG": secrets.token_hex(6)}
         for key, text in files.items():
             path = Path(tmp) / key
             path.write_text(text + "\n")

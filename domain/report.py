@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F, Q, RawSQL
+from tortoise.expressions import Q, RawSQL
 from tortoise.queryset import QuerySet
 
 from domain import rollups, validate
@@ -20,8 +20,9 @@ from domain.pagination import Order, Page, paginate
 from domain.ratelimit import report_posts
 from domain.timeline import record
 from domain.tx import atomic
-from models import Media, Report, User
+from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
+from models.sql import execute, fetch_models
 
 MAX_MEDIA = 5
 ORDERS = {
@@ -98,13 +99,20 @@ async def attach_media(
     await Media.filter(id__in=ids).using_db(tx_conn).update(**target)
 
 
+async def _by_request(author_id: int, key: str) -> Report | None:
+    found = await fetch_models(
+        Report, "SELECT * FROM report WHERE author_id = $1 AND client_request_id = $2", author_id, key
+    )
+    return found[0] if found else None
+
+
 async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
     """Route the point to its kelurahan and the category to its dinas, and store it with its
     first timeline entry and CREATED event. Idempotent on (author, clientRequestId)."""
     if viewer is None:
         raise Unauthenticated()
     key = validate.text(data.client_request_id, "clientRequestId", min_len=1, max_len=64)
-    existing = await Report.get_or_none(author_id=viewer.id, client_request_id=key)
+    existing = await _by_request(viewer.id, key)
     if existing is not None:
         return existing
     description = validate.text(data.description, "description", min_len=10, max_len=2000)
@@ -144,11 +152,13 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
             await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=report.id)
             await rollups.move(tx.conn, None, rollups.Facts.of(report))
             change = await record(tx, report, None, ReportStatus.SUBMITTED, viewer.id, None)
-            await User.filter(id=viewer.id).using_db(tx.conn).update(reports_count=F("reports_count") + 1)
+            await execute(
+                "UPDATE app_user SET reports_count = reports_count + 1 WHERE id = $1", viewer.id, conn=tx.conn
+            )
             await tx.emit(EventKind.CREATED, report.id, status_change_id=change.id)
     except IntegrityError:
         # A concurrent retry with the same key won the insert: answer with its report.
-        existing = await Report.get_or_none(author_id=viewer.id, client_request_id=key)
+        existing = await _by_request(viewer.id, key)
         if existing is None:
             raise
         return existing
