@@ -13,7 +13,7 @@ from strawberry.types.execution import ExecutionResult
 from resolvers import mutation as m
 from resolvers import performance as perf
 from resolvers import query as q
-from schema.cache import ResponseCache
+from schema.cache import AGGREGATE, ResponseCache
 from schema.errors import ClientErrors
 from schema.fast import ExecutionContext, FastExecutor
 from schema.performance import HeatCell, RankingEntry, Stats
@@ -53,11 +53,11 @@ class Query:
         resolver=q.locate, description="the kelurahan that contains the point, or null"
     )
     rankings: list[RankingEntry] = strawberry.field(
-        resolver=perf.rankings, description="null medians / ratings sort last"
+        resolver=perf.rankings, description="null medians / ratings sort last", metadata=AGGREGATE
     )
-    stats: Stats = strawberry.field(resolver=perf.stats)
+    stats: Stats = strawberry.field(resolver=perf.stats, metadata=AGGREGATE)
     api_keys: list[ApiKey] = strawberry.field(resolver=q.api_keys, description="ADMIN: partner API keys")
-    heatmap: list[HeatCell] = strawberry.field(resolver=perf.heatmap)
+    heatmap: list[HeatCell] = strawberry.field(resolver=perf.heatmap, metadata=AGGREGATE)
 
 
 @strawberry.type
@@ -116,10 +116,13 @@ class WargaSchema(strawberry.Schema):
     ) -> ExecutionResult:
         """Read queries take the compiled fast path (schema/fast.py) when it covers them, and
         anonymous ones the versioned cache (schema/cache.py)."""
-        if self.fast is not None and root_value is None and query:
+        plan = self.fast.plan(query, operation_name) if self.fast is not None and query else None
+        if plan is not None and root_value is None:
             fast = self.fast
+            assert fast is not None
             app = getattr(getattr(context_value, "request", None), "app", None)
-            if self.cache is not None and app is not None and context_value.viewer is None:
+            shared = context_value.viewer is None or not plan.per_viewer
+            if self.cache is not None and app is not None and shared:
                 version = (app.state.hub.position, publish.local_commits)
 
                 async def compute() -> Any:
@@ -127,7 +130,7 @@ class WargaSchema(strawberry.Schema):
                     return result.data if result is not None else None
 
                 data = await self.cache.get_or_compute(
-                    self.cache.key(query, variable_values, operation_name), version, compute
+                    self.cache.key(query, variable_values, operation_name), version, compute, plan.max_stale
                 )
                 if data is not None:
                     return ExecutionResult(data=data, errors=None)

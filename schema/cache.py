@@ -1,11 +1,16 @@
-"""A short-lived cache of anonymous read results, versioned by the event log.
+"""A short-lived cache of read results, versioned by the event log.
 
 Every change a client can see writes an event row, and each process's hub advances its log
 position when it reads one; a local commit counter covers this process's own writes at once
 (read-your-writes here) and changes that carry no event (a deleted comment). A cached result
 is served only while both are unchanged and for at most TTL seconds, which also bounds what
-depends on the clock alone (`overdue`, "the last 90 days"). Signed-in viewers are never
-served from it: their results depend on who they are.
+depends on the clock alone (`overdue`, "the last 90 days"). Only answers that are the same
+for every viewer are cached (anonymous reads, and selections without viewer-specific fields).
+
+Aggregates over months (rankings, stats, heatmap: fields with AGGREGATE metadata) take
+seconds to compute on a year of data and move little with each new report: a cached one is
+served for up to AGGREGATE_MAX_STALE seconds after a change while one recomputation runs in
+the background, so readers never wait for it once it has been computed.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 TTL_SECONDS = 5.0
+AGGREGATE_MAX_STALE = 60.0
+AGGREGATE = {"max_stale": AGGREGATE_MAX_STALE}
 
 
 class ResponseCache:
@@ -25,8 +32,9 @@ class ResponseCache:
         self.max_entries = max_entries
         self.ttl = ttl
         self._entries: OrderedDict[tuple[str, str, str | None], tuple[Any, float, Any]] = OrderedDict()
-        self.hits = self.misses = 0
+        self.hits = self.misses = self.stale_hits = 0
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
+        self._refreshing: set[tuple[str, str, str | None]] = set()
 
     @staticmethod
     def key(
@@ -43,13 +51,25 @@ class ResponseCache:
         return None
 
     async def get_or_compute(
-        self, key: tuple[str, str, str | None], version: Any, compute: Callable[[], Awaitable[Any]]
+        self,
+        key: tuple[str, str, str | None],
+        version: Any,
+        compute: Callable[[], Awaitable[Any]],
+        max_stale: float = 0.0,
     ) -> Any:
         """The cached data, or compute it once however many identical requests arrive together
         (a burst of misses would otherwise all run the same heavy query). None is not cached."""
         found = self.get(key, version)
         if found is not None:
             return found
+        entry = self._entries.get(key)
+        if entry is not None and time.monotonic() - entry[1] < max_stale:
+            self.stale_hits += 1
+            if key not in self._refreshing:
+                self._refreshing.add(key)
+                task = asyncio.create_task(self._refresh(key, version, compute))
+                task.add_done_callback(lambda _: self._refreshing.discard(key))
+            return entry[2]
         flight = (*key, version)
         waiting = self._inflight.get(flight)
         if waiting is not None:
@@ -68,6 +88,13 @@ class ResponseCache:
             raise
         finally:
             del self._inflight[flight]
+
+    async def _refresh(
+        self, key: tuple[str, str, str | None], version: Any, compute: Callable[[], Awaitable[Any]]
+    ) -> None:
+        data = await compute()
+        if data is not None:
+            self.put(key, version, data)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -133,6 +133,7 @@ class Plan:
     document: DocumentNode | None = None
     share_variables: tuple[str, ...] = ()  # variables the root field's selection reads
     per_viewer: bool = False  # the selection shows viewer-specific fields
+    max_stale: float = 0.0  # seconds a cached answer may be served while it is recomputed
 
 
 class FastInfo:
@@ -188,7 +189,9 @@ class FastExecutor:
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         if operation.operation == OperationType.QUERY:
             assert self.gql.query_type is not None
-            return Plan(operation, self._selection(self.gql.query_type, operation.selection_set, fragments))
+            fields = self._selection(self.gql.query_type, operation.selection_set, fragments)
+            stale = min((f.resolver and f.strawberry_field.metadata.get("max_stale")) or 0.0 for f in fields)
+            return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)), max_stale=stale)
         if operation.operation != OperationType.SUBSCRIPTION:
             raise Unsupported
         assert self.gql.subscription_type is not None
@@ -197,8 +200,7 @@ class FastExecutor:
             raise Unsupported
         below = _walk(fields[0].sub)
         variables = sorted({v for f in below for v in _variables(f.node)})
-        per_viewer = any(f.info_name and not f.strawberry_field.metadata.get("shared") for f in below)
-        return Plan(operation, fields, document, tuple(variables), per_viewer)
+        return Plan(operation, fields, document, tuple(variables), _per_viewer(below))
 
     def _strawberry_fields(self, type_name: str) -> dict[str, Any]:
         found = self._fields.get(type_name)
@@ -501,6 +503,11 @@ class FastExecutor:
         for (i, _), value in zip(aws, values, strict=True):
             items[i] = value
         return items
+
+
+def _per_viewer(fields: list[FieldPlan]) -> bool:
+    """Whether any of the fields may answer differently to different viewers (see SHARED)."""
+    return any(f.info_name and not f.strawberry_field.metadata.get("shared") for f in fields)
 
 
 def _walk(fields: list[FieldPlan]) -> list[FieldPlan]:

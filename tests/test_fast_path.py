@@ -181,3 +181,46 @@ async def wait_subscribers(hub, n: int) -> None:
     from tests.conftest import wait_until
 
     await wait_until(lambda: hub.subscriber_count == n)
+
+
+async def test_answers_the_same_for_every_viewer_are_cached_for_signed_in_viewers_too(app, client):
+    from schema import schema
+
+    token, _ = await citizen(client)
+    await hub_idle(app)
+    query = "{ categories { code agency { code } } regions(level: KOTA) { name } }"
+    hits = schema.cache.hits
+    await ok(client, query, token=token)
+    await ok(client, query)  # anonymous: the same entry
+    await ok(client, query, token=token)
+    assert schema.cache.hits == hits + 2
+    # The same selection plus a viewer-specific field: never shared.
+    hits = schema.cache.hits
+    for _ in range(2):
+        await ok(client, "{ categories { code } me { email } }", token=token)
+    assert schema.cache.hits == hits
+
+
+async def test_aggregates_are_served_stale_while_one_recomputation_runs(app, client):
+    from schema import schema
+    from tests.conftest import wait_until
+
+    token, _ = await citizen(client)
+    moderator, _ = await staff(client, "MODERATOR")
+    verify = "mutation($id: ID!) { verifyReport(id: $id) { id } }"
+    await ok(client, verify, {"id": (await report(client, token))["id"]}, moderator)
+    await hub_idle(app)
+    query = "{ rankings(level: KOTA) { unitName reportsReceived } stats { total } }"
+    before = (await ok(client, query))["rankings"]
+    assert [e["reportsReceived"] for e in before] == [1]
+    await ok(client, verify, {"id": (await report(client, token))["id"]}, moderator)
+    await hub_idle(app)
+    stale_hits = schema.cache.stale_hits
+    # The change is known (new version): the cached ranking is served at once, and refreshed.
+    assert (await ok(client, query))["rankings"] == before
+    assert schema.cache.stale_hits == stale_hits + 1
+    await wait_until(lambda: not schema.cache._refreshing)
+    after = await ok(client, query)
+    assert [e["reportsReceived"] for e in after["rankings"]] == [2] and after["stats"]["total"] == 2
+    # A feed is never served stale: it shows the change at once.
+    assert (await ok(client, "{ reports { totalCount } }"))["reports"]["totalCount"] == 2
