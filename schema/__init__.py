@@ -129,9 +129,8 @@ class WargaSchema(strawberry.Schema):
                     result = await fast.try_execute(query, variable_values, context_value, operation_name)
                     return result.data if result is not None else None
 
-                data = await self.cache.get_or_compute(
-                    self.cache.key(query, variable_values, operation_name), version, compute, plan.max_stale
-                )
+                key = self.cache.key(query, variable_values, operation_name)
+                data = await self.cache.get_or_compute(key, version, compute, plan.fresh_for, plan.max_stale)
                 if data is not None:
                     return ExecutionResult(data=data, errors=None)
             else:

@@ -7,10 +7,12 @@ is served only while both are unchanged and for at most TTL seconds, which also 
 depends on the clock alone (`overdue`, "the last 90 days"). Only answers that are the same
 for every viewer are cached (anonymous reads, and selections without viewer-specific fields).
 
-Aggregates over months (rankings, stats, heatmap: fields with AGGREGATE metadata) take
-seconds to compute on a year of data and move little with each new report: a cached one is
-served for up to AGGREGATE_MAX_STALE seconds after a change while one recomputation runs in
-the background, so readers never wait for it once it has been computed.
+Aggregates over months (rankings, stats, heatmap: fields with AGGREGATE metadata) take up to
+half a second to compute on a year of data and move little with each new report, while a
+city changes every few seconds: a computed one is served as is for AGGREGATE_FRESH seconds,
+then, up to AGGREGATE_MAX_STALE seconds old, while one recomputation runs in the background.
+Readers never wait for a recomputation once the first is done, and the recomputing load is
+bounded by the number of distinct aggregate queries, not by the rate of changes.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 TTL_SECONDS = 5.0
+AGGREGATE_FRESH = 15.0
 AGGREGATE_MAX_STALE = 60.0
-AGGREGATE = {"max_stale": AGGREGATE_MAX_STALE}
+AGGREGATE = {"fresh_for": AGGREGATE_FRESH, "max_stale": AGGREGATE_MAX_STALE}
 
 
 class ResponseCache:
     def __init__(self, max_entries: int = 2048, ttl: float = TTL_SECONDS) -> None:
         self.max_entries = max_entries
         self.ttl = ttl
+        self.clock: Callable[[], float] = time.monotonic  # tests move it
         self._entries: OrderedDict[tuple[str, str, str | None], tuple[Any, float, Any]] = OrderedDict()
         self.hits = self.misses = self.stale_hits = 0
         self._inflight: dict[tuple[Any, ...], asyncio.Future[Any]] = {}
@@ -44,7 +48,7 @@ class ResponseCache:
 
     def get(self, key: tuple[str, str, str | None], version: Any) -> Any | None:
         entry = self._entries.get(key)
-        if entry is not None and entry[0] == version and time.monotonic() - entry[1] < self.ttl:
+        if entry is not None and entry[0] == version and self.clock() - entry[1] < self.ttl:
             self.hits += 1
             return entry[2]
         self.misses += 1
@@ -55,15 +59,21 @@ class ResponseCache:
         key: tuple[str, str, str | None],
         version: Any,
         compute: Callable[[], Awaitable[Any]],
+        fresh_for: float = 0.0,
         max_stale: float = 0.0,
     ) -> Any:
         """The cached data, or compute it once however many identical requests arrive together
-        (a burst of misses would otherwise all run the same heavy query). None is not cached."""
+        (a burst of misses would otherwise all run the same heavy query). None is not cached.
+        Without `fresh_for` and `max_stale`, only an answer of the current version is served."""
         found = self.get(key, version)
         if found is not None:
             return found
         entry = self._entries.get(key)
-        if entry is not None and time.monotonic() - entry[1] < max_stale:
+        age = self.clock() - entry[1] if entry is not None else None
+        if entry is not None and age is not None and age < fresh_for:
+            self.hits += 1
+            return entry[2]
+        if entry is not None and age is not None and age < max_stale:
             self.stale_hits += 1
             if key not in self._refreshing:
                 self._refreshing.add(key)
@@ -100,7 +110,7 @@ class ResponseCache:
         self._entries.clear()
 
     def put(self, key: tuple[str, str, str | None], version: Any, data: Any) -> None:
-        self._entries[key] = (version, time.monotonic(), data)
+        self._entries[key] = (version, self.clock(), data)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

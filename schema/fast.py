@@ -133,6 +133,7 @@ class Plan:
     document: DocumentNode | None = None
     share_variables: tuple[str, ...] = ()  # variables the root field's selection reads
     per_viewer: bool = False  # the selection shows viewer-specific fields
+    fresh_for: float = 0.0  # seconds a cached answer is served even after a change (schema/cache.py)
     max_stale: float = 0.0  # seconds a cached answer may be served while it is recomputed
 
 
@@ -190,8 +191,9 @@ class FastExecutor:
         if operation.operation == OperationType.QUERY:
             assert self.gql.query_type is not None
             fields = self._selection(self.gql.query_type, operation.selection_set, fragments)
-            stale = min((f.resolver and f.strawberry_field.metadata.get("max_stale")) or 0.0 for f in fields)
-            return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)), max_stale=stale)
+            fresh, stale = (min(_metadata(f, name) for f in fields) for name in ("fresh_for", "max_stale"))
+            return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)), fresh_for=fresh,
+                        max_stale=stale)  # fmt: skip
         if operation.operation != OperationType.SUBSCRIPTION:
             raise Unsupported
         assert self.gql.subscription_type is not None
@@ -503,6 +505,10 @@ class FastExecutor:
         for (i, _), value in zip(aws, values, strict=True):
             items[i] = value
         return items
+
+
+def _metadata(f: FieldPlan, name: str) -> float:
+    return float(f.strawberry_field.metadata.get(name, 0.0)) if f.strawberry_field is not None else 0.0
 
 
 def _per_viewer(fields: list[FieldPlan]) -> bool:
