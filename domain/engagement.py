@@ -103,6 +103,5 @@ async def set_vote(viewer: Viewer | None, report_id: int, on: bool) -> Report:
 
 async def comments_page(report_id: int, first: int, after: str | None) -> Page:
     """Oldest first, as a conversation reads; deleted comments are left out."""
-    return await paginate(
-        Comment.filter(report_id=report_id, deleted_at=None), Order("id", descending=False), first, after
-    )
+    conditions = ["report_id = $1", "deleted_at IS NULL"]
+    return await paginate(Comment, conditions, [report_id], Order("id", descending=False), first, after)

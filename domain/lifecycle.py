@@ -16,10 +16,10 @@ from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Forbidden, InvalidTransition, NotFound, Unauthenticated
 from domain.officers import responds_for, user_responds_for
-from domain.pagination import Order, Page, paginate
-from domain.report import attach_media, can_see, region_filter
+from domain.pagination import Order, Page
+from domain.report import ReportQuery, attach_media, can_see, search_reports
 from domain.timeline import record
-from domain.tx import Tx, atomic
+from domain.tx import Tx, atomic, now
 from models import Report, User
 from models.enums import OPEN_STATUSES, WITH_OFFICERS, EventKind, ReportStatus, Role
 
@@ -257,8 +257,8 @@ async def moderation_queue(viewer: Viewer | None, first: int, after: str | None)
         raise Unauthenticated()
     if viewer.role not in (Role.MODERATOR, Role.ADMIN):
         raise Forbidden("Only moderators see the moderation queue.")
-    qs = Report.filter(status=S.SUBMITTED)
-    return await paginate(qs, Order("created_at", descending=False), first, after)
+    query = ReportQuery(status=[S.SUBMITTED])
+    return await search_reports(viewer, query, Order("created_at", descending=False), first, after, now())
 
 
 async def my_work(viewer: Viewer | None, first: int, after: str | None) -> Page:
@@ -268,11 +268,9 @@ async def my_work(viewer: Viewer | None, first: int, after: str | None) -> Page:
         raise Unauthenticated()
     if viewer.role != Role.OFFICER:
         raise Forbidden("Only officers have a work queue.")
-    qs = Report.filter(status__in=list(WITH_OFFICERS))
-    if viewer.agency_id is not None:
-        qs = qs.filter(agency_id=viewer.agency_id)
-    elif viewer.region_id is not None:
-        qs = qs.filter(region_filter(viewer.region_id))
-    else:
-        qs = qs.none()
-    return await paginate(qs, Order("due_at", descending=False), first, after)
+    urgent = Order("due_at", descending=False)
+    if viewer.agency_id is None and viewer.region_id is None:
+        return Page(rows=[], has_next=False, order=urgent)
+    query = ReportQuery(status=list(WITH_OFFICERS), agency_id=viewer.agency_id,
+                        region_id=None if viewer.agency_id is not None else viewer.region_id)  # fmt: skip
+    return await search_reports(viewer, query, urgent, first, after, now())

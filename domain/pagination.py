@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from tortoise.expressions import Q
-from tortoise.queryset import QuerySet
+from tortoise.models import Model
 
 from domain.errors import BadUserInput
+from models.sql import fetch, fetch_models
+
+M = TypeVar("M", bound=Model)
 
 
 def encode_cursor(key: Any, row_id: int) -> str:
@@ -41,18 +44,20 @@ class Order:
     column: str
     descending: bool
 
-    def apply(self, qs: QuerySet, after: str | None, field: str = "after") -> QuerySet:
-        if after:
-            key, row_id = decode_cursor(after, field)
-            op = "lt" if self.descending else "gt"
-            if self.column == "id":
-                qs = qs.filter(**{f"id__{op}": row_id})
-            else:
-                qs = qs.filter(
-                    Q(**{f"{self.column}__{op}": key}) | Q(**{self.column: key, f"id__{op}": row_id})
-                )
-        sign = "-" if self.descending else ""
-        return qs.order_by(f"{sign}{self.column}", f"{sign}id")
+    def after(self, cursor: str, args: list[Any], field: str = "after") -> str:
+        """The SQL condition for the rows that follow the cursor in this order."""
+        key, row_id = decode_cursor(cursor, field)
+        if not isinstance(key, datetime if self.column.endswith("_at") else int):
+            raise BadUserInput(field, f"`{field}` is not a cursor of this order.")
+        op = "<" if self.descending else ">"
+        if self.column == "id":
+            return f"id {op} {arg(args, row_id)}"
+        k = arg(args, key)
+        return f"({self.column} {op} {k} OR ({self.column} = {k} AND id {op} {arg(args, row_id)}))"
+
+    def sql(self) -> str:
+        direction = "DESC" if self.descending else "ASC"
+        return f"{self.column} {direction}, id {direction}"
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(getattr(row, self.column), row.id)
@@ -65,13 +70,35 @@ class Page:
     rows: list[Any]
     has_next: bool
     order: Order
-    count_qs: QuerySet | None = None
+    count: Callable[[], Awaitable[int]] | None = None
 
     async def total_count(self) -> int:
-        return await self.count_qs.count() if self.count_qs is not None else len(self.rows)
+        return await self.count() if self.count is not None else len(self.rows)
 
 
-async def paginate(qs: QuerySet, order: Order, first: int, after: str | None) -> Page:
-    """Fetch first+1 rows to know whether there is a next page without a second query."""
-    rows = list(await order.apply(qs, after).limit(first + 1))
-    return Page(rows=rows[:first], has_next=len(rows) > first, order=order, count_qs=qs)
+def arg(args: list[Any], value: Any) -> str:
+    """Append a positional argument and return its placeholder."""
+    args.append(value)
+    return f"${len(args)}"
+
+
+async def paginate(
+    model: type[M], conditions: list[str], args: list[Any], order: Order, first: int, after: str | None
+) -> Page:
+    """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
+    whether there is a next page without a second query; the total is counted only if asked."""
+    table = model._meta.db_table
+    where = " AND ".join(conditions) or "1 = 1"
+    page_args = list(args)
+    page_where = where if not after else f"{where} AND {order.after(after, page_args)}"
+    rows = await fetch_models(
+        model,
+        f"SELECT * FROM {table} WHERE {page_where} ORDER BY {order.sql()} LIMIT {int(first) + 1}",
+        *page_args,
+    )
+
+    async def count() -> int:
+        found = await fetch(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args)
+        return int(found[0]["n"])
+
+    return Page(rows=rows[:first], has_next=len(rows) > first, order=order, count=count)

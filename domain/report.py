@@ -6,23 +6,22 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import Q, RawSQL
-from tortoise.queryset import QuerySet
 
 from domain import rollups, validate
 from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Unauthenticated
-from domain.pagination import Order, Page, paginate
+from domain.pagination import Order, Page, arg, paginate
 from domain.ratelimit import report_posts
 from domain.timeline import record
 from domain.tx import atomic
 from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
-from models.sql import execute, fetch_models
+from models.sql import execute, fetch_models, in_list
 
 MAX_MEDIA = 5
 ORDERS = {
@@ -50,13 +49,12 @@ def shows_author(viewer: Viewer | None, report: Report) -> bool:
     return viewer is not None and (viewer.is_staff or viewer.id == report.author_id)  # type: ignore[attr-defined]
 
 
-def visible(qs: QuerySet, viewer: Viewer | None) -> QuerySet:
+def visible(viewer: Viewer | None, args: list[Any]) -> str | None:
+    """can_see as an SQL condition on report rows (None: everything)."""
     if viewer is not None and viewer.is_staff:
-        return qs
-    hidden = Q(status=ReportStatus.REJECTED)
-    if viewer is None:
-        return qs.filter(~hidden)
-    return qs.filter(~hidden | Q(author_id=viewer.id))
+        return None
+    shown = f"status <> {arg(args, ReportStatus.REJECTED.value)}"
+    return shown if viewer is None else f"({shown} OR author_id = {arg(args, viewer.id)})"
 
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
@@ -184,7 +182,7 @@ class ReportQuery:
     overdue: bool | None = None
 
 
-def region_filter(region_id: int, field_name: str = "regionId") -> Q:
+def in_region(region_id: int, args: list[Any], field_name: str = "regionId") -> str:
     """Reports whose kelurahan lies in the region, at any level, as one indexed equality."""
     region = catalog().region(region_id, field_name)
     column = {
@@ -193,30 +191,31 @@ def region_filter(region_id: int, field_name: str = "regionId") -> Q:
         RegionLevel.KOTA: "kota_id",
     }.get(region.level)
     if column is None:  # the province: every kota below it
-        kota_ids = [r.id for r in catalog().children.get(region.id, [])]
-        return Q(kota_id__in=kota_ids)
-    return Q(**{column: region.id})
+        return in_list("kota_id", [r.id for r in catalog().children.get(region.id, [])], args)
+    return f"{column} = {arg(args, region.id)}"
 
 
-def filtered(viewer: Viewer | None, f: ReportQuery, now: datetime) -> QuerySet:
-    qs = visible(Report.all(), viewer)
+def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]) -> list[str]:
+    """The filter as SQL conditions on report rows, visibility first."""
+    out = [c for c in (visible(viewer, args),) if c]
     if f.status:
-        qs = qs.filter(status__in=list(f.status))
+        out.append(in_list("status", [ReportStatus(s).value for s in f.status], args))
     if f.category_ids:
-        qs = qs.filter(category_id__in=f.category_ids)
+        out.append(in_list("category_id", f.category_ids, args))
     if f.region_id is not None:
-        qs = qs.filter(region_filter(f.region_id, "filter.regionId"))
+        out.append(in_region(f.region_id, args, "filter.regionId"))
     if f.agency_id is not None:
-        qs = qs.filter(agency_id=f.agency_id)
+        out.append(f"agency_id = {arg(args, f.agency_id)}")
     if f.author_id is not None:
-        qs = qs.filter(author_id=f.author_id)
+        out.append(f"author_id = {arg(args, f.author_id)}")
         if not (viewer and (viewer.is_staff or viewer.id == f.author_id)):
-            qs = qs.filter(anonymous=False)
+            out.append(f"anonymous = {arg(args, False)}")
     if f.assignee_id is not None:
-        qs = qs.filter(assignee_id=f.assignee_id)
+        out.append(f"assignee_id = {arg(args, f.assignee_id)}")
     if f.bbox is not None:
         south, west, north, east = f.bbox
-        qs = qs.filter(lat__gte=south, lat__lte=north, lng__gte=west, lng__lte=east)
+        out.append(f"lat >= {arg(args, south)} AND lat <= {arg(args, north)}"
+                   f" AND lng >= {arg(args, west)} AND lng <= {arg(args, east)}")  # fmt: skip
     if f.near is not None:
         lat, lng, radius = f.near
         dlat = radius / 111_320
@@ -224,30 +223,38 @@ def filtered(viewer: Viewer | None, f: ReportQuery, now: datetime) -> QuerySet:
         dlng = radius / kx
         # Box first (uses the (lat, lng) index), then the circle in plain arithmetic, which
         # SQLite and PostgreSQL both evaluate without math extensions.
-        qs = qs.filter(lat__gte=lat - dlat, lat__lte=lat + dlat, lng__gte=lng - dlng, lng__lte=lng + dlng)
-        qs = qs.annotate(
-            near_d2=RawSQL(
-                f"((lat - ({lat!r})) * 111320.0) * ((lat - ({lat!r})) * 111320.0)"
-                f" + ((lng - ({lng!r})) * {kx!r}) * ((lng - ({lng!r})) * {kx!r})"
-            )
-        ).filter(near_d2__lte=radius * radius)
+        out.append(f"lat >= {arg(args, lat - dlat)} AND lat <= {arg(args, lat + dlat)}"
+                   f" AND lng >= {arg(args, lng - dlng)} AND lng <= {arg(args, lng + dlng)}")  # fmt: skip
+        y, x = f"((lat - {arg(args, lat)}) * 111320.0)", f"((lng - {arg(args, lng)}) * {arg(args, kx)})"
+        out.append(f"{y} * {y} + {x} * {x} <= {arg(args, float(radius * radius))}")
     if f.created_after is not None:
-        qs = qs.filter(created_at__gte=f.created_after)
+        out.append(f"created_at >= {arg(args, f.created_after)}")
     if f.created_before is not None:
-        qs = qs.filter(created_at__lt=f.created_before)
+        out.append(f"created_at < {arg(args, f.created_before)}")
     if f.search:
+        # The expression of the trigram indexes (migration 0002) on PostgreSQL.
         for word in f.search.split()[:8]:
-            qs = qs.filter(Q(description__icontains=word) | Q(address__icontains=word))
+            pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
+            out.append(f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
+                       f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
     if f.overdue is not None:
-        late = Q(due_at__lt=now) & Q(status__in=list(WITH_OFFICERS))
-        qs = qs.filter(late) if f.overdue else qs.filter(~late)
-    return qs
+        late = f"(due_at < {arg(args, now)} AND {in_list('status', [s.value for s in WITH_OFFICERS], args)})"
+        out.append(late if f.overdue else f"NOT {late}")
+    return out
+
+
+def _escape_like(word: str) -> str:
+    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 async def search_reports(
-    viewer: Viewer | None, f: ReportQuery, order: str, first: int, after: str | None, now: datetime
+    viewer: Viewer | None, f: ReportQuery, order: Order | str, first: int, after: str | None, now: datetime
 ) -> Page:
-    return await paginate(filtered(viewer, f, now), ORDERS[order], first, after)
+    """One page of the reports the viewer may see that match the filter, in `order` (an Order
+    or the name of one of ORDERS)."""
+    args: list[Any] = []
+    order = ORDERS[order] if isinstance(order, str) else order
+    return await paginate(Report, conditions(viewer, f, now, args), args, order, first, after)
 
 
 async def get_visible(viewer: Viewer | None, report_id: int) -> Report | None:

@@ -5,20 +5,34 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
+from tortoise.models import Model
 
-from models import Media, Report, StatusChange, User, Vote
+from models import Media, Report, StatusChange, User
+from models.sql import fetch, fetch_models, in_list
+
+M = TypeVar("M", bound=Model)
+
+
+async def _by_id(model: type[M], ids: Sequence[int]) -> list[M | None]:
+    args: list[Any] = []
+    found = {
+        row.pk: row
+        for row in await fetch_models(
+            model, f"SELECT * FROM {model._meta.db_table} WHERE {in_list('id', list(ids), args)}", *args
+        )
+    }
+    return [found.get(i) for i in ids]
 
 
 async def _users(ids: Sequence[int]) -> list[User | None]:
-    found = {u.id: u for u in await User.filter(id__in=list(ids))}
-    return [found.get(i) for i in ids]
+    return await _by_id(User, ids)
 
 
 async def _reports(ids: Sequence[int]) -> list[Report | None]:
-    found = {r.id: r for r in await Report.filter(id__in=list(ids))}
-    return [found.get(i) for i in ids]
+    return await _by_id(Report, ids)
 
 
 async def _report_media(ids: Sequence[int]) -> list[list[Media]]:
@@ -55,9 +69,10 @@ class Loaders:
     async def _viewer_votes(self, ids: Sequence[int]) -> list[bool]:
         if self.viewer_id is None:
             return [False] * len(ids)
-        voted = set(
-            await Vote.filter(user_id=self.viewer_id, report_id__in=list(ids)).values_list(
-                "report_id", flat=True
-            )
+        args: list[Any] = [self.viewer_id]
+        rows = await fetch(
+            f"SELECT report_id FROM vote WHERE user_id = $1 AND {in_list('report_id', list(ids), args)}",
+            *args,
         )
+        voted = {r["report_id"] for r in rows}
         return [i in voted for i in ids]

@@ -461,6 +461,10 @@ class FastExecutor:
     async def _gather_into(
         self, out: dict[str, Any], pending: list[tuple[str, Awaitable[Any]]]
     ) -> dict[str, Any]:
+        if len(pending) == 1:  # no need for a task (this coroutine is one already, gathered above)
+            key, aw = pending[0]
+            out[key] = await aw
+            return out
         values = await asyncio.gather(*(aw for _, aw in pending))
         for (key, _), value in zip(pending, values, strict=True):
             out[key] = value

@@ -113,6 +113,12 @@ async def test_query_argument_errors(client):
     assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
     err = await error(client, '{ reports(after: "not-a-cursor") { totalCount } }')
     assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
+    # A well-formed cursor of another order (a vote count where a time is due): refused, not a 500.
+    from domain.pagination import encode_cursor
+
+    for order, cursor in (("NEWEST", encode_cursor(7, 1)), ("MOST_VOTED", encode_cursor("2026-01-01", 1))):
+        err = await error(client, f'{{ reports(orderBy: {order}, after: "{cursor}") {{ totalCount }} }}')
+        assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
     err = await error(client, '{ report(id: "abc") { id } }')
     assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "id"}
     err = await error(
@@ -256,16 +262,19 @@ async def test_anonymous_author_hidden_from_public_only(client):
 async def test_search_filter_is_indexed_on_postgresql(app, client):
     """The `search` filter's ILIKE-style predicate can use the trigram indexes of migration 0002
     on PostgreSQL; SQLite has none (the migration is a no-op there)."""
-    from models import Report
+    from domain.report import ReportQuery, conditions
+    from domain.tx import now
     from models.sql import fetch, is_postgres
 
-    sql = Report.filter(description__icontains="banjir").only("id").sql(params_inline=True)
+    args: list = []
+    where = " AND ".join(conditions(None, ReportQuery(search="banjir"), now(), args))
     if is_postgres():
         from tortoise.transactions import in_transaction
 
         async with in_transaction() as conn:  # one connection for the SET and the EXPLAIN
             await fetch("SET LOCAL enable_seqscan = off", conn=conn)
-            plan = "\n".join(r["QUERY PLAN"] for r in await fetch(f"EXPLAIN {sql}", conn=conn))
+            rows = await fetch(f"EXPLAIN SELECT id FROM report WHERE {where}", *args, conn=conn)
+            plan = "\n".join(r["QUERY PLAN"] for r in rows)
         assert "idx_report_description_trgm" in plan, plan
     else:
         rows = await fetch("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%trgm%'")
