@@ -16,6 +16,7 @@ import json
 import random
 import shutil
 import subprocess
+import threading
 import time
 import urllib.request
 from datetime import timedelta
@@ -106,8 +107,11 @@ async def facts(database_url: str) -> dict[str, Any]:
         bbox = await conn.fetchrow(
             "SELECT min(lat) s, min(lng) w, max(lat) n, max(lng) e FROM report WHERE kota_id = $1 AND id > "
             "(SELECT max(id) - 20000 FROM report)", kota["id"])  # fmt: skip
+        points = [(r["lat"], r["lng"]) for r in await conn.fetch(
+            "SELECT lat, lng FROM report ORDER BY id DESC LIMIT 500")]  # fmt: skip
+        categories = [r["id"] for r in await conn.fetch("SELECT id FROM category ORDER BY id")]
         return {"reports": n, "users": users, "first": first, "last": last, "detail_ids": ids,
-                "kota": dict(kota), "bbox": dict(bbox)}  # fmt: skip
+                "kota": dict(kota), "bbox": dict(bbox), "points": points, "categories": categories}  # fmt: skip
     finally:
         await conn.close()
 
@@ -136,6 +140,17 @@ def start_peer(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("PostGraphile did not start")
 
 
+def first_request(url: str, body: dict[str, Any], token: str | None) -> float:
+    """One request alone before the load: what the first reader waits (nothing cached yet)."""
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+    req = urllib.request.Request(f"{url}/graphql", data=json.dumps(body).encode(), headers=headers)
+    started = time.perf_counter()
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        if json.loads(resp.read()).get("errors"):
+            raise RuntimeError(f"errors for {body}")
+    return round((time.perf_counter() - started) * 1000, 1)
+
+
 def register(url: str) -> str:
     handle = f"bench{random.randint(0, 10**9)}"
     body = {"query": "mutation($i: RegisterInput!) { register(input: $i) { token } }",
@@ -146,12 +161,42 @@ def register(url: str) -> str:
         return json.loads(resp.read())["data"]["register"]["token"]
 
 
+class Writer(threading.Thread):
+    """The city going on meanwhile: createReport at `rate` per second, so cached reads are
+    invalidated as they would be in production (40,000 reports a day is 0.46 per second)."""
+
+    def __init__(self, url: str, token: str, points: list[tuple[float, float]], categories: list[int],
+                 rate: float) -> None:  # fmt: skip
+        super().__init__(daemon=True)
+        self.url, self.token, self.points, self.categories, self.rate = url, token, points, categories, rate
+        self.stop = threading.Event()
+        self.written = 0
+
+    def run(self) -> None:
+        rng = random.Random(3)
+        tag = random.randint(0, 10**9)
+        while not self.stop.wait(1 / self.rate):
+            lat, lng = rng.choice(self.points)
+            body = {"query": "mutation($i: CreateReportInput!) { createReport(input: $i) { id } }",
+                    "variables": {"i": {"clientRequestId": f"q-{tag}-{self.written}", "description":
+                                        "Laporan selama uji baca", "location": {"lat": lat, "lng": lng},
+                                        "categoryId": str(rng.choice(self.categories))}}}  # fmt: skip
+            req = urllib.request.Request(f"{self.url}/graphql", data=json.dumps(body).encode(), headers={
+                "Content-Type": "application/json", "Authorization": f"Bearer {self.token}"})  # fmt: skip
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                if json.loads(resp.read()).get("errors"):
+                    raise RuntimeError("createReport failed during the read benchmark")
+            self.written += 1
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--only", help="comma-separated scenario names")
+    p.add_argument("--writes", type=float, default=0.5,
+                   help="createReport per second during the run (0.5: the city's average; 0: none)")  # fmt: skip
     args = p.parse_args()
     data = asyncio.run(facts(args.database_url))
     if not data["reports"]:
@@ -182,16 +227,25 @@ def main() -> None:
         wanted = args.only.split(",")
         scenarios = [s for s in scenarios if any(s[0].startswith(w) for w in wanted)]
 
-    server = Server(args.database_url, args.redis_url).start()
+    server = Server(args.database_url, args.redis_url, extra_env={"REPORTS_PER_MINUTE": "100000"}).start()
     peer = None
     rows: list[dict[str, Any]] = []
+    writer = None
     with running(server):
         token = register(server.url)
+        if args.writes > 0:
+            writer = Writer(server.url, register(server.url), data["points"], data["categories"], args.writes)
+            writer.start()
         for name, bodies in scenarios:
+            first_ms = first_request(server.url, bodies[0], token if "signed in" in name else None)
             r = wrk(f"{server.url}/graphql", "/graphql", bodies, seconds=args.seconds,
                     connections=args.connections, token=token if "signed in" in name else None)  # fmt: skip
-            rows.append({"scenario": name, **r})
-            print(f"  {name}: {r['rps']} req/s, p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms", flush=True)
+            rows.append({"scenario": name, "first_ms": first_ms, **r})
+            print(f"  {name}: first {first_ms} ms, then {r['rps']} req/s, p50 {r['p50_ms']} ms,"
+                  f" p99 {r['p99_ms']} ms", flush=True)  # fmt: skip
+        if writer is not None:
+            writer.stop.set()
+            writer.join(30)
     fl = asyncio.run(floor(args.database_url, args.seconds, args.connections))
     rows.append({"scenario": "feed SQL via asyncpg (floor)", **fl})
     if not args.no_peer:
@@ -212,12 +266,14 @@ def main() -> None:
             ratios["feed / ceiling"] = round(feed / by["typename (ceiling)"]["rps"], 2)
         ratios["feed / SQL floor"] = round(feed / by["feed SQL via asyncpg (floor)"]["rps"], 2)
     print(f"\n{data['reports']:,} reports, {data['users']:,} users, {data['first']:%Y-%m-%d} .. "
-          f"{data['last']:%Y-%m-%d}; wrk -t1 -c{args.connections} -d{args.seconds}s, one warga process\n")  # fmt: skip
-    print(table(rows, ["scenario", "rps", "p50_ms", "p90_ms", "p99_ms", "requests"]))
+          f"{data['last']:%Y-%m-%d}; wrk -t1 -c{args.connections} -d{args.seconds}s, one warga process;"
+          f" {writer.written if writer else 0} reports created meanwhile ({args.writes}/s)\n")  # fmt: skip
+    print(table(rows, ["scenario", "first_ms", "rps", "p50_ms", "p90_ms", "p99_ms", "requests"]))
     for k, v in ratios.items():
         print(f"{k}: {v}x")
     emit("queries", {"data": {k: data[k] for k in ("reports", "users", "first", "last")},
-                     "connections": args.connections, "seconds": args.seconds, "results": rows, "ratios": ratios})  # fmt: skip
+                     "connections": args.connections, "seconds": args.seconds, "writes_per_s": args.writes,
+                     "written": writer.written if writer else 0, "results": rows, "ratios": ratios})  # fmt: skip
 
 
 if __name__ == "__main__":
