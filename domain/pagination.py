@@ -8,14 +8,10 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
-
-from tortoise.models import Model
+from typing import Any
 
 from domain.errors import BadUserInput
-from models.sql import fetch, fetch_models
-
-M = TypeVar("M", bound=Model)
+from models.sql import M, arg, fetch, fetch_models
 
 
 def encode_cursor(key: Any, row_id: int) -> str:
@@ -74,12 +70,6 @@ class Page:
 
     async def total_count(self) -> int:
         return await self.count() if self.count is not None else len(self.rows)
-
-
-def arg(args: list[Any], value: Any) -> str:
-    """Append a positional argument and return its placeholder."""
-    args.append(value)
-    return f"${len(args)}"
 
 
 async def paginate(

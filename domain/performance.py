@@ -12,7 +12,7 @@ import h3
 
 from domain.catalog import catalog
 from domain.errors import BadUserInput
-from domain.rollups import RESOLUTION, RESPONSE, TABLES, bucket_minutes, jakarta_day, tiers
+from domain.rollups import RESOLUTION, RESPONSE, TABLES, bucket_minutes, jakarta_day, monthly, tiers
 from domain.tx import now
 from models import User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
@@ -220,7 +220,7 @@ def _tiered(kind: str, period: Period, args: list[Any], where: str = "") -> str:
     columns = ", ".join((*keys[1:], *counters))
     days, months = tiers(period.start, period.end)
     parts = []
-    for tier, ranges in ((kind, days), (f"{kind}/month", [months] if months else [])):
+    for tier, ranges in ((kind, days), (monthly(kind), [months] if months else [])):
         spans = []
         for first, last in ranges:
             args += [first, last]

@@ -15,13 +15,13 @@ from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Unauthenticated
-from domain.pagination import Order, Page, arg, paginate
+from domain.pagination import Order, Page, paginate
 from domain.ratelimit import report_posts
 from domain.timeline import record
 from domain.tx import atomic
 from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
-from models.sql import execute, fetch_models, in_list
+from models.sql import arg, execute, fetch_model, in_list
 
 MAX_MEDIA = 5
 ORDERS = {
@@ -98,10 +98,8 @@ async def attach_media(
 
 
 async def _by_request(author_id: int, key: str) -> Report | None:
-    found = await fetch_models(
-        Report, "SELECT * FROM report WHERE author_id = $1 AND client_request_id = $2", author_id, key
-    )
-    return found[0] if found else None
+    sql = "SELECT * FROM report WHERE author_id = $1 AND client_request_id = $2"
+    return await fetch_model(Report, sql, author_id, key)
 
 
 async def create_report(viewer: Viewer | None, data: NewReport) -> Report:

@@ -158,9 +158,15 @@ MONTHLY = {"perf": "perf_monthly", "hist": "perf_hist_monthly"}
 """Kinds with a monthly tier: the same cells summed per calendar month (`day` = its first day),
 so a year's ranking reads about 12 rows per unit and metric bucket instead of 365."""
 
+
+def monthly(kind: str) -> str:
+    """The kind (TABLES, CONFLICT, cell keys) of a kind's monthly tier."""
+    return f"{kind}/month"
+
+
 for _kind, _table in MONTHLY.items():
-    TABLES[f"{_kind}/month"] = (_table, *TABLES[_kind][1:])
-    CONFLICT[f"{_kind}/month"] = CONFLICT[_kind]
+    TABLES[monthly(_kind)] = (_table, *TABLES[_kind][1:])
+    CONFLICT[monthly(_kind)] = CONFLICT[_kind]
 
 
 def month(day: date) -> date:
@@ -172,7 +178,7 @@ def tiered(cells: dict[Key, Vector]) -> dict[Key, Vector]:
     out = dict(cells)
     for key, vec in cells.items():
         if key[0] in MONTHLY:
-            tier = (f"{key[0]}/month", month(key[1]), *key[2:])
+            tier = (monthly(key[0]), month(key[1]), *key[2:])
             acc = out.get(tier)
             out[tier] = vec if acc is None else tuple(a + b for a, b in zip(acc, vec, strict=True))
     return {k: v for k, v in out.items() if any(v)}

@@ -14,7 +14,7 @@ from domain.errors import BadUserInput, Conflict, Forbidden, Unauthenticated
 from domain.ratelimit import failed_logins
 from models import User
 from models.enums import RegionLevel, Role
-from models.sql import fetch_models
+from models.sql import fetch_model
 
 HANDLE_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -89,8 +89,7 @@ async def authenticate(authorization: str | None) -> User | None:
             raise Unauthenticated("Malformed Authorization header; use `Bearer <token>`.")
         return None
     user_id = read_token(token, get_settings().secret_key)
-    found = await fetch_models(User, "SELECT * FROM app_user WHERE id = $1", user_id) if user_id else []
-    user = found[0] if found else None
+    user = await fetch_model(User, "SELECT * FROM app_user WHERE id = $1", user_id) if user_id else None
     if user is None:
         raise Unauthenticated("Invalid or expired token; log in again.")
     return user

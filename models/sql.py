@@ -47,10 +47,20 @@ async def fetch_models(
     return [model._init_from_db(**row) for row in await fetch(sql, *args, conn=conn)]
 
 
+async def fetch_model(
+    model: type[M], sql: str, *args: Any, conn: BaseDBAsyncClient | None = None
+) -> M | None:
+    """The one row, or None (see fetch_models)."""
+    found = await fetch_models(model, sql, *args, conn=conn)
+    return found[0] if found else None
+
+
+def arg(args: list[Any], value: Any) -> str:
+    """Append a positional argument and return its placeholder."""
+    args.append(value)
+    return f"${len(args)}"
+
+
 def in_list(column: str, values: list[Any], args: list[Any]) -> str:
     """`column IN ($n, ...)`, appending the values to the positional arguments."""
-    marks = []
-    for value in values:
-        args.append(value)
-        marks.append(f"${len(args)}")
-    return f"{column} IN ({', '.join(marks)})"
+    return f"{column} IN ({', '.join(arg(args, value) for value in values)})"

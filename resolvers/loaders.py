@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from strawberry.dataloader import DataLoader
-from tortoise.models import Model
 
 from models import Media, Report, StatusChange, User
-from models.sql import fetch, fetch_models, in_list
-
-M = TypeVar("M", bound=Model)
+from models.sql import M, fetch, fetch_models, in_list
 
 
 async def _by_id(model: type[M], ids: Sequence[int]) -> list[M | None]:

@@ -15,7 +15,7 @@ from resolvers import performance as perf
 from resolvers import query as q
 from schema.cache import AGGREGATE, ResponseCache
 from schema.errors import ClientErrors
-from schema.fast import ExecutionContext, FastExecutor
+from schema.fast import ANONYMOUS, EVERYONE, ExecutionContext, FastExecutor
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.types import (
     ApiKey,
@@ -121,12 +121,12 @@ class WargaSchema(strawberry.Schema):
             fast = self.fast
             assert fast is not None
             app = getattr(getattr(context_value, "request", None), "app", None)
-            shared = context_value.viewer is None or not plan.per_viewer
+            shared = plan.audience(context_value.viewer) in (EVERYONE, ANONYMOUS)
             if self.cache is not None and app is not None and shared:
                 version = (app.state.hub.position, publish.local_commits)
 
                 async def compute() -> Any:
-                    result = await fast.try_execute(query, variable_values, context_value, operation_name)
+                    result = await fast.run(plan, variable_values, context_value)
                     return result.data if result is not None else None
 
                 key = self.cache.key(query, variable_values, operation_name)
@@ -134,7 +134,7 @@ class WargaSchema(strawberry.Schema):
                 if data is not None:
                     return ExecutionResult(data=data, errors=None)
             else:
-                result = await fast.try_execute(query, variable_values, context_value, operation_name)
+                result = await fast.run(plan, variable_values, context_value)
                 if result is not None:
                     return result
         return await super().execute(

@@ -67,6 +67,7 @@ a subscription event selecting it may be rendered once for all of them. Plain at
 resolvers without `info` are shared by construction; any other resolver without this mark
 makes the selection render per viewer."""
 
+EVERYONE, ANONYMOUS = "everyone", "anonymous"  # audiences (Plan.audience); a viewer alone: their id
 RENDERED_LIMIT = 4096  # shared renderings kept: far more than the events of a burst
 
 
@@ -135,6 +136,13 @@ class Plan:
     per_viewer: bool = False  # the selection shows viewer-specific fields
     fresh_for: float = 0.0  # seconds a cached answer is served even after a change (schema/cache.py)
     max_stale: float = 0.0  # seconds a cached answer may be served while it is recomputed
+
+    def audience(self, viewer: Any) -> Hashable:
+        """Who may be given the same answer as this viewer: everyone, unless the selection shows
+        viewer-specific fields; then every anonymous viewer, or this viewer alone."""
+        if not self.per_viewer:
+            return EVERYONE
+        return ANONYMOUS if viewer is None else viewer.id
 
 
 class FastInfo:
@@ -307,11 +315,11 @@ class FastExecutor:
     async def try_execute(
         self, query: str | None, variables: dict[str, Any] | None, context: Any, operation_name: str | None
     ) -> ExecutionResult | None:
-        if not query:
-            return None
-        plan = self.plan(query, operation_name)
-        if plan is None:
-            return None
+        plan = self.plan(query, operation_name) if query else None
+        return await self.run(plan, variables, context) if plan is not None else None
+
+    async def run(self, plan: Plan, variables: dict[str, Any] | None, context: Any) -> ExecutionResult | None:
+        """A query plan's answer, or None when the regular executor must answer instead."""
         coerced = get_variable_values(self.gql, plan.operation.variable_definitions or [], variables or {})
         if isinstance(coerced, list):
             return None  # variable errors: the regular path reports them
@@ -343,8 +351,7 @@ class FastExecutor:
     ) -> AsyncGenerator[ExecutionResult, None]:
         root = plan.fields[0]
         info = FastInfo(context, coerced)
-        viewer = getattr(context, "viewer", None)
-        audience = (viewer.id if viewer is not None else None) if plan.per_viewer else "all"
+        audience = plan.audience(getattr(context, "viewer", None))
         share = (
             id(plan), json.dumps([coerced.get(v) for v in plan.share_variables], default=str), audience
         )  # fmt: skip
