@@ -1,10 +1,13 @@
-"""The printed SDL is committed, current, and a superset of the contract (a copy of
-shared/api/schema.graphql kept in tests/contract/)."""
+"""The printed SDL is committed, current, and a superset of the contract, read from
+../shared/api/ (schema.graphql and notifications.graphql; never copied into the project),
+except for the names still PENDING, each with the issue that will bring it. That list only
+shrinks: a pending name that exists fails the test until it is taken off."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from graphql import (
     GraphQLEnumType,
     GraphQLInputObjectType,
@@ -16,6 +19,57 @@ from graphql import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+CONTRACT = [ROOT.parent / "shared/api/schema.graphql", ROOT.parent / "shared/api/notifications.graphql"]
+
+PENDING: dict[str, int] = {
+    # issue 16: search and counts
+    "ReportOrder.RELEVANCE": 16,
+    "ReportConnection.totalCountCapped": 16,
+    # issue 11: privacy (deleted comments as tombstones)
+    "ReportEventKind.COMMENT_DELETED": 11,
+    # issue 14: fair rankings
+    "RankingEntry.rank": 14,
+    "RankingEntry.belowMinimum": 14,
+    "RankingEntry.responseRateLow": 14,
+    "RankingEntry.responseRateHigh": 14,
+    "RankingEntry.slaComplianceRateLow": 14,
+    "RankingEntry.slaComplianceRateHigh": 14,
+    "Query.rankings(minReports)": 14,
+    # issue 13: versioned aggregates
+    "RankingEntry.asOf": 13,
+    "Stats.asOf": 13,
+    # issue 15: notifications (notifications.graphql)
+    "User.notificationSettings": 15,
+    "User.areaAlerts": 15,
+    "User.emailVerified": 15,
+    "Report.viewerFollows": 15,
+    "Report.followerCount": 15,
+    "Query.vapidPublicKey": 15,
+    "Mutation.registerPushSubscription": 15,
+    "Mutation.unregisterPushSubscription": 15,
+    "Mutation.updateNotificationSettings": 15,
+    "Mutation.requestEmailVerification": 15,
+    "Mutation.verifyEmail": 15,
+    "Mutation.followReport": 15,
+    "Mutation.unfollowReport": 15,
+    "Mutation.createAreaAlert": 15,
+    "Mutation.deleteAreaAlert": 15,
+    "NotificationSettings": 15,
+    "NotificationSettingsInput": 15,
+    "PushSubscriptionInfo": 15,
+    "PushSubscriptionInput": 15,
+    "PushKeysInput": 15,
+    "AreaAlert": 15,
+    "AreaAlertInput": 15,
+}
+
+
+def contract() -> GraphQLSchema:
+    """The contract as one schema (notifications.graphql extends schema.graphql's types)."""
+    missing = [p for p in CONTRACT if not p.exists()]
+    if missing:
+        pytest.fail(f"the contract is read from ../shared/api/: {missing[0]} is missing")
+    return build_schema("\n".join(p.read_text() for p in CONTRACT))
 
 
 def _default(arg: object) -> str | None:
@@ -67,18 +121,13 @@ def test_printed_sdl_is_committed_and_current():
     assert committed == schema.as_str(), "schema.graphql is stale: regenerate it (make schema)"
 
 
-def test_sdl_is_a_superset_of_the_contract():
+def test_sdl_is_a_superset_of_the_contract_but_for_the_pending_names():
     from schema import schema
 
-    contract = build_schema((ROOT / "tests/contract/schema.graphql").read_text())
-    ours = build_schema(schema.as_str())
-    assert missing_from(contract, ours) == []
-
-
-def test_the_contract_copy_matches_shared_when_present():
-    shared = ROOT.parent / "shared/api/schema.graphql"
-    if shared.exists():
-        assert shared.read_text() == (ROOT / "tests/contract/schema.graphql").read_text()
+    missing = missing_from(contract(), build_schema(schema.as_str()))
+    assert [m for m in missing if m not in PENDING] == []
+    done = sorted(set(PENDING) - set(missing))
+    assert done == [], f"implemented: take these off PENDING: {done}"
 
 
 def test_checker_catches_a_missing_field():
