@@ -11,15 +11,15 @@ from domain.errors import Forbidden, NotFound, Unauthenticated
 from domain.lifecycle import note_response
 from domain.officers import responds_for
 from domain.pagination import Order, Page, paginate
-from domain.report import can_see
 from domain.tx import atomic
+from domain.visibility import COMMENT_CONDITION, can_see_report
 from models import Comment, Report, Vote
 from models.enums import EventKind, Role
 
 
 async def _visible_report(viewer: Viewer, report_id: int, field: str) -> Report:
     report = await Report.get_or_none(id=report_id)
-    if report is None or not can_see(viewer, report):
+    if report is None or not can_see_report(viewer, report):
         raise NotFound(f"No report with id {report_id}.")
     return report
 
@@ -103,5 +103,5 @@ async def set_vote(viewer: Viewer | None, report_id: int, on: bool) -> Report:
 
 async def comments_page(report_id: int, first: int, after: str | None) -> Page:
     """Oldest first, as a conversation reads; deleted comments are left out."""
-    conditions = ["report_id = $1", "deleted_at IS NULL"]
+    conditions = ["report_id = $1", COMMENT_CONDITION]
     return await paginate(Comment, conditions, [report_id], Order("id", descending=False), first, after)

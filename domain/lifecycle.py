@@ -17,9 +17,10 @@ from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Forbidden, InvalidTransition, NotFound, Unauthenticated
 from domain.officers import responds_for, user_responds_for
 from domain.pagination import Order, Page
-from domain.report import ReportQuery, attach_media, can_see, search_reports
+from domain.report import ReportQuery, attach_media, search_reports
 from domain.timeline import record
 from domain.tx import Tx, atomic, now
+from domain.visibility import can_see_report
 from models import Report, User
 from models.enums import OPEN_STATUSES, WITH_OFFICERS, EventKind, ReportStatus, Role
 
@@ -89,7 +90,7 @@ async def _move(
         raise Unauthenticated()
     async with atomic() as tx:
         report = await Report.filter(id=report_id).using_db(tx.conn).select_for_update().first()
-        if report is None or (viewer is not None and not can_see(viewer, report)):
+        if report is None or (viewer is not None and not can_see_report(viewer, report)):
             raise NotFound(f"No report with id {report_id}.")
         if move.actor is not None and not may(move.actor, viewer, report):  # type: ignore[arg-type]
             raise Forbidden(f"Only {move.actor.value} can {move.name}.")

@@ -19,6 +19,7 @@ from domain.pagination import Order, Page, paginate
 from domain.ratelimit import report_posts
 from domain.timeline import record
 from domain.tx import atomic
+from domain.visibility import by_author_condition, can_see_report, report_condition
 from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
 from models.sql import arg, execute, fetch_model, in_list
@@ -30,31 +31,6 @@ ORDERS = {
     "MOST_VOTED": Order("vote_count", descending=True),
     "RECENTLY_UPDATED": Order("updated_at", descending=True),
 }
-
-
-# ---------------------------------------------------------------- visibility
-
-
-def can_see(viewer: Viewer | None, report: Report) -> bool:
-    """REJECTED reports are hidden from everyone but their author and staff."""
-    if report.status != ReportStatus.REJECTED:
-        return True
-    return viewer is not None and (viewer.is_staff or viewer.id == report.author_id)  # type: ignore[attr-defined]
-
-
-def shows_author(viewer: Viewer | None, report: Report) -> bool:
-    """An anonymous report's author is known only to the author and staff."""
-    if not report.anonymous:
-        return True
-    return viewer is not None and (viewer.is_staff or viewer.id == report.author_id)  # type: ignore[attr-defined]
-
-
-def visible(viewer: Viewer | None, args: list[Any]) -> str | None:
-    """can_see as an SQL condition on report rows (None: everything)."""
-    if viewer is not None and viewer.is_staff:
-        return None
-    shown = f"status <> {arg(args, ReportStatus.REJECTED.value)}"
-    return shown if viewer is None else f"({shown} OR author_id = {arg(args, viewer.id)})"
 
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
@@ -195,7 +171,7 @@ def in_region(region_id: int, args: list[Any], field_name: str = "regionId") -> 
 
 def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]) -> list[str]:
     """The filter as SQL conditions on report rows, visibility first."""
-    out = [c for c in (visible(viewer, args),) if c]
+    out = [c for c in (report_condition(viewer, args),) if c]
     if f.status:
         out.append(in_list("status", [ReportStatus(s).value for s in f.status], args))
     if f.category_ids:
@@ -205,9 +181,7 @@ def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[
     if f.agency_id is not None:
         out.append(f"agency_id = {arg(args, f.agency_id)}")
     if f.author_id is not None:
-        out.append(f"author_id = {arg(args, f.author_id)}")
-        if not (viewer and (viewer.is_staff or viewer.id == f.author_id)):
-            out.append(f"anonymous = {arg(args, False)}")
+        out.append(by_author_condition(viewer, f.author_id, args))
     if f.assignee_id is not None:
         out.append(f"assignee_id = {arg(args, f.assignee_id)}")
     if f.bbox is not None:
@@ -257,4 +231,4 @@ async def search_reports(
 
 async def get_visible(viewer: Viewer | None, report_id: int) -> Report | None:
     report = await Report.get_or_none(id=report_id)
-    return report if report is not None and can_see(viewer, report) else None
+    return report if report is not None and can_see_report(viewer, report) else None

@@ -30,11 +30,6 @@ def viewer_of(user: User) -> Viewer:
     )  # type: ignore[attr-defined]
 
 
-def may_see_contact(viewer: Viewer | None, user_id: int) -> bool:
-    """Email and phone: only the user themself and ADMIN."""
-    return viewer is not None and (viewer.id == user_id or viewer.is_admin)
-
-
 def _handle(value: str) -> str:
     handle = value.strip().lower()
     if not HANDLE_RE.match(handle):

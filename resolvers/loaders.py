@@ -9,6 +9,8 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from domain import visibility
+from domain.auth import Viewer
 from models import Media, Report, StatusChange, User
 from models.sql import M, fetch, fetch_models, in_list
 
@@ -54,19 +56,35 @@ async def _timelines(ids: Sequence[int]) -> list[list[StatusChange]]:
 
 
 class Loaders:
-    def __init__(self, viewer_id: int | None = None) -> None:
+    """Raw rows by id (reports, users) are viewer-independent; what a viewer may see of them is
+    decided by the fields that use them (schema/types.py, through domain.visibility). The
+    per-viewer loaders read `viewer`."""
+
+    def __init__(self, viewer: Viewer | None = None) -> None:
         self.users = DataLoader(load_fn=_users)
         self.reports = DataLoader(load_fn=_reports)
         self.report_media = DataLoader(load_fn=_report_media)
         self.change_media = DataLoader(load_fn=_change_media)
         self.timelines = DataLoader(load_fn=_timelines)
         self.viewer_votes = DataLoader(load_fn=self._viewer_votes)
-        self.viewer_id = viewer_id
+        self.report_counts = DataLoader(load_fn=self._report_counts)
+        self.viewer = viewer
+
+    async def _report_counts(self, ids: Sequence[int]) -> list[int]:
+        """Per user, the reports this viewer may see and attribute to them, in one statement."""
+        args: list[Any] = []
+        where = [in_list("author_id", list(ids), args)]
+        where += [c for c in (visibility.report_condition(self.viewer, args),
+                              visibility.attributed_condition(self.viewer, args)) if c]  # fmt: skip
+        sql = f"SELECT author_id, COUNT(*) AS n FROM report WHERE {' AND '.join(where)} GROUP BY author_id"
+        rows = await fetch(sql, *args)
+        counts = {r["author_id"]: int(r["n"]) for r in rows}
+        return [counts.get(i, 0) for i in ids]
 
     async def _viewer_votes(self, ids: Sequence[int]) -> list[bool]:
-        if self.viewer_id is None:
+        if self.viewer is None:
             return [False] * len(ids)
-        args: list[Any] = [self.viewer_id]
+        args: list[Any] = [self.viewer.id]
         rows = await fetch(
             f"SELECT report_id FROM vote WHERE user_id = $1 AND {in_list('report_id', list(ids), args)}",
             *args,

@@ -15,8 +15,9 @@ from resolvers import performance as perf
 from resolvers import query as q
 from schema.cache import AGGREGATE, ResponseCache
 from schema.errors import ClientErrors
-from schema.fast import ANONYMOUS, EVERYONE, ExecutionContext, FastExecutor
+from schema.fast import ExecutionContext, FastExecutor
 from schema.performance import HeatCell, RankingEntry, Stats
+from schema.policy import SHARED_BY_ALL, SIGNED_OUT
 from schema.types import (
     ApiKey,
     AuthPayload,
@@ -121,7 +122,7 @@ class WargaSchema(strawberry.Schema):
             fast = self.fast
             assert fast is not None
             app = getattr(getattr(context_value, "request", None), "app", None)
-            shared = plan.audience(context_value.viewer) in (EVERYONE, ANONYMOUS)
+            shared = plan.audience(context_value.viewer) in (SHARED_BY_ALL, SIGNED_OUT)
             if self.cache is not None and app is not None and shared:
                 version = (app.state.hub.position, publish.local_commits)
 

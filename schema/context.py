@@ -33,7 +33,7 @@ class Context:
             return
         self.user = user
         self.viewer = viewer_of(user)
-        self.loaders.viewer_id = user.id
+        self.loaders.viewer = self.viewer
         self.loaders.users.prime(user.id, user)
 
     def require_viewer(self) -> Viewer:

@@ -59,15 +59,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 from strawberry.types.execution import ExecutionResult
 
+from schema import policy
 from schema.errors import to_client_error
 
-SHARED = {"shared": True}
-"""Field metadata: this resolver answers the same to every viewer allowed to see its parent, so
-a subscription event selecting it may be rendered once for all of them. Plain attributes and
-resolvers without `info` are shared by construction; any other resolver without this mark
-makes the selection render per viewer."""
-
-EVERYONE, ANONYMOUS = "everyone", "anonymous"  # audiences (Plan.audience); a viewer alone: their id
 RENDERED_LIMIT = 4096  # shared renderings kept: far more than the events of a burst
 
 
@@ -136,13 +130,11 @@ class Plan:
     per_viewer: bool = False  # the selection shows viewer-specific fields
     fresh_for: float = 0.0  # seconds a cached answer is served even after a change (schema/cache.py)
     max_stale: float = 0.0  # seconds a cached answer may be served while it is recomputed
+    source: Hashable = None  # (document text, operation name): what renderings are shared by
 
     def audience(self, viewer: Any) -> Hashable:
-        """Who may be given the same answer as this viewer: everyone, unless the selection shows
-        viewer-specific fields; then every anonymous viewer, or this viewer alone."""
-        if not self.per_viewer:
-            return EVERYONE
-        return ANONYMOUS if viewer is None else viewer.id
+        """Who may be given the same answer as this viewer (schema/policy.py)."""
+        return policy.audience(self.per_viewer, viewer)
 
 
 class FastInfo:
@@ -179,6 +171,8 @@ class FastExecutor:
             try:
                 document = parse(query)
                 plan = None if validate(self.gql, document) else self._compile(document, operation_name)
+                if plan is not None:
+                    plan.source = key
             except (Unsupported, GraphQLError):
                 plan = None
             self.plans[key] = plan
@@ -351,16 +345,16 @@ class FastExecutor:
     ) -> AsyncGenerator[ExecutionResult, None]:
         root = plan.fields[0]
         info = FastInfo(context, coerced)
-        audience = plan.audience(getattr(context, "viewer", None))
-        share = (
-            id(plan), json.dumps([coerced.get(v) for v in plan.share_variables], default=str), audience
-        )  # fmt: skip
+        # Keyed by the document and operation (a freed plan's id could be reused by another).
+        selection = (plan.source, json.dumps([coerced.get(v) for v in plan.share_variables], default=str))
         try:
             source = self._resolve(root, None, info)
             async with contextlib.aclosing(source):
                 async for payload in source:
                     if isinstance(payload, SharedEvent):
-                        data = await self._shared(root, payload, (payload.key, *share), info)
+                        # The audience is read per event: a role change applies to the next one.
+                        audience = plan.audience(getattr(context, "viewer", None))
+                        data = await self._shared(root, payload, (payload.key, *selection, audience), info)
                     else:
                         data = await self._render(root, payload, info)
                     if data is None:  # the plan cannot render it: the regular executor, by the book
@@ -523,8 +517,8 @@ def _metadata(f: FieldPlan, name: str) -> float:
 
 
 def _per_viewer(fields: list[FieldPlan]) -> bool:
-    """Whether any of the fields may answer differently to different viewers (see SHARED)."""
-    return any(f.info_name and not f.strawberry_field.metadata.get("shared") for f in fields)
+    """Whether any of the fields may answer differently to different viewers (schema/policy.py)."""
+    return any(f.strawberry_field is not None and policy.per_viewer(f.strawberry_field) for f in fields)
 
 
 def _walk(fields: list[FieldPlan]) -> list[FieldPlan]:

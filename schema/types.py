@@ -11,9 +11,10 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 from strawberry.scalars import JSON
 
+from domain import visibility
 from domain.catalog import Catalog, catalog
-from domain.report import is_overdue, shows_author
-from domain.users import may_see_contact
+from domain.errors import NotFound
+from domain.report import is_overdue
 from models import Agency as AgencyRow
 from models import ApiKey as ApiKeyRow
 from models import Category as CategoryRow
@@ -25,7 +26,7 @@ from models import StatusChange as StatusChangeRow
 from models import User as UserRow
 from models.enums import EventKind, RegionLevel, ReportStatus, Role
 from schema.context import Info
-from schema.fast import SHARED
+from schema.policy import EVERYONE
 
 RoleEnum = strawberry.enum(Role, name="Role")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
@@ -139,25 +140,41 @@ class User:
     role: Role
     region: Region | None
     agency: Agency | None
-    reports_count: int
     created_at: dt.datetime
-    row: strawberry.Private[UserRow]
+    row: strawberry.Private[UserRow | None]
 
     @classmethod
     def of(cls, row: UserRow) -> User:
         return cls(
             id=_id(row.id), handle=row.handle, display_name=row.display_name, role=Role(row.role),
             region=region_of(row.region_id), agency=agency_of(row.agency_id),  # type: ignore[attr-defined]
-            reports_count=row.reports_count, created_at=row.created_at, row=row,
+            created_at=row.created_at, row=row,
         )  # fmt: skip
+
+    @classmethod
+    def hidden(cls, key: str, at: dt.datetime) -> User:
+        """Who stands where a name may not be shown (an anonymous reporter, a deleted
+        comment's author): no id, handle, name or date of the real account."""
+        return cls(id=strawberry.ID(key), handle="anonim", display_name="Anonim", role=Role.CITIZEN,
+                   region=None, agency=None, created_at=at, row=None)  # fmt: skip
+
+    @strawberry.field(description="the reports the viewer may attribute to this user")
+    async def reports_count(self, info: Info) -> int:
+        return 0 if self.row is None else await info.context.loaders.report_counts.load(self.row.id)
+
+    def _contact(self, info: Info) -> UserRow | None:
+        row = self.row
+        return row if row is not None and visibility.may_see_contact(info.context.viewer, row.id) else None
 
     @strawberry.field(description="Only to the user themself and ADMIN.")
     def email(self, info: Info) -> str | None:
-        return self.row.email if may_see_contact(info.context.viewer, self.row.id) else None
+        row = self._contact(info)
+        return row.email if row is not None else None
 
     @strawberry.field(description="Only to the user themself and ADMIN.")
     def phone(self, info: Info) -> str | None:
-        return self.row.phone if may_see_contact(info.context.viewer, self.row.id) else None
+        row = self._contact(info)
+        return row.phone if row is not None else None
 
 
 async def user_of(info: Info, user_id: int | None) -> User | None:
@@ -165,6 +182,21 @@ async def user_of(info: Info, user_id: int | None) -> User | None:
         return None
     row = await info.context.loaders.users.load(user_id)
     return User.of(row) if row else None
+
+
+async def visible_report(info: Info, report_id: int) -> ReportRow | None:
+    """A report through the request's loader, if the viewer may see it."""
+    row = await info.context.loaders.reports.load(report_id)
+    return row if row is not None and visibility.can_see_report(info.context.viewer, row) else None
+
+
+async def parent_report(info: Info, report_id: int) -> ReportRow:
+    """The report a timeline entry or comment belongs to: the viewer reached the child through
+    it, so it is visible; checked all the same (a NOT_FOUND rather than a leak)."""
+    row = await visible_report(info, report_id)
+    if row is None:
+        raise NotFound(f"No report with id {report_id}.")
+    return row
 
 
 @strawberry.type
@@ -206,16 +238,22 @@ class StatusChange:
             to=ReportStatus(row.to_status), note=row.note, created_at=row.created_at, row=row,
         )  # fmt: skip
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
-        row = await info.context.loaders.reports.load(self.row.report_id)  # type: ignore[attr-defined]
-        return Report.of(row)
+        return Report.of(await parent_report(info, self.row.report_id))  # type: ignore[attr-defined]
 
-    @strawberry.field(description="null when the system made the change", metadata=SHARED)
+    @strawberry.field(description="null when the system made the change, or when it would name an anonymous"
+                      " reporter to a viewer who may not know them")  # fmt: skip
     async def actor(self, info: Info) -> User | None:
-        return await user_of(info, self.row.actor_id)  # type: ignore[attr-defined]
+        actor_id = self.row.actor_id  # type: ignore[attr-defined]
+        if actor_id is None:
+            return None
+        report = await parent_report(info, self.row.report_id)  # type: ignore[attr-defined]
+        if visibility.hides_user(info.context.viewer, report, actor_id):
+            return None
+        return await user_of(info, actor_id)
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     async def media(self, info: Info) -> list[Media]:
         return [Media.of(m) for m in await info.context.loaders.change_media.load(self.row.id)]
 
@@ -230,19 +268,25 @@ class Comment:
 
     @classmethod
     def of(cls, row: CommentRow) -> Comment:
-        return cls(id=_id(row.id), body=row.body, is_official=row.is_official, created_at=row.created_at,
-                   row=row)  # fmt: skip
+        """A deleted comment is a tombstone: its id, and no body or author, live or replayed."""
+        shown = visibility.comment_shown(row.deleted_at)
+        return cls(id=_id(row.id), body=row.body if shown else "", is_official=row.is_official and shown,
+                   created_at=row.created_at, row=row)  # fmt: skip
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
-        row = await info.context.loaders.reports.load(self.row.report_id)  # type: ignore[attr-defined]
-        return Report.of(row)
+        return Report.of(await parent_report(info, self.row.report_id))  # type: ignore[attr-defined]
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(description="\"Anonim\" for an anonymous reporter on their own report, to those who"
+                      " may not know them, and for a deleted comment")  # fmt: skip
     async def author(self, info: Info) -> User:
-        user = await user_of(info, self.row.author_id)  # type: ignore[attr-defined]
-        assert user is not None
-        return user
+        row = self.row
+        report = await parent_report(info, row.report_id)  # type: ignore[attr-defined]
+        hidden = visibility.hides_user(info.context.viewer, report, row.author_id)  # type: ignore[attr-defined]
+        user = None if hidden or not visibility.comment_shown(row.deleted_at) else await user_of(
+            info, row.author_id  # type: ignore[attr-defined]
+        )
+        return user if user is not None else User.hidden(f"anonim-{report.id}", report.created_at)
 
 
 @strawberry.type
@@ -303,21 +347,21 @@ class Report:
             vote_count=row.vote_count, comment_count=row.comment_count, rating=row.rating, row=row,
         )  # fmt: skip
 
-    @strawberry.field(description="null to the public when anonymous")
+    @strawberry.field(description="null when anonymous, to all but the author, MODERATOR and ADMIN")
     async def author(self, info: Info) -> User | None:
-        if not shows_author(info.context.viewer, self.row):
+        if not visibility.shows_author(info.context.viewer, self.row):
             return None
         return await user_of(info, self.row.author_id)  # type: ignore[attr-defined]
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     async def assignee(self, info: Info) -> User | None:
         return await user_of(info, self.row.assignee_id)  # type: ignore[attr-defined]
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     async def media(self, info: Info) -> list[Media]:
         return [Media.of(m) for m in await info.context.loaders.report_media.load(self.row.id)]
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     def overdue(self, info: Info) -> bool:
         return is_overdue(self.row.status, self.row.due_at, info.context.started)
 
@@ -333,15 +377,15 @@ class Report:
 
         return await report_comments(info, self.row, first, after)
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(metadata=EVERYONE)
     async def timeline(self, info: Info) -> list[StatusChange]:
         return [StatusChange.of(c) for c in await info.context.loaders.timelines.load(self.row.id)]
 
-    @strawberry.field(metadata=SHARED)
+    @strawberry.field(description="null when the original is hidden from the viewer (a REJECTED one)")
     async def duplicate_of(self, info: Info) -> Report | None:
         if self.row.duplicate_of_id is None:  # type: ignore[attr-defined]
             return None
-        row = await info.context.loaders.reports.load(self.row.duplicate_of_id)  # type: ignore[attr-defined]
+        row = await visible_report(info, self.row.duplicate_of_id)  # type: ignore[attr-defined]
         return Report.of(row) if row else None
 
 

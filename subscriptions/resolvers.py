@@ -53,7 +53,7 @@ def _event(info: Info, d: Delivery, make: Callable[[], object]) -> SharedEvent:
 
     def prepare() -> None:
         # Fresh loaders per rendering, primed with the rows the hub loaded for everyone.
-        ctx.loaders = Loaders(ctx.viewer.id if ctx.viewer else None)
+        ctx.loaders = Loaders(ctx.viewer)
         ctx.started = now()
         ctx.loaders.reports.prime(d.report.id, d.report)
         for user in d.users.values():

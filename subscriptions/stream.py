@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from domain.auth import Viewer
 from domain.catalog import catalog
-from domain.report import can_see
+from domain.visibility import can_see_report
 from models.enums import EventKind, RegionLevel
 from subscriptions import log
 from subscriptions.hub import OVERFLOW, Delivery, Hub, Subscriber, load
@@ -63,7 +63,7 @@ async def stream(
     after: Position | None,
 ) -> AsyncIterator[Delivery]:
     def match(d: Delivery) -> bool:
-        return d.event.kind in kinds and feed.matches(d) and can_see(viewer, d.report)
+        return d.event.kind in kinds and feed.matches(d) and can_see_report(viewer, d.report)
 
     sub = Subscriber(feed.keys(), match)
     live_from = hub.attach(sub)
