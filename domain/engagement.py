@@ -61,13 +61,9 @@ async def delete_comment(viewer: Viewer | None, comment_id: int) -> bool:
             await Comment.filter(id=comment_id, deleted_at=None).using_db(tx.conn).update(deleted_at=tx.at)
         )
         if updated:
-            await (
-                Report.filter(id=comment.report_id)
-                .using_db(tx.conn)
-                .update(  # type: ignore[attr-defined]
-                    comment_count=F("comment_count") - 1
-                )
-            )
+            decrement = {"comment_count": F("comment_count") - 1}
+            await Report.filter(id=comment.report_id).using_db(tx.conn).update(**decrement)  # type: ignore[attr-defined]
+            await tx.emit(EventKind.COMMENT_DELETED, comment.report_id, comment_id=comment_id)  # type: ignore[attr-defined]
     return True
 
 

@@ -36,13 +36,15 @@ class Tx:
     async def emit(
         self,
         kind: EventKind,
-        report_id: int,
+        report_id: int | None,
         *,
         status_change_id: int | None = None,
         comment_id: int | None = None,
+        user_id: int | None = None,
     ) -> None:
         """Append to the event log inside this transaction, so an event exists iff its change does."""
-        self.event_ids.append(await append(self.conn, kind, report_id, status_change_id, comment_id, self.at))
+        event_id = await append(self.conn, kind, report_id, status_change_id, comment_id, self.at, user_id)
+        self.event_ids.append(event_id)
 
 
 @asynccontextmanager

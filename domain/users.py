@@ -10,10 +10,11 @@ from config import get_settings
 from domain import validate
 from domain.auth import Viewer, bearer, hash_password, issue_token, read_token, verify_password
 from domain.catalog import catalog
-from domain.errors import BadUserInput, Conflict, Forbidden, Unauthenticated
+from domain.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from domain.ratelimit import failed_logins
+from domain.tx import atomic
 from models import User
-from models.enums import RegionLevel, Role
+from models.enums import EventKind, RegionLevel, Role
 from models.sql import fetch_model
 
 HANDLE_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
@@ -126,6 +127,45 @@ async def login(login_name: str, password: str) -> User:
     return user
 
 
+def _placement(role: Role, region_id: int | None, agency_id: int | None) -> None:
+    """Where a role may sit: an OFFICER in exactly one region or agency, a partner in an
+    agency, nobody else in either."""
+    cat = catalog()
+    if region_id is not None:
+        region = cat.region(region_id, "regionId")
+        if role != Role.OFFICER:
+            raise BadUserInput("regionId", "Only an OFFICER belongs to a region.")
+        if region.level == RegionLevel.PROVINSI:
+            raise BadUserInput("regionId", "An officer's region is a kelurahan, kecamatan or kota.")
+    if agency_id is not None:
+        cat.agency(agency_id, "agencyId")
+        if role not in (Role.OFFICER, Role.AGENCY_PARTNER):
+            raise BadUserInput("agencyId", "Only an OFFICER or AGENCY_PARTNER belongs to an agency.")
+    if role == Role.OFFICER and (region_id is None) == (agency_id is None):
+        raise BadUserInput("regionId", "An OFFICER belongs to exactly one region or one agency.")
+
+
+async def set_role(
+    actor: Viewer | None, user_id: int, role: Role, region_id: int | None, agency_id: int | None
+) -> User:
+    """ADMIN: move an account to another role, region or agency (a demotion included). The
+    change is an event, so the user's open websockets follow it at once (subscriptions.hub)."""
+    if actor is None:
+        raise Unauthenticated()
+    if not actor.is_admin:
+        raise Forbidden("Only an ADMIN can change a role.")
+    _placement(role, region_id, agency_id)
+    async with atomic() as tx:
+        updated = await User.filter(id=user_id).using_db(tx.conn).update(
+            role=role, region_id=region_id, agency_id=agency_id
+        )
+        if not updated:
+            raise NotFound(f"No user with id {user_id}.")
+        await tx.emit(EventKind.USER_CHANGED, None, user_id=user_id)
+    user = await User.get(id=user_id)
+    return user
+
+
 async def create_staff(
     actor: Viewer | None,
     *,
@@ -141,19 +181,7 @@ async def create_staff(
         raise Forbidden("Only an ADMIN can create staff accounts.")
     if role == Role.CITIZEN:
         raise BadUserInput("role", "Citizens register themselves; choose a staff role.")
-    cat = catalog()
-    if region_id is not None:
-        region = cat.region(region_id, "regionId")
-        if role != Role.OFFICER:
-            raise BadUserInput("regionId", "Only an OFFICER belongs to a region.")
-        if region.level == RegionLevel.PROVINSI:
-            raise BadUserInput("regionId", "An officer's region is a kelurahan, kecamatan or kota.")
-    if agency_id is not None:
-        cat.agency(agency_id, "agencyId")
-        if role not in (Role.OFFICER, Role.AGENCY_PARTNER):
-            raise BadUserInput("agencyId", "Only an OFFICER or AGENCY_PARTNER belongs to an agency.")
-    if role == Role.OFFICER and (region_id is None) == (agency_id is None):
-        raise BadUserInput("regionId", "An OFFICER belongs to exactly one region or one agency.")
+    _placement(role, region_id, agency_id)
     return await _create(
         handle=_handle(handle),
         display_name=validate.text(display_name, "displayName", min_len=1, max_len=80),

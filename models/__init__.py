@@ -254,11 +254,12 @@ class Event(Model):
     id = fields.BigIntField(primary_key=True)
     tx = fields.BigIntField(default=0)
     kind = fields.CharEnumField(EventKind, max_length=16)
-    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
-        "warga.Report", related_name=False, on_delete=fields.CASCADE
-    )
+    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, on_delete=fields.CASCADE, null=True
+    )  # null for USER_CHANGED
     status_change_id = fields.IntField(null=True)
     comment_id = fields.IntField(null=True)
+    user_id = fields.IntField(null=True)  # USER_CHANGED: whose sight changed
     created_at = fields.DatetimeField()
 
     class Meta:

@@ -35,7 +35,15 @@ class EventKind(StrEnum):
     CREATED = "CREATED"
     STATUS_CHANGED = "STATUS_CHANGED"
     COMMENT_ADDED = "COMMENT_ADDED"
+    COMMENT_DELETED = "COMMENT_DELETED"  # a tombstone: replays of the comment show neither body nor author
     VOTES_CHANGED = "VOTES_CHANGED"
+    USER_CHANGED = "USER_CHANGED"  # internal: a user's role, region or agency changed (never streamed)
+
+
+# The kinds a subscriber can receive (the GraphQL enum ReportEventKind).
+ReportEventKind = StrEnum(  # type: ignore[misc]
+    "ReportEventKind", [(k.name, k.value) for k in EventKind if k is not EventKind.USER_CHANGED]
+)
 
 
 # Government staff: they see anonymous authors and rejected reports.

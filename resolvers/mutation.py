@@ -45,6 +45,20 @@ async def create_staff_account(info: Info, input: CreateStaffInput) -> User:
     return User.of(user)
 
 
+async def set_user_role(
+    info: Info,
+    user_id: strawberry.ID,
+    role: Role,
+    region_id: strawberry.ID | None = None,
+    agency_id: strawberry.ID | None = None,
+) -> User:
+    row = await users.set_role(
+        info.context.viewer, v.parse_id(user_id, "userId"), Role(role),
+        opt_id(region_id, "regionId"), opt_id(agency_id, "agencyId"),
+    )  # fmt: skip
+    return User.of(row)
+
+
 async def create_report_(info: Info, input: CreateReportInput) -> Report:
     row = await create_report(
         info.context.viewer,

@@ -66,6 +66,11 @@ class Mutation:
     register: AuthPayload = strawberry.mutation(resolver=m.register)
     login: AuthPayload = strawberry.mutation(resolver=m.login)
     create_staff_account: User = strawberry.mutation(resolver=m.create_staff_account)
+    set_user_role: User = strawberry.mutation(
+        resolver=m.set_user_role,
+        description="ADMIN: another role, region or agency for an account (CITIZEN demotes); open"
+        " websockets of that user follow it at once",
+    )
     upload_media: Media = strawberry.mutation(resolver=m.upload_media)
     create_report: Report = strawberry.mutation(resolver=m.create_report_)
     verify_report: Report = strawberry.mutation(resolver=m.verify_report)

@@ -29,12 +29,16 @@ class Context:
     async def authenticate(self, authorization: str | None) -> None:
         """Resolve the caller once per request (or websocket connection)."""
         user = await authenticate(authorization)
-        if user is None:
-            return
+        if user is not None:
+            self.user_changed(user)
+
+    def user_changed(self, user: User) -> None:
+        """The caller as they are now: at sign-in, and on an open websocket whenever an admin
+        changes their role, region or agency (subscriptions.hub), before the next event."""
         self.user = user
         self.viewer = viewer_of(user)
         self.loaders.viewer = self.viewer
-        self.loaders.users.prime(user.id, user)
+        self.loaders.users.prime(user.id, user, force=True)
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

@@ -24,14 +24,14 @@ from models import Region as RegionRow
 from models import Report as ReportRow
 from models import StatusChange as StatusChangeRow
 from models import User as UserRow
-from models.enums import EventKind, RegionLevel, ReportStatus, Role
+from models.enums import RegionLevel, ReportEventKind, ReportStatus, Role
 from schema.context import Info
 from schema.policy import EVERYONE
 
 RoleEnum = strawberry.enum(Role, name="Role")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
 RegionLevelEnum = strawberry.enum(RegionLevel, name="RegionLevel")
-ReportEventKind = strawberry.enum(EventKind, name="ReportEventKind")
+ReportEventKindEnum = strawberry.enum(ReportEventKind, name="ReportEventKind")
 
 T = TypeVar("T")
 _memo: dict[tuple[str, int], Any] = {}
@@ -409,7 +409,7 @@ class ReportConnection:
 @strawberry.type
 class ReportEvent:
     cursor: str = strawberry.field(description="resume point: pass it back as `after` to miss nothing")
-    kind: EventKind
+    kind: ReportEventKind
     occurred_at: dt.datetime
     report: Report
     status_change: StatusChange | None

@@ -11,6 +11,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 
 from models import Comment, Report, StatusChange, User
+from models.enums import EventKind
 from subscriptions import log
 from subscriptions.bus import Bus
 from subscriptions.log import LoggedEvent, Position
@@ -47,6 +48,8 @@ class Subscriber:
     match: Callable[[Delivery], bool]
     queue: asyncio.Queue[object] = field(default_factory=lambda: asyncio.Queue(QUEUE_LIMIT + 1))
     overflowed: bool = False
+    user_id: int | None = None  # the signed-in viewer, told when their sight changes
+    on_user_changed: Callable[[User], None] | None = None
 
     def offer(self, delivery: Delivery) -> None:
         if self.overflowed or not self.match(delivery):
@@ -62,7 +65,8 @@ class Subscriber:
 
 
 async def load(events: list[LoggedEvent]) -> list[Delivery]:
-    """The rows of a batch of events in four queries, whatever its size."""
+    """The rows of a batch of report events in four queries, whatever its size."""
+    events = [e for e in events if e.report_id is not None]
     if not events:
         return []
     reports = {r.id: r for r in await Report.filter(id__in={e.report_id for e in events})}
@@ -126,12 +130,12 @@ class Hub:
     def attach(self, subscriber: Subscriber) -> Position:
         """Register and return the position from which live deliveries will follow; no await
         between the two, so replay up to it plus live after it has no gap and no overlap."""
-        for key in subscriber.keys:
+        for key in _keys(subscriber):
             self._index[key].add(subscriber)
         return self.position
 
     def detach(self, subscriber: Subscriber) -> None:
-        for key in subscriber.keys:
+        for key in _keys(subscriber):
             subs = self._index.get(key)
             if subs is not None:
                 subs.discard(subscriber)
@@ -176,14 +180,41 @@ class Hub:
             events = await log.read_after(self.position, BATCH)
             if not events:
                 return
-            deliveries = await load(events)
-            for delivery in deliveries:  # no await in here: attach() sees a consistent position
+            by_position = {d.position: d for d in await load(events)}
+            changed = await _changed_users(events)
+            for event in events:  # no await in here: attach() sees a consistent position
+                if event.kind == EventKind.USER_CHANGED:
+                    self._user_changed(changed.get(event.user_id))  # type: ignore[arg-type]
+                    continue
+                delivery = by_position.get(event.position)
+                if delivery is None:
+                    continue
                 for sub in self.candidates(routing_keys(delivery)):
                     sub.offer(delivery)
                 self.delivered += 1
             self.position = events[-1].position
             if len(events) < BATCH:
                 return
+
+
+    def _user_changed(self, user: User | None) -> None:
+        """A user's role, region or agency changed: their open streams follow it before the
+        next event is offered to them."""
+        if user is None:
+            return
+        for sub in self.candidates((("user", user.id),)):
+            if sub.on_user_changed is not None:
+                sub.on_user_changed(user)
+
+
+def _keys(subscriber: Subscriber) -> tuple[Hashable, ...]:
+    user = (("user", subscriber.user_id),) if subscriber.user_id is not None else ()
+    return (*subscriber.keys, *user)
+
+
+async def _changed_users(events: list[LoggedEvent]) -> dict[int, User]:
+    ids = {e.user_id for e in events if e.kind == EventKind.USER_CHANGED and e.user_id is not None}
+    return {u.id: u for u in await User.filter(id__in=ids)} if ids else {}
 
 
 def routing_keys(d: Delivery) -> tuple[Hashable, ...]:

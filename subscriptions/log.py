@@ -49,10 +49,11 @@ START = Position(0, 0)
 class LoggedEvent:
     position: Position
     kind: EventKind
-    report_id: int
+    report_id: int | None  # None for USER_CHANGED
     status_change_id: int | None
     comment_id: int | None
     created_at: datetime
+    user_id: int | None = None  # USER_CHANGED: whose sight changed
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> LoggedEvent:
@@ -62,37 +63,40 @@ class LoggedEvent:
         return cls(
             Position(int(row["tx"]), int(row["id"])),
             EventKind(row["kind"]),
-            int(row["report_id"]),
+            row["report_id"],
             row["status_change_id"],
             row["comment_id"],
             created,
+            row["user_id"],
         )
 
 
 async def append(
     conn: BaseDBAsyncClient,
     kind: EventKind,
-    report_id: int,
+    report_id: int | None,
     status_change_id: int | None,
     comment_id: int | None,
     at: datetime,
+    user_id: int | None = None,
 ) -> int:
     """Write one event row in the caller's transaction; returns its id."""
     tx = "pg_current_xact_id()::text::bigint" if is_postgres(conn) else "0"
     rows = await fetch(
-        f"INSERT INTO event (tx, kind, report_id, status_change_id, comment_id, created_at)"
-        f" VALUES ({tx}, $1, $2, $3, $4, $5) RETURNING id",
+        f"INSERT INTO event (tx, kind, report_id, status_change_id, comment_id, created_at, user_id)"
+        f" VALUES ({tx}, $1, $2, $3, $4, $5, $6) RETURNING id",
         kind.value,
         report_id,
         status_change_id,
         comment_id,
         at,
+        user_id,
         conn=conn,
     )
     return int(rows[0]["id"])
 
 
-_COLUMNS = "id, tx, kind, report_id, status_change_id, comment_id, created_at"
+_COLUMNS = "id, tx, kind, report_id, status_change_id, comment_id, created_at, user_id"
 
 
 def _horizon(conn: BaseDBAsyncClient | None) -> str:

@@ -11,7 +11,7 @@ from domain import validate
 from domain.errors import NotFound
 from domain.report import get_visible
 from domain.tx import now
-from models.enums import EventKind
+from models.enums import EventKind, ReportEventKind
 from resolvers.convert import bbox_of, opt_id
 from resolvers.loaders import Loaders
 from schema.context import Info
@@ -22,7 +22,7 @@ from subscriptions.hub import Delivery, Hub
 from subscriptions.log import Position
 from subscriptions.stream import Feed, stream
 
-ALL_KINDS = frozenset(EventKind)
+ALL_KINDS = frozenset(EventKind(k.value) for k in ReportEventKind)
 
 
 def feed_of(f: FeedFilter | None, report_id: int | None = None) -> Feed:
@@ -43,7 +43,7 @@ async def _deliveries(
     info: Info, feed: Feed, kinds: frozenset[EventKind], after: Position | None = None
 ) -> AsyncGenerator[Delivery, None]:
     hub: Hub = info.context.request.app.state.hub
-    async for d in stream(hub, info.context.viewer, feed, kinds, after):
+    async for d in stream(hub, info.context, feed, kinds, after):
         yield d
 
 
@@ -99,7 +99,7 @@ async def report_events(
 def _report_event(d: Delivery) -> ReportEvent:
     return ReportEvent(
         cursor=d.position.encode(),
-        kind=d.event.kind,
+        kind=ReportEventKind(d.event.kind.value),
         occurred_at=d.event.created_at,
         report=Report.of(d.report),
         status_change=StatusChange.of(d.status_change) if d.status_change else None,

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Hashable
 from dataclasses import dataclass
+from typing import Protocol
 
 from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.visibility import can_see_report
+from models import User
 from models.enums import EventKind, RegionLevel
 from subscriptions import log
 from subscriptions.hub import OVERFLOW, Delivery, Hub, Subscriber, load
@@ -55,17 +57,28 @@ class Feed:
         return True
 
 
+class Watcher(Protocol):
+    """Whoever holds the subscriber's viewer (the connection's context): read at every event,
+    and told when the user's role, region or agency changes."""
+
+    viewer: Viewer | None
+
+    def user_changed(self, user: User) -> None: ...
+
+
 async def stream(
     hub: Hub,
-    viewer: Viewer | None,
+    watcher: Watcher,
     feed: Feed,
     kinds: frozenset[EventKind],
     after: Position | None,
 ) -> AsyncIterator[Delivery]:
     def match(d: Delivery) -> bool:
-        return d.event.kind in kinds and feed.matches(d) and can_see_report(viewer, d.report)
+        return d.event.kind in kinds and feed.matches(d) and can_see_report(watcher.viewer, d.report)
 
-    sub = Subscriber(feed.keys(), match)
+    viewer = watcher.viewer
+    sub = Subscriber(feed.keys(), match, user_id=viewer.id if viewer else None,
+                     on_user_changed=watcher.user_changed)  # fmt: skip
     live_from = hub.attach(sub)
     cursor = after if after is not None else live_from
     try:
@@ -92,6 +105,7 @@ async def stream(
                 if item.position <= cursor:
                     continue
                 cursor = item.position
-                yield item
+                if match(item):  # again: the viewer's sight may have changed since it was queued
+                    yield item
     finally:
         hub.detach(sub)

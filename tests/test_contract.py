@@ -25,8 +25,6 @@ PENDING: dict[str, int] = {
     # issue 16: search and counts
     "ReportOrder.RELEVANCE": 16,
     "ReportConnection.totalCountCapped": 16,
-    # issue 11: privacy (deleted comments as tombstones)
-    "ReportEventKind.COMMENT_DELETED": 11,
     # issue 14: fair rankings
     "RankingEntry.rank": 14,
     "RankingEntry.belowMinimum": 14,
