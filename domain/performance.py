@@ -14,6 +14,7 @@ from domain.catalog import catalog
 from domain.errors import BadUserInput
 from domain.rollups import RESOLUTION, RESPONSE, TABLES, bucket_minutes, jakarta_day, monthly, tiers
 from domain.tx import now
+from domain.visibility import PUBLIC_STATUSES
 from models import User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
 from models.sql import fetch, in_list
@@ -301,11 +302,15 @@ async def stats(region_id: int | None, category_ids: list[int] | None, period: P
     where = "day >= $1 AND day <= $2"
     region_sql, child = _region_clause(region_id, args)
     where += region_sql + _category_clause(category_ids, args)
+    # Public figures, the same for every viewer: a rejected report is not counted (and is
+    # never resolved, so resolved_daily, which has no status, needs no such condition).
+    where_args = list(args)
+    shown = " AND " + in_list("status", sorted(PUBLIC_STATUSES), args)
     group = "day, category_id, status" + (f", {child}" if child else "")
     child_col = f"{child} AS child" if child else "NULL AS child"
     rows = await fetch(
         f"SELECT day, category_id, status, {child_col}, SUM(n) AS n FROM status_daily"
-        f" WHERE {where} GROUP BY {group}",
+        f" WHERE {where}{shown} GROUP BY {group}",
         *args,
     )
     by_status: dict[str, int] = defaultdict(int)
@@ -326,7 +331,7 @@ async def stats(region_id: int | None, category_ids: list[int] | None, period: P
             acc[1] += n if r["status"] in OPEN_STATUSES else 0
             acc[2] += n if r["status"] in DONE_STATUSES else 0
     resolved_rows = await fetch(
-        f"SELECT day, SUM(n) AS n FROM resolved_daily WHERE {where} GROUP BY day", *args
+        f"SELECT day, SUM(n) AS n FROM resolved_daily WHERE {where} GROUP BY day", *where_args
     )
     resolved = {
         (r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])): int(r["n"])

@@ -1,5 +1,6 @@
 """GET /exports/reports.csv: reports for partner agencies, streamed row by row so a year of
-data never sits in memory. No contact data and no author identity, ever."""
+data never sits in memory. No contact data and no author identity, ever; which reports, is
+the feed's answer for the same viewer (domain.visibility through domain.report.conditions)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from domain import validate
+from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.errors import BadUserInput, WargaError
 from domain.performance import Period
-from domain.report import is_overdue
+from domain.report import ReportQuery, conditions, is_overdue
 from domain.rollups import JAKARTA
 from domain.tx import now
-from models.enums import RegionLevel, ReportStatus
-from models.sql import fetch, in_list
+from domain.users import viewer_of
+from models.enums import ReportStatus
+from models.sql import fetch
 from rest.common import error_response, partner, query_date, query_list
 
 BATCH = 2000
@@ -37,35 +40,26 @@ SELECT = (
 )
 
 
-def _filters(request: Request) -> tuple[str, list[Any]]:
+def _filters(request: Request, viewer: Viewer) -> tuple[str, list[Any]]:
+    """The export's filter as the feed's own conditions (domain.report), visibility first."""
     period = Period.of(query_date(request, "from"), query_date(request, "to"), default_days=30)
-    start = datetime.combine(period.start, time(), JAKARTA)
-    end = datetime.combine(period.end + timedelta(days=1), time(), JAKARTA)
-    args: list[Any] = [start, end]
-    where = ["created_at >= $1", "created_at < $2"]
     region_id = request.query_params.get("regionId")
-    if region_id:
-        region = catalog().region(validate.parse_id(region_id, "regionId"), "regionId")
-        column = {
-            RegionLevel.KOTA: "kota_id",
-            RegionLevel.KECAMATAN: "kecamatan_id",
-            RegionLevel.KELURAHAN: "kelurahan_id",
-        }.get(RegionLevel(region.level))
-        if column:
-            args.append(region.id)
-            where.append(f"{column} = ${len(args)}")
-    categories = [validate.parse_id(c, "categoryId") for c in query_list(request, "categoryId")]
-    for cid in categories:
-        catalog().category(cid, "categoryId")
-    if categories:
-        where.append(in_list("category_id", categories, args))
     statuses = query_list(request, "status")
     for st in statuses:
         if st not in ReportStatus.__members__:
             raise BadUserInput("status", f"Unknown status {st!r}.")
-    if statuses:
-        where.append(in_list("status", statuses, args))
-    return " AND ".join(where), args
+    categories = [validate.parse_id(c, "categoryId") for c in query_list(request, "categoryId")]
+    for cid in categories:
+        catalog().category(cid, "categoryId")
+    query = ReportQuery(
+        status=[ReportStatus(s) for s in statuses] or None,
+        category_ids=categories or None,
+        region_id=validate.parse_id(region_id, "regionId") if region_id else None,
+        created_after=datetime.combine(period.start, time(), JAKARTA),
+        created_before=datetime.combine(period.end + timedelta(days=1), time(), JAKARTA),
+    )
+    args: list[Any] = []
+    return " AND ".join(conditions(viewer, query, now(), args)), args
 
 
 def _iso(value: Any) -> str:
@@ -122,8 +116,8 @@ async def _lines(where: str, args: list[Any]) -> AsyncIterator[str]:
 
 async def reports_csv(request: Request) -> Response:
     try:
-        await partner(request)
-        where, args = _filters(request)
+        user = await partner(request)
+        where, args = _filters(request, viewer_of(user))
     except WargaError as exc:
         return error_response(exc)
     stamp = now().astimezone(JAKARTA).strftime("%Y%m%d-%H%M")

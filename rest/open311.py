@@ -16,10 +16,11 @@ from starlette.routing import Route
 from domain import apikeys
 from domain.catalog import catalog
 from domain.errors import BadUserInput, NotFound, WargaError
-from domain.report import NewReport, create_report
+from domain.report import NewReport, ReportQuery, create_report, get_visible, search_reports
 from domain.rollups import JAKARTA
 from domain.tx import now
 from domain.users import viewer_of
+from domain.visibility import can_see_report
 from models import Media, Report, StatusChange
 from models.enums import ReportStatus
 
@@ -151,41 +152,43 @@ def _when(request: Request, name: str) -> datetime | None:
 
 @_errors
 async def list_requests(request: Request) -> Response:
+    """Public: what a signed-out viewer of the feed may see (domain.report.search_reports)."""
     q = request.query_params
-    qs = Report.exclude(status=ReportStatus.REJECTED)  # rejected reports are not public
     if q.get("service_request_id"):
         try:
             ids = [int(x) for x in q["service_request_id"].split(",") if x.strip()]
         except ValueError:
             raise BadUserInput("service_request_id", "must be a comma-separated list of ids") from None
-        qs = qs.filter(id__in=ids[:MAX_RESULTS])
-    else:
-        end = _when(request, "end_date") or now()
-        start = _when(request, "start_date") or end - timedelta(days=DEFAULT_DAYS)
-        if start > end:
-            raise BadUserInput("start_date", "must not be after end_date")
-        qs = qs.filter(created_at__gte=start, created_at__lte=end)
-        if q.get("service_code"):
-            codes = [c for c in q["service_code"].split(",") if c]
-            ids = [c.id for c in catalog().categories.values() if c.code in codes]
-            qs = qs.filter(category_id__in=ids)
-        if q.get("status"):
-            wanted = {s.strip() for s in q["status"].split(",")}
-            if not wanted <= {"open", "closed"}:
-                raise BadUserInput("status", "must be open, closed or both")
-            if wanted == {"open"}:
-                qs = qs.exclude(status__in=list(CLOSED))
-            elif wanted == {"closed"}:
-                qs = qs.filter(status__in=list(CLOSED))
-    reports = list(await qs.order_by("-created_at", "-id").limit(MAX_RESULTS))
-    return JSONResponse(await _requests(reports, request))
+        rows = await Report.filter(id__in=ids[:MAX_RESULTS]).order_by("-created_at", "-id")
+        reports = [r for r in rows if can_see_report(None, r)]
+        return JSONResponse(await _requests(reports, request))
+    end = _when(request, "end_date") or now()
+    start = _when(request, "start_date") or end - timedelta(days=DEFAULT_DAYS)
+    if start > end:
+        raise BadUserInput("start_date", "must not be after end_date")
+    category_ids = None
+    if q.get("service_code"):
+        codes = [c for c in q["service_code"].split(",") if c]
+        category_ids = [c.id for c in catalog().categories.values() if c.code in codes] or [0]
+    statuses = None
+    if q.get("status"):
+        wanted = {s.strip() for s in q["status"].split(",")}
+        if not wanted <= {"open", "closed"}:
+            raise BadUserInput("status", "must be open, closed or both")
+        if wanted != {"open", "closed"}:
+            closed = wanted == {"closed"}
+            statuses = [s for s in ReportStatus if (s in CLOSED) == closed]
+    query = ReportQuery(status=statuses, category_ids=category_ids, created_after=start,
+                        created_before=end + timedelta(microseconds=1))  # fmt: skip
+    page = await search_reports(None, query, "NEWEST", MAX_RESULTS, None, now())
+    return JSONResponse(await _requests(page.rows, request))
 
 
 @_errors
 async def get_request(request: Request) -> Response:
     raw = request.path_params["id"]
-    report = await Report.get_or_none(id=int(raw)) if raw.isdigit() else None
-    if report is None or report.status == ReportStatus.REJECTED:
+    report = await get_visible(None, int(raw)) if raw.isdigit() else None
+    if report is None:
         raise NotFound(f"No service request {raw!r}.")
     return JSONResponse(await _requests([report], request))
 
