@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import Phase
+from hypothesis import settings as hypothesis_settings
 
 BACKEND = os.environ.get("WARGA_TEST_BACKEND", "sqlite")
 IN_CI = os.environ.get("CI") == "true"
@@ -23,6 +25,11 @@ OFFICIAL_GEOJSON = os.environ.get("REGIONS_GEOJSON") or str(SHARED / "data/jakar
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/warga_test")
 OFFICIAL_EXISTS = Path(OFFICIAL_GEOJSON).exists()
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+# HYPOTHESIS_PROFILE=no-shrink: report a failing example without minimising it (a quick answer
+# while trying a change; the default profile shrinks).
+hypothesis_settings.register_profile("no-shrink", phases=[Phase.explicit, Phase.reuse, Phase.generate])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # Two processes, a Redis of its own and out-of-order commits need PostgreSQL + Redis.
 # The embedded default (its own SQLite file) runs in the SQLite pass only.
