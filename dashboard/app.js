@@ -55,7 +55,7 @@ function figuresQuery(kecamatanCount) {
     total byStatus { status count } byCategory { count category { id name } } daily { date created resolved }
   }
   scores: rankings(level: KELURAHAN, period: $period, withinRegionId: $region, first: 500) {
-    rank unitId score reportsReceived reportsResolved
+    rank belowMinimum unitId score reportsReceived reportsResolved
   }
   recent: reports(filter: {regionId: $region, categoryIds: $cats, createdAfter: $since, status: $statuses},
     orderBy: NEWEST, first: 100) {
@@ -68,8 +68,9 @@ ${REPORT_FIELDS}`;
 
 const RANKINGS = `query DashboardRankings($level: RankingLevel!, $period: PeriodInput, $within: ID, $first: Int, $offset: Int) {
   rankings(level: $level, period: $period, withinRegionId: $within, first: $first, offset: $offset) {
-    rank unitId unitName score reportsReceived reportsResponded reportsResolved
+    rank belowMinimum unitId unitName score reportsReceived reportsResponded reportsResolved
     responseRate resolutionRate slaComplianceRate medianResponseMinutes medianResolutionMinutes averageRating
+    responseRateLow responseRateHigh slaComplianceRateLow slaComplianceRateHigh
     region { code }
     agency { code name }
     staff { displayName region { code name } agency { name } }
@@ -222,7 +223,8 @@ async function loadFigures({ quiet = false } = {}) {
     for (const r of data[`k${i}`].byRegion) open.set(r.region.id, r);
   });
   const score = new Map(data.scores.map((e) => [String(e.unitId), e]));
-  figures = { open, score, rankedCount: data.scores.length, summary: data.summary };
+  const rankedCount = data.scores.filter((e) => !e.belowMinimum).length;
+  figures = { open, score, rankedCount, summary: data.summary };
 
   const recent = data.recent.edges.map((e) => e.node);
   for (const r of recent) reports.set(r.id, r);
@@ -291,11 +293,11 @@ function shadeMap() {
       return (classes.find((c) => c.test(n)) || classes[classes.length - 1]).colour;
     }
     const e = figures.score.get(id);
-    if (!e) return NO_SCORE;
+    if (!e || e.belowMinimum) return NO_SCORE; // unranked: too few reports to colour by score
     return (classes.find((c) => c.test(e.score)) || classes[classes.length - 1]).colour;
   });
   const items = classes.map((c) => el("li", {}, el("span", { class: "swatch", style: `background:${c.colour}` }), c.label));
-  if (!open) items.push(el("li", {}, el("span", { class: "swatch", style: `background:${NO_SCORE}` }), "belum dinilai"));
+  if (!open) items.push(el("li", {}, el("span", { class: "swatch", style: `background:${NO_SCORE}` }), "belum dinilai / terlalu sedikit laporan"));
   $("legend").replaceChildren(
     el("span", { class: "legend-title" }, open ? "Laporan terbuka per kelurahan" : "Skor kinerja kelurahan (0–100)"),
     el("ul", {}, items),
@@ -342,7 +344,13 @@ function kelurahanLines(id, full) {
     el("span", {}, "Laporan terbuka: ", el("b", {}, fmtInt(counts.open))),
     el("span", {}, `Laporan ${state.days} hari: ${fmtInt(counts.count)} · selesai ${fmtInt(counts.resolved)}`),
     score
-      ? el("span", {}, "Skor: ", el("b", {}, fmtScore(score.score)), ` · peringkat ${score.rank} dari ${figures.rankedCount}`)
+      ? el(
+          "span",
+          {},
+          "Skor: ",
+          el("b", {}, fmtScore(score.score)),
+          score.belowMinimum ? ` · ${TOO_FEW}` : ` · peringkat ${score.rank} dari ${figures.rankedCount}`,
+        )
       : el("span", {}, "Skor: belum dinilai (belum ada laporan terverifikasi)"),
   ];
   if (full && score) {
@@ -414,6 +422,7 @@ function showTooltip(target, evt) {
 
 let rankingSeq = 0;
 let rankingOffset = 0;
+const TOO_FEW = "terlalu sedikit laporan untuk diperingkat";
 
 function rankingScope(level) {
   if (level === "DINAS") return null; // a dinas serves the whole city
@@ -425,7 +434,8 @@ function rankingNote() {
   if (state.level === "DINAS") parts.push("Dinas melayani seluruh Jakarta: peringkat se-Jakarta.");
   else if (state.kota) parts.push(`Hanya unit di ${cat.kotaByCode.get(state.kota).name}.`);
   if (state.categoryId) parts.push("Peringkat mencakup semua kategori.");
-  parts.push("Unit tanpa laporan terverifikasi tidak diberi peringkat.");
+  parts.push("Unit tanpa laporan terverifikasi tidak diberi peringkat; unit dengan terlalu sedikit laporan ditampilkan terpisah di bawah, tanpa peringkat.");
+  parts.push("Rentang dalam tanda kurung: interval kepercayaan 95%.");
   return parts.join(" ");
 }
 
@@ -454,21 +464,42 @@ function unitCell(e) {
 
 function rankingRow(e) {
   const { kota, cell } = unitCell(e);
-  const pct = (n, d, rate) => el("td", { class: "num" }, fmtPct(rate), el("span", { class: "cell-sub" }, `${fmtInt(n)}/${fmtInt(d)}`));
+  const range = (low, high) => `${fmtPct(low)}–${fmtPct(high)}`;
+  const num = (label, ...content) => el("td", { class: "num", "data-label": label }, ...content);
+  const pct = (label, n, d, rate, low, high) =>
+    num(label, fmtPct(rate), el("span", { class: "cell-sub" }, `${fmtInt(n)}/${fmtInt(d)}`),
+      low == null ? null : el("span", { class: "cell-sub ci", title: "interval kepercayaan 95%" }, `(${range(low, high)})`));
+  cell.setAttribute("data-label", "Unit");
   return el(
     "tr",
-    { dataset: { unitId: e.unitId, kota, rank: e.rank } },
-    el("td", { class: "num rank" }, e.rank),
+    { class: e.belowMinimum ? "unit-row below-min" : "unit-row", dataset: { unitId: e.unitId, kota, rank: e.rank ?? "" } },
+    el("td", { class: "num rank", "data-label": "#", title: e.belowMinimum ? TOO_FEW : null }, e.belowMinimum ? "–" : e.rank),
     cell,
-    el("td", { class: "num score" }, el("span", { class: "score-bar", style: `--w:${Math.max(0, Math.min(100, e.score))}%` }), fmtScore(e.score)),
-    el("td", { class: "num" }, fmtInt(e.reportsReceived)),
-    pct(e.reportsResponded, e.reportsReceived, e.responseRate),
-    pct(e.reportsResolved, e.reportsReceived, e.resolutionRate),
-    el("td", { class: "num" }, fmtPct(e.slaComplianceRate)),
-    el("td", { class: "num" }, fmtMinutes(e.medianResponseMinutes)),
-    el("td", { class: "num" }, fmtMinutes(e.medianResolutionMinutes)),
-    el("td", { class: "num" }, fmtRating(e.averageRating)),
+    num("Skor", el("span", { class: "score-bar", style: `--w:${Math.max(0, Math.min(100, e.score))}%` }), fmtScore(e.score)),
+    num("Laporan", fmtInt(e.reportsReceived)),
+    pct("Direspons", e.reportsResponded, e.reportsReceived, e.responseRate, e.responseRateLow, e.responseRateHigh),
+    pct("Selesai", e.reportsResolved, e.reportsReceived, e.resolutionRate),
+    num("Tepat SLA", fmtPct(e.slaComplianceRate),
+      el("span", { class: "cell-sub ci", title: "interval kepercayaan 95%" }, `(${range(e.slaComplianceRateLow, e.slaComplianceRateHigh)})`)),
+    num("Median respons", fmtMinutes(e.medianResponseMinutes)),
+    num("Median selesai", fmtMinutes(e.medianResolutionMinutes)),
+    num("Rating", fmtRating(e.averageRating)),
   );
+}
+
+/** Rows for a page of entries; the unranked ones (always after every ranked one) get a heading
+ * row of their own the first time one appears. */
+function rankingRows(entries, body) {
+  const rows = [];
+  let headed = body.querySelector("tr.below-head") !== null;
+  for (const e of entries) {
+    if (e.belowMinimum && !headed) {
+      rows.push(el("tr", { class: "below-head" }, el("td", { colspan: 10 }, `Terlalu sedikit laporan untuk diperingkat: ditampilkan tanpa peringkat.`)));
+      headed = true;
+    }
+    rows.push(rankingRow(e));
+  }
+  return rows;
 }
 
 async function loadRankings({ append = false } = {}) {
@@ -493,9 +524,8 @@ async function loadRankings({ append = false } = {}) {
   }
   if (seq !== rankingSeq) return;
   const body = table.tBodies[0];
-  const rows = data.rankings.map(rankingRow);
-  if (append) body.append(...rows);
-  else body.replaceChildren(...rows);
+  if (!append) body.replaceChildren();
+  body.append(...rankingRows(data.rankings, body));
   if (!body.rows.length) {
     body.replaceChildren(el("tr", { class: "empty-row" }, el("td", { colspan: 10 }, "Belum ada unit yang dinilai pada periode ini.")));
   }

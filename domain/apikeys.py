@@ -60,7 +60,11 @@ async def listed(actor: Viewer | None) -> list[ApiKey]:
 
 async def user_for(key: str | None) -> User | None:
     """The account a valid, unrevoked key acts as."""
-    if not key or not key.startswith(PREFIX):
+    if not isinstance(key, str) or not key.startswith(PREFIX) or len(key) > 200:
         return None
-    row = await ApiKey.get_or_none(key_hash=_hash(key), revoked_at=None)
+    try:
+        digest = _hash(key)
+    except UnicodeEncodeError:  # a lone surrogate from a JSON body: no key looks like that
+        return None
+    row = await ApiKey.get_or_none(key_hash=digest, revoked_at=None)
     return await User.get_or_none(id=row.user_id) if row else None  # type: ignore[attr-defined]

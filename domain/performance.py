@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from fractions import Fraction
 from typing import Any
 
 import h3
@@ -48,6 +50,44 @@ class Period:
 # ---------------------------------------------------------------- rankings
 
 
+# The minimum number of reports a unit needs in the period to be ranked, when the client
+# passes none (README "Who is ranked"): per level, for periods shorter than 7 days, 7 to 29
+# days, and 30 days or more. Derived from the distribution of reports per unit per period in
+# the bench data (bench/rank_minimum.py): half the 5th percentile, rounded down to a multiple
+# of 10, kept between 10 (below it a rate's 95% interval is about +-25 points wide) and 100
+# (+-8 points: more reports do not make a figure much surer).
+MIN_REPORTS: dict[str, tuple[int, int, int]] = {
+    "KELURAHAN": (30, 100, 100),
+    "KECAMATAN": (100, 100, 100),
+    "KOTA": (100, 100, 100),
+    "DINAS": (50, 100, 100),
+    "STAFF": (10, 60, 100),
+}
+
+
+def default_min_reports(level: str, period: Period) -> int:
+    days = (period.end - period.start).days + 1
+    short, week, month_or_more = MIN_REPORTS[level]
+    return short if days < 7 else week if days < 30 else month_or_more
+
+
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (Wilson 1927; Newcombe 1998, method 3): unlike
+    p +- z*se it stays inside [0, 1] and is honest for small n and rates near 0 or 1."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    z2n = z * z / n
+    centre = (p + z2n / 2) / (1 + z2n)
+    half = z / (1 + z2n) * math.sqrt(p * (1 - p) / n + z2n / (4 * n))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
+
+
 @dataclass
 class Entry:
     level: str
@@ -61,34 +101,66 @@ class Entry:
     rating_count: int = 0
     median_response: float | None = None
     median_resolution: float | None = None
-    rank: int = 0
+    rank: int | None = None
+    below_minimum: bool = False
     hist: dict[str, dict[int, int]] = field(default_factory=dict)
+
+    # Exact values: what orders the entries, so mathematically equal figures tie (13/13 and
+    # 20/20 are both exactly 1) and the tie rules decide; the floats served are these, rounded.
+    @property
+    def exact_response_rate(self) -> Fraction:
+        return Fraction(self.responded, self.received)
+
+    @property
+    def exact_resolution_rate(self) -> Fraction:
+        return Fraction(self.resolved, self.received)
+
+    @property
+    def exact_sla_rate(self) -> Fraction:
+        return Fraction(self.sla_met, self.received)
+
+    @property
+    def exact_average_rating(self) -> Fraction | None:
+        return Fraction(self.rating_sum, self.rating_count) if self.rating_count else None
+
+    @property
+    def exact_score(self) -> Fraction:
+        """100 x (0.35 response + 0.35 SLA + 0.15 resolution + 0.15 r), r = (rating - 1) / 4,
+        or 0.5 without ratings."""
+        rating = self.exact_average_rating
+        r = (rating - 1) / 4 if rating is not None else Fraction(1, 2)
+        weights = (Fraction(35, 100), Fraction(35, 100), Fraction(15, 100), Fraction(15, 100))
+        parts = (self.exact_response_rate, self.exact_sla_rate, self.exact_resolution_rate, r)
+        return 100 * sum((w * x for w, x in zip(weights, parts, strict=True)), Fraction(0))
 
     @property
     def response_rate(self) -> float:
-        return self.responded / self.received
+        return float(self.exact_response_rate)
 
     @property
     def resolution_rate(self) -> float:
-        return self.resolved / self.received
+        return float(self.exact_resolution_rate)
 
     @property
     def sla_rate(self) -> float:
-        return self.sla_met / self.received
+        return float(self.exact_sla_rate)
 
     @property
     def average_rating(self) -> float | None:
-        return self.rating_sum / self.rating_count if self.rating_count else None
+        rating = self.exact_average_rating
+        return float(rating) if rating is not None else None
 
     @property
     def score(self) -> float:
-        """100 x (0.35 response + 0.35 SLA + 0.15 resolution + 0.15 r), r = (rating - 1) / 4,
-        or 0.5 without ratings."""
-        rating = self.average_rating
-        r = (rating - 1) / 4 if rating is not None else 0.5
-        return 100 * (
-            0.35 * self.response_rate + 0.35 * self.sla_rate + 0.15 * self.resolution_rate + 0.15 * r
-        )
+        return float(self.exact_score)
+
+    @property
+    def response_interval(self) -> tuple[float, float]:
+        return wilson(self.responded, self.received)
+
+    @property
+    def sla_interval(self) -> tuple[float, float]:
+        return wilson(self.sla_met, self.received)
 
 
 def median(hist: dict[int, int]) -> float | None:
@@ -110,15 +182,20 @@ def median(hist: dict[int, int]) -> float | None:
     return (values[lo_rank] + values[hi_rank]) / 2
 
 
-# Each metric: how to read it from an entry, and whether higher is better.
+def _minutes(value: float | None) -> Fraction | None:
+    """Medians compared to the nanominute: equal histograms give equal medians anyway."""
+    return None if value is None else Fraction(round(value * 1e9), 10**9)
+
+
+# Each metric: how to read it from an entry (exactly), and whether higher is better.
 METRICS: dict[str, tuple[Any, bool]] = {
-    "SCORE": (lambda e: e.score, True),
-    "RESPONSE_RATE": (lambda e: e.response_rate, True),
-    "RESOLUTION_RATE": (lambda e: e.resolution_rate, True),
-    "SLA_COMPLIANCE": (lambda e: e.sla_rate, True),
-    "MEDIAN_RESPONSE_TIME": (lambda e: e.median_response, False),
-    "MEDIAN_RESOLUTION_TIME": (lambda e: e.median_resolution, False),
-    "AVERAGE_RATING": (lambda e: e.average_rating, True),
+    "SCORE": (lambda e: e.exact_score, True),
+    "RESPONSE_RATE": (lambda e: e.exact_response_rate, True),
+    "RESOLUTION_RATE": (lambda e: e.exact_resolution_rate, True),
+    "SLA_COMPLIANCE": (lambda e: e.exact_sla_rate, True),
+    "MEDIAN_RESPONSE_TIME": (lambda e: _minutes(e.median_response), False),
+    "MEDIAN_RESOLUTION_TIME": (lambda e: _minutes(e.median_resolution), False),
+    "AVERAGE_RATING": (lambda e: e.exact_average_rating, True),
     "REPORTS_RECEIVED": (lambda e: e.received, True),
 }
 
@@ -131,8 +208,8 @@ def sort_key(metric: str) -> Any:
     def key(e: Entry) -> tuple[Any, ...]:
         value = read(e)
         if value is None:
-            return (1, 0.0, -e.received, e.unit_name)
-        return (0, -value if higher_better else value, -e.received, e.unit_name)
+            return (1, 0, -e.received, e.unit_name, e.unit_id)
+        return (0, -value if higher_better else value, -e.received, e.unit_name, e.unit_id)
 
     return key
 
@@ -171,7 +248,14 @@ async def rankings(
     metric: str,
     first: int,
     offset: int,
+    min_reports: int | None = None,
 ) -> list[Entry]:
+    """The page [offset, offset + first) of: the units with at least `min_reports` reports in
+    the period, ranked 1..n, then the others (rank None, below_minimum) in the same order."""
+    if min_reports is None:
+        min_reports = default_min_reports(level, period)
+    if min_reports < 0:
+        raise BadUserInput("minReports", "`minReports` must not be negative (0 ranks every unit).")
     if not 0 <= first <= 500:
         raise BadUserInput("first", "`first` must be between 0 and 500.")
     if offset < 0:
@@ -205,9 +289,14 @@ async def rankings(
     by_median = metric in ("MEDIAN_RESPONSE_TIME", "MEDIAN_RESOLUTION_TIME")
     if by_median:  # every unit's median decides the order
         await _medians(level, period, entries)
-    ordered = sorted(entries.values(), key=sort_key(metric))
-    for i, entry in enumerate(ordered, start=1):
+    key = sort_key(metric)
+    ranked = sorted((e for e in entries.values() if e.received >= min_reports), key=key)
+    below = sorted((e for e in entries.values() if e.received < min_reports), key=key)
+    for i, entry in enumerate(ranked, start=1):
         entry.rank = i
+    for entry in below:
+        entry.below_minimum = True
+    ordered = ranked + below
     page = ordered[offset : offset + first]
     if not by_median:  # the histograms are the heavy part: read them for this page only
         await _medians(level, period, {e.unit_id: e for e in page})

@@ -11,7 +11,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models.enums import EventKind
-from subscriptions.log import append
+from subscriptions.log import append, writer
 from subscriptions.publish import committed, publish
 
 _frozen: datetime | None = None
@@ -43,13 +43,16 @@ class Tx:
         user_id: int | None = None,
     ) -> None:
         """Append to the event log inside this transaction, so an event exists iff its change does."""
-        event_id = await append(self.conn, kind, report_id, status_change_id, comment_id, self.at, user_id)
+        event_id = await append(
+            self.conn, kind, report_id, status_change_id, comment_id, self.at, user_id, registered=True
+        )
         self.event_ids.append(event_id)
 
 
 @asynccontextmanager
 async def atomic() -> AsyncIterator[Tx]:
     async with in_transaction() as conn:
+        await writer(conn)  # first, before any write: readers wait for this one, never for foreign ones
         tx = Tx(conn)
         yield tx
     committed()

@@ -247,8 +247,9 @@ class Event(Model):
     """The event log: one row per streamable change, written in the change's transaction.
 
     Readers order it by (tx, id). On PostgreSQL `tx` is the writing transaction's id and
-    readers never pass the oldest transaction still in flight, so an event that commits late
-    is never skipped; on SQLite writers are serialised, `tx` is 0 and id order is commit order.
+    readers never pass the oldest Warga writer still in flight (subscriptions/log.py), so an
+    event that commits late is never skipped; on SQLite writers are serialised, `tx` is 0 and
+    id order is commit order.
     """
 
     id = fields.BigIntField(primary_key=True)

@@ -32,6 +32,7 @@ async def rankings(
     order_by: RankingMetric | None = RankingMetric.SCORE,
     first: int | None = 50,
     offset: int | None = 0,
+    min_reports: int | None = None,
 ) -> list[RankingEntry]:
     entries = await performance.rankings(
         level.value,
@@ -40,6 +41,7 @@ async def rankings(
         (order_by or RankingMetric.SCORE).value,
         50 if first is None else first,
         offset or 0,
+        min_reports,
     )
     return [RankingEntry.of(e) for e in entries]
 

@@ -4,11 +4,15 @@ reports and post new ones with an API key issued to their app."""
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,6 +31,8 @@ from models.enums import ReportStatus
 CLOSED = {ReportStatus.CLOSED, ReportStatus.REJECTED, ReportStatus.DUPLICATE}
 MAX_RESULTS = 1000
 DEFAULT_DAYS = 90
+MAX_ID = 2**31 - 1  # report ids are INTEGER columns: a larger id names no report
+_DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() would also take "²" or Arabic digits
 
 
 def _error(status: int, description: str) -> JSONResponse:
@@ -45,6 +51,8 @@ def _errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
             status = {"UNAUTHENTICATED": 403, "FORBIDDEN": 403, "RATE_LIMITED": 429}.get(exc.code, 400)
             field = f"{exc.field}: " if exc.field else ""
             return _error(status, field + exc.message)
+        except (UnicodeError, OverflowError):  # undecodable body or an absurd date: the client's input
+            return _error(400, "the request holds a value that cannot be read")
 
     return wrapped
 
@@ -139,15 +147,39 @@ async def _requests(reports: list[Report], request: Request) -> list[dict[str, A
     return out
 
 
+def _report_id(raw: str) -> int | None:
+    """A service_request_id as a report id, or None when it cannot name a report."""
+    if len(raw) > 12 or not _DIGITS.fullmatch(raw):
+        return None
+    number = int(raw)
+    return number if 0 < number <= MAX_ID else None
+
+
 def _when(request: Request, name: str) -> datetime | None:
     value = request.query_params.get(name)
     if not value:
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=JAKARTA)
+        parsed.astimezone(UTC)  # an offset that pushes it out of years 1..9999 is malformed too
+    except (ValueError, OverflowError):
         raise BadUserInput(name, "must be an ISO 8601 date-time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=JAKARTA)
+    return parsed
+
+
+def _window(request: Request) -> tuple[datetime, datetime] | None:
+    """GeoReport v2: start_date alone runs from then to now, end_date alone covers the DEFAULT_DAYS
+    before it, neither the last DEFAULT_DAYS; an empty range (start after end, e.g. a start in
+    the future) is None: an empty list, not an error."""
+    start, end = _when(request, "start_date"), _when(request, "end_date")
+    end = end or now()
+    if start is None:
+        try:
+            start = end - timedelta(days=DEFAULT_DAYS)
+        except OverflowError:  # an end_date in year 1
+            start = datetime.min.replace(tzinfo=UTC)
+    return (start, end) if start <= end else None
 
 
 @_errors
@@ -155,17 +187,16 @@ async def list_requests(request: Request) -> Response:
     """Public: what a signed-out viewer of the feed may see (domain.report.search_reports)."""
     q = request.query_params
     if q.get("service_request_id"):
-        try:
-            ids = [int(x) for x in q["service_request_id"].split(",") if x.strip()]
-        except ValueError:
-            raise BadUserInput("service_request_id", "must be a comma-separated list of ids") from None
+        raw_ids = [x.strip() for x in q["service_request_id"].split(",") if x.strip()]
+        if any(not _DIGITS.fullmatch(x) for x in raw_ids):
+            raise BadUserInput("service_request_id", "must be a comma-separated list of ids")
+        ids = [i for i in map(_report_id, raw_ids) if i is not None]  # too large: no such report
         rows = await Report.filter(id__in=ids[:MAX_RESULTS]).order_by("-created_at", "-id")
         reports = [r for r in rows if can_see_report(None, r)]
         return JSONResponse(await _requests(reports, request))
-    end = _when(request, "end_date") or now()
-    start = _when(request, "start_date") or end - timedelta(days=DEFAULT_DAYS)
-    if start > end:
-        raise BadUserInput("start_date", "must not be after end_date")
+    window = _window(request)
+    if window is None:
+        return JSONResponse([])
     category_ids = None
     if q.get("service_code"):
         codes = [c for c in q["service_code"].split(",") if c]
@@ -178,8 +209,8 @@ async def list_requests(request: Request) -> Response:
         if wanted != {"open", "closed"}:
             closed = wanted == {"closed"}
             statuses = [s for s in ReportStatus if (s in CLOSED) == closed]
-    query = ReportQuery(status=statuses, category_ids=category_ids, created_after=start,
-                        created_before=end + timedelta(microseconds=1))  # fmt: skip
+    query = ReportQuery(status=statuses, category_ids=category_ids, created_after=window[0],
+                        created_before=window[1] + timedelta(microseconds=1))  # fmt: skip
     page = await search_reports(None, query, "NEWEST", MAX_RESULTS, None, now())
     return JSONResponse(await _requests(page.rows, request))
 
@@ -187,9 +218,10 @@ async def list_requests(request: Request) -> Response:
 @_errors
 async def get_request(request: Request) -> Response:
     raw = request.path_params["id"]
-    report = await get_visible(None, int(raw)) if raw.isdigit() else None
+    report_id = _report_id(raw)
+    report = await get_visible(None, report_id) if report_id is not None else None
     if report is None:
-        raise NotFound(f"No service request {raw!r}.")
+        raise NotFound(f"No service request {raw[:40]!r}.")
     return JSONResponse(await _requests([report], request))
 
 
@@ -200,35 +232,77 @@ async def _form(request: Request) -> dict[str, Any]:
         except ValueError:
             raise BadUserInput("body", "is not valid JSON") from None
         return body if isinstance(body, dict) else {}
-    return dict(await request.form())
+    try:
+        return dict(await request.form())
+    except (HTTPException, MultiPartException, ValueError, KeyError):  # a malformed multipart body
+        raise BadUserInput("body", "is not a readable form") from None
+
+
+def _text(form: dict[str, Any], name: str) -> str | None:
+    """An optional text field: a string (JSON numbers are taken as written), readable as UTF-8,
+    without NUL bytes; anything else (an object, a list, an upload) is malformed: 400."""
+    value = form.get(name)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise BadUserInput(name, "must be text")
+    value = str(value)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadUserInput(name, "must be valid UTF-8 text") from None
+    if "\x00" in value:
+        raise BadUserInput(name, "must not contain NUL characters")
+    return value
 
 
 def _float(form: dict[str, Any], name: str) -> float:
+    value = form.get(name)
+    if value is None or value == "":
+        raise BadUserInput(name, "is required (a location: lat and long)")
     try:
-        return float(form[name])
-    except (KeyError, TypeError, ValueError):
-        raise BadUserInput(name, "is required and must be a number") from None
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise TypeError
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise BadUserInput(name, "must be a number") from None
+    if not math.isfinite(number):
+        raise BadUserInput(name, "must be a finite number")
+    return number
+
+
+def _api_key(request: Request, form: dict[str, Any]) -> str | None:
+    """The key from the body or the query string; a non-string key is just an invalid one."""
+    key = form.get("api_key")
+    if key is None:
+        key = request.query_params.get("api_key")
+    return key if isinstance(key, str) else None
 
 
 @_errors
 async def post_request(request: Request) -> Response:
+    """Checked in the spec's order: 403 bad api_key, 400 no service_code, 404 unknown
+    service_code, 400 no location, then the report's own rules (400)."""
     form = await _form(request)
-    user = await apikeys.user_for(form.get("api_key") or request.query_params.get("api_key"))
+    user = await apikeys.user_for(_api_key(request, form))
     if user is None:
         return _error(403, "api_key is missing, invalid or revoked")
-    code = form.get("service_code")
+    code = _text(form, "service_code")
+    if code is None:
+        raise BadUserInput("service_code", "is required")
     category = next((c for c in catalog().categories.values() if c.code == code), None)
     if category is None:
-        return _error(404, f"service_code {code!r} is not a service")
+        raise NotFound(f"service_code {code[:40]!r} is not a service")
+    lat, lng = _float(form, "lat"), _float(form, "long")
     report = await create_report(
         viewer_of(user),
         NewReport(
             client_request_id=f"open311-{uuid.uuid4()}",
             category_id=category.id,
-            description=str(form.get("description") or ""),
-            lat=_float(form, "lat"),
-            lng=_float(form, "long"),
-            address=str(form["address_string"]) if form.get("address_string") else None,
+            description=_text(form, "description") or "",
+            lat=lat,
+            lng=lng,
+            address=_text(form, "address_string"),
         ),
     )
     agency = catalog().agencies.get(report.agency_id) if report.agency_id else None  # type: ignore[attr-defined]

@@ -54,7 +54,10 @@ class Query:
         resolver=q.locate, description="the kelurahan that contains the point, or null"
     )
     rankings: list[RankingEntry] = strawberry.field(
-        resolver=perf.rankings, description="null medians / ratings sort last", metadata=AGGREGATE
+        resolver=perf.rankings,
+        description="null medians / ratings sort last; minReports null = the level's documented default,"
+        " 0 = rank every unit",
+        metadata=AGGREGATE,
     )
     stats: Stats = strawberry.field(resolver=perf.stats, metadata=AGGREGATE)
     api_keys: list[ApiKey] = strawberry.field(resolver=q.api_keys, description="ADMIN: partner API keys")

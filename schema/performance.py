@@ -16,7 +16,12 @@ from schema.types import Agency, Category, GeoPoint, Region, User, agency_of, re
 
 @strawberry.type
 class RankingEntry:
-    rank: int
+    rank: int | None = strawberry.field(
+        description="null when belowMinimum: listed after the ranked units, not ranked"
+    )
+    below_minimum: bool = strawberry.field(
+        description="fewer than minReports reports received in the period"
+    )
     level: RankingLevel
     unit_id: strawberry.ID = strawberry.field(description="the id of the Region, Agency or User ranked")
     unit_name: str
@@ -32,19 +37,26 @@ class RankingEntry:
     median_resolution_minutes: float | None
     average_rating: float | None
     score: float = strawberry.field(description="0..100, formula documented in the README")
+    response_rate_low: float = strawberry.field(description="95% Wilson interval of responseRate")
+    response_rate_high: float
+    sla_compliance_rate_low: float = strawberry.field(description="95% Wilson interval of slaComplianceRate")
+    sla_compliance_rate_high: float
     e: strawberry.Private[Entry]
 
     @classmethod
     def of(cls, e: Entry) -> RankingEntry:
         regional = e.level in ("KELURAHAN", "KECAMATAN", "KOTA")
         return cls(
-            rank=e.rank, level=RankingLevel(e.level), unit_id=strawberry.ID(str(e.unit_id)),
+            rank=e.rank, below_minimum=e.below_minimum, level=RankingLevel(e.level),
+            unit_id=strawberry.ID(str(e.unit_id)),
             unit_name=e.unit_name, region=region_of(e.unit_id) if regional else None,
             agency=agency_of(e.unit_id) if e.level == "DINAS" else None,
             reports_received=e.received, reports_responded=e.responded, reports_resolved=e.resolved,
             response_rate=e.response_rate, resolution_rate=e.resolution_rate, sla_compliance_rate=e.sla_rate,
             median_response_minutes=e.median_response, median_resolution_minutes=e.median_resolution,
-            average_rating=e.average_rating, score=e.score, e=e,
+            average_rating=e.average_rating, score=e.score,
+            response_rate_low=e.response_interval[0], response_rate_high=e.response_interval[1],
+            sla_compliance_rate_low=e.sla_interval[0], sla_compliance_rate_high=e.sla_interval[1], e=e,
         )  # fmt: skip
 
     @strawberry.field

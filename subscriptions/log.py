@@ -1,10 +1,20 @@
 """The event log: appended inside each change's transaction, read in commit order.
 
 A cursor is a position (tx, id). On PostgreSQL `tx` is `pg_current_xact_id()` of the writer
-and a reader only takes rows whose tx is below `pg_snapshot_xmin(pg_current_snapshot())`:
-every transaction below that horizon has finished, so no row can later appear behind a
-position already read. Ids alone would not do: ids handed out by concurrent transactions
-become visible out of order, and a reader past a gap would lose the late row for good.
+and a reader only takes rows whose tx is below a horizon that no in-flight WARGA transaction
+has reached: ids alone would not do (ids handed out by concurrent transactions become visible
+out of order, and a reader past a gap would lose the late row for good).
+
+Which in-flight transactions are Warga's: every transaction that may write events takes a
+shared advisory lock (WRITER_LOCK) as its first statement, before it has a transaction id
+(`writer()`, called by domain.tx.atomic()). The horizon is the oldest transaction in the
+reader's snapshot that is not known to be foreign: one that, when pg_locks is read (once, in
+the same statement, after the snapshot), holds its transaction id without that lock. A
+foreign transaction (a bulk load on another database of the server, a `psql` session idle in
+a transaction, a migration) therefore never holds events back, while a Warga writer that
+commits late still does, as before. (The cluster-wide `pg_snapshot_xmin` did the same but
+waited for every write transaction on the server: issue 14; bench/event_horizon.py measured
+the alternatives.)
 """
 
 from __future__ import annotations
@@ -19,7 +29,10 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from domain.errors import BadUserInput
 from models.enums import EventKind
-from models.sql import fetch, is_postgres
+from models.sql import execute, fetch, is_postgres
+
+WRITER_LOCK = 0x5741524741  # "WARGA": pg_locks shows it as classid 0x57, objid 0x41524741, objsubid 1
+_MAX = 2**63  # positions are BIGINT columns
 
 
 @dataclass(frozen=True, order=True)
@@ -35,9 +48,12 @@ class Position:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
             tag, tx, row_id = raw.split(":")
-            if tag != "e":
+            if tag != "e" or not (tx.isascii() and tx.isdigit() and row_id.isascii() and row_id.isdigit()):
                 raise ValueError
-            return cls(int(tx), int(row_id))
+            position = cls(int(tx), int(row_id))
+            if position.tx >= _MAX or position.id >= _MAX:
+                raise ValueError
+            return position
         except (ValueError, binascii.Error, UnicodeDecodeError):
             raise BadUserInput(field, f"`{field}` is not a valid event cursor.") from None
 
@@ -71,6 +87,14 @@ class LoggedEvent:
         )
 
 
+async def writer(conn: BaseDBAsyncClient) -> None:
+    """Mark the caller's transaction as one that may write events. It must come before the
+    transaction's first write (before it has an id), or a reader could take it for a foreign
+    one and pass its events. Shared: writers never wait for each other."""
+    if is_postgres(conn):
+        await execute(f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK})", conn=conn)
+
+
 async def append(
     conn: BaseDBAsyncClient,
     kind: EventKind,
@@ -79,8 +103,19 @@ async def append(
     comment_id: int | None,
     at: datetime,
     user_id: int | None = None,
+    *,
+    registered: bool = False,
 ) -> int:
-    """Write one event row in the caller's transaction; returns its id."""
+    """Write one event row in the caller's transaction; returns its id. A transaction that did
+    not call writer() first (registered=False) may append only before any other write."""
+    if not registered and is_postgres(conn):
+        rows = await fetch(
+            f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK}),"
+            " pg_current_xact_id_if_assigned() IS NOT NULL AS late",
+            conn=conn,
+        )
+        if rows[0]["late"]:
+            raise RuntimeError("an event writer must call subscriptions.log.writer() before its first write")
     tx = "pg_current_xact_id()::text::bigint" if is_postgres(conn) else "0"
     rows = await fetch(
         f"INSERT INTO event (tx, kind, report_id, status_change_id, comment_id, created_at, user_id)"
@@ -99,8 +134,34 @@ async def append(
 _COLUMNS = "id, tx, kind, report_id, status_change_id, comment_id, created_at, user_id"
 
 
+# pg_locks is read once (a materialized CTE): two reads of the view are two instants, and a
+# writer committing between them would look foreign and its event be passed for good.
+_HORIZON = f"""(
+  WITH snap AS (SELECT pg_current_snapshot() AS s),
+  locks AS MATERIALIZED (
+    SELECT locktype, mode, granted, database, virtualtransaction, transactionid, classid, objid, objsubid
+    FROM pg_locks
+  ),
+  foreign_tx AS (
+    SELECT l.transactionid::text::bigint AS xid32 FROM locks l
+    WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted AND NOT EXISTS (
+      SELECT 1 FROM locks a
+      WHERE a.locktype = 'advisory' AND a.granted AND a.virtualtransaction = l.virtualtransaction
+        AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND a.classid = {WRITER_LOCK >> 32} AND a.objid = {WRITER_LOCK & 0xFFFFFFFF} AND a.objsubid = 1
+    )
+  )
+  SELECT LEAST(
+    pg_snapshot_xmax(s)::text::bigint,
+    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s) AS x
+     WHERE x::text::bigint % 4294967296 NOT IN (SELECT xid32 FROM foreign_tx))
+  ) FROM snap
+)"""
+
+
 def _horizon(conn: BaseDBAsyncClient | None) -> str:
-    return " AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint" if is_postgres(conn) else ""
+    """Rows below the oldest in-flight Warga writer of the reader's snapshot (module docstring)."""
+    return f" AND tx < {_HORIZON}" if is_postgres(conn) else ""
 
 
 async def read_after(

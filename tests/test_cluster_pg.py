@@ -266,3 +266,83 @@ async def _until_connected(server: ServerProcess) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{server.url} did not reconnect to Redis")
+
+
+# ---------------------------------------------------------------- foreign transactions
+
+
+async def test_foreign_write_transactions_do_not_hold_events_back(app, client, live_url):
+    """Two write transactions Warga knows nothing of stay open for 30 s: one on ANOTHER
+    database of the same server, one on Warga's own database (a session idle in a transaction,
+    outside Warga's code). Meanwhile Warga publishes: every event arrives within 1 s of its
+    commit, in commit order, none skipped, none twice."""
+    import asyncpg
+
+    from tests.conftest import PG_URL
+
+    token, _ = await citizen(client)
+    after = await _head_cursor(app)
+    server, name = PG_URL.rsplit("/", 1)
+    other_db = f"{name}_foreign"
+    admin = await asyncpg.connect(f"{server}/postgres")
+    await admin.execute(f'DROP DATABASE IF EXISTS "{other_db}" WITH (FORCE)')
+    await admin.execute(f'CREATE DATABASE "{other_db}"')
+    elsewhere = await asyncpg.connect(f"{server}/{other_db}")
+    own = await asyncpg.connect(PG_URL)
+    try:
+        await elsewhere.execute("CREATE TABLE bulk (n int)")
+        await own.execute("CREATE TABLE IF NOT EXISTS foreign_probe (n int)")
+        held = []
+        for conn, table in ((elsewhere, "bulk"), (own, "foreign_probe")):
+            await conn.execute("BEGIN")
+            await conn.execute(f"INSERT INTO {table} VALUES (1)")
+            held.append(int(await conn.fetchval("SELECT pg_current_xact_id()::text::bigint")))
+        async with GraphQLWebSocket(f"ws://{live_url}/graphql", TRANSPORT_WS) as ws:
+            await ws.subscribe(EVENTS, {"after": after})
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 30
+            expected: list[str] = []
+            lags: list[float] = []
+            n = 0
+            while loop.time() < deadline:
+                report_id = await _post_inprocess(client, token, n)
+                committed = loop.time()
+                expected.append(report_id)
+                _, data = await ws.next(timeout=2)
+                lags.append(loop.time() - committed)
+                assert data["reportEvents"]["report"]["id"] == report_id, (n, data)
+                n += 1
+                await asyncio.sleep(0.25)
+            await ws.nothing_more()
+        assert len(expected) >= 60 and max(lags) < 1.0, (len(expected), max(lags))
+        # Both were still open all along, and the cluster-wide horizon would have held back
+        # every one of these events.
+        for conn in (elsewhere, own):
+            assert await conn.fetchval("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+        xmin = int(await own.fetchval("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"))
+        assert xmin <= min(held)
+        behind = await own.fetchval("SELECT count(*) FROM event WHERE tx >= $1", xmin)
+        assert behind >= len(expected)
+    finally:
+        for conn in (elsewhere, own):
+            await conn.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{other_db}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _post_inprocess(client, token: str, i: int) -> str:
+    body = {
+        "query": CREATE_REPORT,
+        "variables": {
+            "input": {
+                "clientRequestId": f"foreign-{i}",
+                "categoryId": category_id("sampah"),
+                "description": f"Laporan nomor {i} saat transaksi asing terbuka",
+                "location": MONAS,
+            }
+        },
+    }
+    resp = await client.post("/graphql", json=body, headers={"Authorization": f"Bearer {token}"})
+    data = resp.json()
+    assert not data.get("errors"), data
+    return data["data"]["createReport"]["id"]

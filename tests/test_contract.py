@@ -25,14 +25,6 @@ PENDING: dict[str, int] = {
     # issue 16: search and counts
     "ReportOrder.RELEVANCE": 16,
     "ReportConnection.totalCountCapped": 16,
-    # issue 14: fair rankings
-    "RankingEntry.rank": 14,
-    "RankingEntry.belowMinimum": 14,
-    "RankingEntry.responseRateLow": 14,
-    "RankingEntry.responseRateHigh": 14,
-    "RankingEntry.slaComplianceRateLow": 14,
-    "RankingEntry.slaComplianceRateHigh": 14,
-    "Query.rankings(minReports)": 14,
     # issue 13: versioned aggregates
     "RankingEntry.asOf": 13,
     "Stats.asOf": 13,

@@ -57,6 +57,28 @@ window.WebSocket = class extends Native {
 };
 """
 
+# Every element that reaches past the viewport's edges, or scrolls sideways inside itself
+# (a table in an overflow box still makes the reader scroll sideways); the map's own shapes
+# are drawn inside its SVG, which is checked as a whole.
+TOO_WIDE = """() => {
+  const width = document.documentElement.clientWidth;
+  const out = [];
+  for (const node of document.body.querySelectorAll("*")) {
+    if (node.closest("svg") && node.tagName.toLowerCase() !== "svg") continue;
+    const style = getComputedStyle(node);
+    if (style.display === "none" || style.visibility === "hidden") continue;
+    const r = node.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    const name = node.tagName.toLowerCase() + (node.id ? "#" + node.id : "") +
+      (typeof node.className === "string" && node.className ? "." + node.className.split(" ").join(".") : "");
+    if (r.left < -0.5 || r.right > width + 0.5) out.push(`${name}: ${Math.round(r.left)}..${Math.round(r.right)}`);
+    else if (node.scrollWidth > node.clientWidth + 1 && ["auto", "scroll"].includes(style.overflowX)) {
+      out.push(`${name} scrolls sideways: ${node.scrollWidth} > ${node.clientWidth}`);
+    }
+  }
+  return out.slice(0, 20);
+}"""
+
 # A screen point inside a kelurahan's shape that no report point covers.
 POINT_IN_KELURAHAN = """(code) => {
   const path = document.querySelector(`path.kel[data-code="${code}"]`);
@@ -218,15 +240,22 @@ async def test_dashboard_end_to_end(app, client, live_url):
             detail = await page.locator("#detail").inner_text()
             assert blok_m["description"] in detail and "Selesai" in detail, detail
 
-            # The five ranking levels, KELURAHAN first: every verified report's kelurahan is ranked.
-            ranked = await page.locator("#ranking-table tbody tr").evaluate_all(
-                "rs => rs.map(r => r.dataset.kota)"
+            # The five ranking levels, KELURAHAN first: every verified report's kelurahan is
+            # listed; with one or two reports each, all are below the default minimum, so they
+            # are shown apart, after a heading, without a rank.
+            listed = await page.locator("#ranking-table tbody tr.unit-row").evaluate_all(
+                "rs => rs.map(r => [r.dataset.kota, r.classList.contains('below-min'), r.querySelector('.rank').textContent])"
             )
-            assert len(ranked) == len({r["kelurahan"]["code"] for r in reports if r["verified"]})
+            assert len(listed) == len({r["kelurahan"]["code"] for r in reports if r["verified"]})
+            assert all(below and rank == "\u2013" for _, below, rank in listed), listed
+            rows = await page.locator("#ranking-table tbody tr").evaluate_all("rs => rs.map(r => r.className)")
+            assert rows[0] == "below-head" and rows.count("below-head") == 1, rows
+            heading = await page.locator("#ranking-table tr.below-head").inner_text()
+            assert "terlalu sedikit laporan untuk diperingkat" in heading.lower()
             for level in ("KECAMATAN", "KOTA", "DINAS", "STAFF", "KELURAHAN"):
                 await page.click(f'.tab[data-level="{level}"]')
                 await page.wait_for_selector(f'#ranking-table[aria-busy=false][data-level="{level}"]')
-                assert await page.locator("#ranking-table tbody tr:not(.empty-row)").count() >= 1, level
+                assert await page.locator("#ranking-table tbody tr.unit-row").count() >= 1, level
 
             # Live: a report created through the API shows in the feed and on the map within 2 s.
             await page.wait_for_selector("#live-status[data-state=live]")
@@ -271,7 +300,7 @@ async def test_dashboard_end_to_end(app, client, live_url):
             assert await lit.count() == in_kota
             assert set(await lit.evaluate_all("ps => ps.map(p => p.dataset.kota)")) == {kota}
             assert await page.locator("path.kel.dimmed").count() == 267 - in_kota
-            rows = page.locator("#ranking-table tbody tr")
+            rows = page.locator("#ranking-table tbody tr.unit-row")
             expected = {r["kelurahan"]["name"] for r in reports if r["verified"] and r["kota"] == kota}
             assert set(await rows.evaluate_all("rs => rs.map(r => r.dataset.kota)")) == {kota}
             names = await page.locator("#ranking-table tbody .unit-name").all_inner_texts()
@@ -296,6 +325,17 @@ async def test_dashboard_end_to_end(app, client, live_url):
             await _ready(phone)
             assert await phone.locator("path.kel").count() == 267
             assert await phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            assert await phone.evaluate(TOO_WIDE) == [], "wider than a 390 px screen"
+            # ... on every ranking level (the staff table has the longest names) and with the
+            # map coloured by score, the tooltip's "too few reports" line included
+            for level in ("STAFF", "DINAS", "KELURAHAN"):
+                await phone.click(f'.tab[data-level="{level}"]')
+                await phone.wait_for_selector(f'#ranking-table[aria-busy=false][data-level="{level}"]')
+                assert await phone.evaluate(TOO_WIDE) == [], level
+            cards = phone.locator("#ranking-table tr.unit-row")
+            assert await cards.count() >= 1
+            box = await cards.first.bounding_box()
+            assert box and box["width"] <= PHONE["width"]
             await phone.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
             await phone.context.close()
         finally:

@@ -4,6 +4,7 @@ rollups rebuilt from scratch equal the incremental ones."""
 
 from __future__ import annotations
 
+import importlib
 import random
 import statistics
 from collections import defaultdict
@@ -25,12 +26,13 @@ CONFIRM = "mutation($id: ID!, $r: Int!) { confirmResolution(id: $id, rating: $r)
 REOPEN = 'mutation($id: ID!) { reopenReport(id: $id, reason: "belum beres") { id } }'
 COMMENT = 'mutation($r: ID!) { addComment(reportId: $r, body: "Kami tindak lanjuti") { isOfficial } }'
 RANKINGS = """query($level: RankingLevel!, $period: PeriodInput, $within: ID, $order: RankingMetric,
-  $first: Int, $offset: Int) {
+  $first: Int, $offset: Int, $min: Int = 0) {
   rankings(level: $level, period: $period, withinRegionId: $within, orderBy: $order, first: $first,
-    offset: $offset) {
-    rank level unitId unitName region { id } agency { id } staff { id }
+    offset: $offset, minReports: $min) {
+    rank belowMinimum level unitId unitName region { id } agency { id } staff { id }
     reportsReceived reportsResponded reportsResolved responseRate resolutionRate slaComplianceRate
-    medianResponseMinutes medianResolutionMinutes averageRating score } }"""
+    medianResponseMinutes medianResolutionMinutes averageRating score
+    responseRateLow responseRateHigh slaComplianceRateLow slaComplianceRateHigh } }"""
 STATS = """query($region: ID, $cats: [ID!], $period: PeriodInput) {
   stats(regionId: $region, categoryIds: $cats, period: $period) {
     total byStatus { status count } byCategory { category { id } count }
@@ -413,7 +415,103 @@ async def test_rebuild_equals_incremental(workload):
     rebuilt = await rollups.snapshot()
     assert rebuilt == incremental
     assert rebuilt == await rollups.recompute()
-    # The monthly tier derived from the daily tables (migration 0003, bench/generate) is the same.
+    # The monthly tier derived from the daily tables (bench/generate, and migration 0003's own
+    # frozen copy of that SQL) is the same.
     for statement in rollups.monthly_fill(postgres=is_postgres()):
         await execute(statement)
     assert await rollups.snapshot() == incremental
+    migration = importlib.import_module("models.migrations.0003_monthly_tier")
+    for statement in migration.fill_sql("postgres" if is_postgres() else "sqlite"):
+        await execute(statement)
+    assert await rollups.snapshot() == incremental
+
+
+async def test_minimum_rule_at_every_level(client, workload):
+    """Units below minReports come after the ranked ones, unranked, in the same order; none is
+    left out; the default (null) is the documented one for the level and period length."""
+    from domain.performance import Period, default_min_reports
+
+    rows = workload["rows"]
+    days = sorted((r["created_at"] + timedelta(hours=7)).date() for r in rows)
+    period = {"from": days[0].isoformat(), "to": days[-1].isoformat()}
+    for level in ("KELURAHAN", "KECAMATAN", "KOTA", "DINAS", "STAFF"):
+        everyone = (await ok(client, RANKINGS, {"level": level, "period": period, "first": 500}))["rankings"]
+        received = sorted({e["reportsReceived"] for e in everyone})
+        assert len(received) >= 2, level
+        minimum = received[len(received) // 2]  # some units on each side
+        got = (await ok(client, RANKINGS, {"level": level, "period": period, "first": 500, "min": minimum}))[
+            "rankings"
+        ]
+        assert sorted(e["unitId"] for e in got) == sorted(e["unitId"] for e in everyone), level
+        ranked = [e for e in got if not e["belowMinimum"]]
+        below = [e for e in got if e["belowMinimum"]]
+        assert ranked and below, level
+        assert got == ranked + below, level  # the unranked ones after every ranked one
+        assert all(e["reportsReceived"] >= minimum for e in ranked)
+        assert all(e["reportsReceived"] < minimum and e["rank"] is None for e in below)
+        assert [e["rank"] for e in ranked] == list(range(1, len(ranked) + 1))
+        for part in (ranked, below):  # each part in the ranking order (score, received, name)
+            keys = [(-e["score"], -e["reportsReceived"], e["unitName"]) for e in part]
+            assert keys == sorted(keys), level
+        # paging runs across the boundary
+        page = (
+            await ok(
+                client,
+                RANKINGS,
+                {"level": level, "period": period, "first": 2, "offset": len(ranked) - 1, "min": minimum},
+            )
+        )["rankings"]
+        assert page == got[len(ranked) - 1 : len(ranked) + 1]
+        # null = the documented default for this level and period length; 0 ranks everyone
+        default = default_min_reports(level, Period(days[0], days[-1]))
+        by_default = (
+            await ok(client, RANKINGS, {"level": level, "period": period, "first": 500, "min": None})
+        )["rankings"]
+        assert [(e["unitId"], e["rank"]) for e in by_default] == [
+            (e["unitId"], e["rank"])
+            for e in (
+                await ok(client, RANKINGS, {"level": level, "period": period, "first": 500, "min": default})
+            )["rankings"]
+        ]
+        assert all(e["belowMinimum"] == (e["reportsReceived"] < default) for e in by_default)
+        assert not any(e["belowMinimum"] for e in everyone)
+        none = (await ok(client, RANKINGS, {"level": level, "period": period, "first": 500, "min": 10**6}))[
+            "rankings"
+        ]
+        assert [e["unitId"] for e in none] == [e["unitId"] for e in everyone]
+        assert all(e["rank"] is None and e["belowMinimum"] for e in none)
+    err = await error(client, RANKINGS, {"level": "KOTA", "min": -1})
+    assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "minReports"}
+
+
+def _wilson_reference(k: int, n: int) -> tuple[float, float]:
+    """The interval as the two roots of (k/n - p)^2 = z^2 p (1 - p) / n, solved here from
+    scratch (quadratic formula), z from the standard library's normal distribution."""
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(0.975)
+    phat = k / n
+    a = 1 + z * z / n
+    b = -(2 * phat + z * z / n)
+    c = phat * phat
+    root = (b * b - 4 * a * c) ** 0.5
+    return (-b - root) / (2 * a), (-b + root) / (2 * a)
+
+
+async def test_wilson_intervals_match_a_reference(client, workload):
+    rows = workload["rows"]
+    days = sorted((r["created_at"] + timedelta(hours=7)).date() for r in rows)
+    period = {"from": days[0].isoformat(), "to": days[-1].isoformat()}
+    seen = 0
+    for level in ("KELURAHAN", "KECAMATAN", "KOTA", "DINAS", "STAFF"):
+        for e in (await ok(client, RANKINGS, {"level": level, "period": period, "first": 500}))["rankings"]:
+            n = e["reportsReceived"]
+            for rate, low, high, k in (
+                ("responseRate", "responseRateLow", "responseRateHigh", e["reportsResponded"]),
+                ("slaComplianceRate", "slaComplianceRateLow", "slaComplianceRateHigh", round(e["slaComplianceRate"] * n)),
+            ):
+                want = _wilson_reference(k, n)
+                assert abs(e[low] - want[0]) < 1e-9 and abs(e[high] - want[1]) < 1e-9, (level, rate, k, n, e)
+                assert 0 <= e[low] <= e[rate] <= e[high] <= 1
+                seen += 1
+    assert seen > 100

@@ -8,11 +8,31 @@ from tortoise.indexes import Index
 
 
 
-async def fill(apps, schema_editor) -> None:
-    from domain.rollups import monthly_fill
+# Frozen copy of what domain.rollups.monthly_fill() produced when this migration was written:
+# a migration is history, so today's code must not change what it does.
+_FIRST_DAY = {
+    "postgres": "CAST(date_trunc('month', day) AS DATE)",
+    "sqlite": "strftime('%Y-%m-01', day)",
+}
+_FILL = [
+    "DELETE FROM perf_monthly",
+    "INSERT INTO perf_monthly (day, level, unit_id, received, responded, resolved, sla_met, rating_sum,"
+    " rating_count) SELECT {first_day}, level, unit_id, SUM(received), SUM(responded), SUM(resolved),"
+    " SUM(sla_met), SUM(rating_sum), SUM(rating_count) FROM perf_daily GROUP BY {first_day}, level, unit_id",
+    "DELETE FROM perf_hist_monthly",
+    "INSERT INTO perf_hist_monthly (day, level, unit_id, metric, bucket, n) SELECT {first_day}, level,"
+    " unit_id, metric, bucket, SUM(n) FROM perf_hist GROUP BY {first_day}, level, unit_id, metric, bucket",
+]
 
+
+def fill_sql(dialect: str) -> list[str]:
+    first_day = _FIRST_DAY["postgres" if dialect == "postgres" else "sqlite"]
+    return [statement.format(first_day=first_day) for statement in _FILL]
+
+
+async def fill(apps, schema_editor) -> None:
     client = schema_editor.client
-    for statement in monthly_fill(postgres=client.capabilities.dialect == "postgres"):
+    for statement in fill_sql(client.capabilities.dialect):
         await client.execute_script(statement)
 
 
