@@ -4,9 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SHARED_GEOJSON := $(abspath ../shared/data/jakarta/kelurahan.geojson)
 
-.PHONY: install run test test-sqlite test-postgres lint services schema lock clean
+.PHONY: install run test test-sqlite test-postgres lint services schema documents lock clean
 
-install: $(VENV)/.installed
+AUDIT := tests/graphql_http
+
+install: $(VENV)/.installed $(AUDIT)/node_modules/.installed
+
+## graphql-http's GraphQL-over-HTTP audit, run by tests/test_graphql_http.py (npm, pinned by its lock).
+$(AUDIT)/node_modules/.installed: $(AUDIT)/package.json $(AUDIT)/package-lock.json
+	npm ci --prefix $(AUDIT) --no-audit --no-fund --loglevel=error
+	touch $@
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,8 +48,12 @@ test-postgres: install
 schema:
 	$(BIN)/warga schema > schema.graphql
 
+## The trusted documents (schema/documents.json) from the dashboard's queries (dashboard/queries.js).
+documents:
+	node tools/trusted_documents.mjs --write
+
 lock:
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
 clean:
-	rm -rf $(VENV) var build *.egg-info
+	rm -rf $(VENV) var build *.egg-info $(AUDIT)/node_modules

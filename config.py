@@ -33,6 +33,16 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name, "").strip().lower()
+    return default if not value else value not in ("0", "false", "no", "off")
+
+
 def _default_db_url() -> str:
     return f"sqlite://{_var_dir() / 'warga.sqlite3'}"
 
@@ -54,6 +64,17 @@ class Settings:
         default_factory=lambda: float(os.environ.get("CLOSE_STALE_INTERVAL_SECONDS", "600"))
     )
     db_pool_max: int = field(default_factory=lambda: int(os.environ.get("DB_POOL_MAX", "20")))
+    # GraphQL documents: refused before any execution beyond these (schema/limits.py).
+    graphql_max_depth: int = field(default_factory=lambda: _int("GRAPHQL_MAX_DEPTH", 10))
+    graphql_max_aliases: int = field(default_factory=lambda: _int("GRAPHQL_MAX_ALIASES", 100))
+    graphql_max_tokens: int = field(default_factory=lambda: _int("GRAPHQL_MAX_TOKENS", 5000))
+    graphql_max_cost: int = field(default_factory=lambda: _int("GRAPHQL_MAX_COST", 25000))
+    graphql_introspection: bool = field(default_factory=lambda: _flag("GRAPHQL_INTROSPECTION", True))
+    graphiql: bool = field(default_factory=lambda: _flag("GRAPHIQL", True))
+    # "anonymous": signed-out clients may only run the registered documents (schema/documents.json).
+    graphql_trusted_documents: str = field(
+        default_factory=lambda: os.environ.get("GRAPHQL_TRUSTED_DOCUMENTS", "off").strip().lower()
+    )
 
     @property
     def is_postgres(self) -> bool:

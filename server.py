@@ -16,7 +16,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
-from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from tortoise import connections
@@ -31,6 +30,7 @@ from models.enums import RegionLevel
 from rest import exports, open311
 from schema import schema
 from schema.context import Context
+from schema.http import GraphQLView
 from subscriptions import heap
 from subscriptions.bus import Bus, install_bus
 from subscriptions.hub import Hub
@@ -38,7 +38,7 @@ from subscriptions.hub import Hub
 log = logging.getLogger("warga")
 
 
-class WargaGraphQL(GraphQL):
+class WargaGraphQL(GraphQLView):
     async def get_context(self, request: Any, response: Any = None) -> Context:
         context = Context(request=request, response=response)
         if request.scope["type"] == "http":
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL],
         multipart_uploads_enabled=True,
         keep_alive=False,
+        graphql_ide="graphiql" if settings.graphiql else None,
     )
 
     @asynccontextmanager

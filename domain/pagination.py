@@ -13,6 +13,8 @@ from typing import Any
 from domain.errors import BadUserInput
 from models.sql import M, arg, fetch, fetch_models
 
+INT_MAX = 2**31 - 1
+
 
 def encode_cursor(key: Any, row_id: int) -> str:
     if isinstance(key, datetime):
@@ -28,6 +30,8 @@ def decode_cursor(cursor: str, field: str = "after") -> tuple[Any, int]:
             key = datetime.fromisoformat(key["t"])
         if not isinstance(row_id, int) or isinstance(key, (list, bool)):
             raise ValueError
+        if not 0 < row_id <= INT_MAX or (isinstance(key, int) and not -INT_MAX <= key <= INT_MAX):
+            raise ValueError  # beyond the integer columns: not a cursor this server made
         return key, row_id
     except (ValueError, TypeError, KeyError, binascii.Error, json.JSONDecodeError):
         raise BadUserInput(field, f"`{field}` is not a valid cursor.") from None

@@ -6,14 +6,19 @@ import math
 
 from domain.errors import BadUserInput
 
+MAX_ID = 2**31 - 1  # ids are PostgreSQL `integer` columns: a larger one cannot even be compared
+
 
 def parse_id(value: object, field: str) -> int:
     """IDs are decimal integers; anything else is the client's mistake, not a 500."""
+    text = str(value)
+    if len(text) > 12:
+        raise BadUserInput(field, f"`{field}` is not a valid id.")
     try:
-        number = int(str(value))
+        number = int(text)
     except (TypeError, ValueError):
         raise BadUserInput(field, f"`{field}` is not a valid id.") from None
-    if number <= 0 or number >= 2**63:
+    if number <= 0 or number > MAX_ID:
         raise BadUserInput(field, f"`{field}` is not a valid id.")
     return number
 
@@ -24,6 +29,15 @@ def parse_ids(values: list | None, field: str, *, limit: int = 100) -> list[int]
     if len(values) > limit:
         raise BadUserInput(field, f"`{field}` takes at most {limit} ids.")
     return [parse_id(v, field) for v in values]
+
+
+def distinct(values: list | None, field: str, *, limit: int = 100) -> list | None:
+    """A list input of choices (statuses): repeats dropped, and at most `limit` given."""
+    if values is None:
+        return None
+    if len(values) > limit:
+        raise BadUserInput(field, f"`{field}` takes at most {limit} values.")
+    return list(dict.fromkeys(values))
 
 
 def text(

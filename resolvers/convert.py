@@ -31,7 +31,7 @@ def report_query(f: ReportFilter | None) -> ReportQuery:
         near = (f.near.lat, f.near.lng, f.near.radius_meters)
     search = validate.text(f.search, "filter.search", max_len=200, required=False)
     return ReportQuery(
-        status=f.status,
+        status=validate.distinct(f.status, "filter.status"),
         category_ids=validate.parse_ids(f.category_ids, "filter.categoryIds"),
         region_id=opt_id(f.region_id, "filter.regionId"),
         agency_id=opt_id(f.agency_id, "filter.agencyId"),

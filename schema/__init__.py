@@ -6,16 +6,18 @@ import os
 from typing import Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.types.execution import ExecutionResult
+from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers import mutation as m
 from resolvers import performance as perf
 from resolvers import query as q
 from schema.cache import AGGREGATE, ResponseCache
-from schema.errors import ClientErrors
+from schema.documents import Checked, Documents
+from schema.errors import ClientErrors, to_client_error
 from schema.fast import ExecutionContext, FastExecutor
+from schema.limits import limits_of
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.policy import SHARED_BY_ALL, SIGNED_OUT
 from schema.types import (
@@ -106,12 +108,50 @@ class Subscription:
     )
 
 
+class CachedDocuments(SchemaExtension):
+    """strawberry's own pipeline takes the document from the shared cache (schema/documents.py):
+    parsed and validated once per text, and already checked by WargaSchema.execute/stream."""
+
+    validated = False
+
+    def on_parse(self):  # type: ignore[no-untyped-def]
+        ec = self.execution_context
+        documents = getattr(ec.schema, "documents", None)
+        if documents is not None and ec.graphql_document is None and isinstance(ec.query, str) and ec.query:
+            doc = documents.get(ec.query, limits_of(ec.context))
+            if doc.node is not None:
+                ec.graphql_document = doc.node
+                self.validated = True
+        yield
+
+    def on_validate(self):  # type: ignore[no-untyped-def]
+        if self.validated:
+            self.execution_context.pre_execution_errors = []  # validated with the cached document
+        yield
+
+
+async def _refused(errors: list[Any]) -> Any:
+    yield PreExecutionError(data=None, errors=errors)
+
+
 class WargaSchema(strawberry.Schema):
     fast: FastExecutor | None = None
     cache: ResponseCache | None = None
+    documents: Documents
 
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Client errors are answers, not incidents: ClientErrors logs the unexpected ones."""
+
+    def check(
+        self, query: str | None, variable_values: Any, context_value: Any, operation_name: Any
+    ) -> Checked | PreExecutionError | None:
+        """The request against the document gate (schema/documents.py), before any execution."""
+        viewer = getattr(context_value, "viewer", None)
+        limits = limits_of(context_value)
+        checked = self.documents.check(query, operation_name, variable_values, limits, viewer)
+        if isinstance(checked, list):
+            return PreExecutionError(data=None, errors=[to_client_error(e) for e in checked])
+        return checked
 
     async def execute(  # type: ignore[override]
         self,
@@ -123,14 +163,21 @@ class WargaSchema(strawberry.Schema):
         allowed_operation_types: Any = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> ExecutionResult:
-        """Read queries take the compiled fast path (schema/fast.py) when it covers them, and
-        anonymous ones the versioned cache (schema/cache.py)."""
-        plan = self.fast.plan(query, operation_name) if self.fast is not None and query else None
+        """Every request passes the document gate first; then read queries take the compiled
+        fast path (schema/fast.py) when it covers them, and anonymous ones the versioned cache
+        (schema/cache.py)."""
+        checked = self.check(query, variable_values, context_value, operation_name)
+        if isinstance(checked, PreExecutionError):
+            return checked
+        plan = None
+        if self.fast is not None and checked is not None and query:
+            plan = self.fast.plan(query, operation_name, document=checked.document.node)
         if plan is not None and root_value is None:
             fast = self.fast
             assert fast is not None
             app = getattr(getattr(context_value, "request", None), "app", None)
-            shared = plan.audience(context_value.viewer) in (SHARED_BY_ALL, SIGNED_OUT)
+            audience = plan.audience(context_value.viewer)
+            shared = audience in (SHARED_BY_ALL, SIGNED_OUT)
             if self.cache is not None and app is not None and shared:
                 version = (app.state.hub.position, publish.local_commits)
 
@@ -138,7 +185,7 @@ class WargaSchema(strawberry.Schema):
                     result = await fast.run(plan, variable_values, context_value)
                     return result.data if result is not None else None
 
-                key = self.cache.key(query, variable_values, operation_name)
+                key = self.cache.key(query, variable_values, operation_name, audience)
                 data = await self.cache.get_or_compute(key, version, compute, plan.fresh_for, plan.max_stale)
                 if data is not None:
                     return ExecutionResult(data=data, errors=None)
@@ -161,10 +208,16 @@ class WargaSchema(strawberry.Schema):
         operation_extensions: dict[str, Any] | None = None,
         allowed_operation_types: Any = None,
     ) -> Any:
-        """Subscriptions the compiled plans cover render each event once per selection (both
-        WebSocket protocols come through here)."""
-        if self.fast is not None and root_value is None:
-            source = self.fast.subscribe(query, variable_values, context_value, operation_name)
+        """Both WebSocket protocols come through here: the same document gate as `execute`
+        (a refusal is the protocol's error message, with its code), then subscriptions the
+        compiled plans cover render each event once per selection."""
+        checked = self.check(query, variable_values, context_value, operation_name)
+        if isinstance(checked, PreExecutionError):
+            return _refused(checked.errors or [])
+        if self.fast is not None and root_value is None and checked is not None:
+            source = self.fast.subscribe(
+                query, variable_values, context_value, operation_name, document=checked.document.node
+            )  # fmt: skip
             if source is not None:
                 return source
         return await super().stream(
@@ -180,11 +233,11 @@ schema = WargaSchema(
     subscription=Subscription,
     config=StrawberryConfig(auto_camel_case=True),
     extensions=[
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
+        CachedDocuments,
         ClientErrors,
     ],
 )
 
+schema.documents = Documents(schema._schema)
 schema.fast = FastExecutor(schema) if os.environ.get("WARGA_FAST_PATH", "1") != "0" else None
 schema.cache = ResponseCache() if os.environ.get("WARGA_RESPONSE_CACHE", "1") != "0" else None

@@ -6,6 +6,7 @@ import logging
 
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
+from tortoise.exceptions import ValidationError
 
 from domain.errors import WargaError
 
@@ -17,11 +18,18 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
     if isinstance(original, WargaError):
         extensions = original.extensions
         message = original.message
-    elif original is None:
-        # Parse, validation and variable-coercion errors: the client's query is wrong, and
-        # GraphQL's own message says where.
+    elif original is None or isinstance(original, GraphQLError):
+        # Parse, validation and variable-coercion errors (those carry graphql-core's own error):
+        # the client's query is wrong, and GraphQL's own message says where. The document gate
+        # (schema/documents.py) gives them their precise codes first.
         extensions = {"code": "BAD_USER_INPUT", **(error.extensions or {})}
         message = error.message
+    elif isinstance(original, ValidationError):
+        # A value the model refuses (a text longer than its column) reached it: a bad input,
+        # named by the model's field, never a 500.
+        field = str(original).split(":", 1)[0].strip() or "input"
+        extensions = {"code": "BAD_USER_INPUT", "field": field}
+        message = f"`{field}` is not a valid value."
     else:
         log.error("unexpected error at %s", error.path, exc_info=original)
         extensions = {"code": "INTERNAL_SERVER_ERROR"}

@@ -161,16 +161,24 @@ class FastExecutor:
     # ------------------------------------------------------------ compiling
 
     def plan(
-        self, query: str, operation_name: str | None, kind: OperationType = OperationType.QUERY
-    ) -> Plan | None:
+        self, query: str, operation_name: str | None, kind: OperationType = OperationType.QUERY,
+        document: DocumentNode | None = None,
+    ) -> Plan | None:  # fmt: skip
+        """The plan of a document; `document` is the parsed and validated one of the shared
+        cache (schema/documents.py: limits and validation rules already passed)."""
+        if not isinstance(operation_name, str | None):
+            return None
         key = (query, operation_name)
         if key in self.plans:
             self.plans.move_to_end(key)
             plan = self.plans[key]
         else:
             try:
-                document = parse(query)
-                plan = None if validate(self.gql, document) else self._compile(document, operation_name)
+                if document is None:
+                    document = parse(query)
+                    if validate(self.gql, document):
+                        raise Unsupported
+                plan = self._compile(document, operation_name)
                 if plan is not None:
                     plan.source = key
             except (Unsupported, GraphQLError):
@@ -327,12 +335,13 @@ class FastExecutor:
         return ExecutionResult(data=data, errors=None)
 
     def subscribe(
-        self, query: str | None, variables: dict[str, Any] | None, context: Any, operation_name: str | None
-    ) -> AsyncGenerator[ExecutionResult, None] | None:
+        self, query: str | None, variables: dict[str, Any] | None, context: Any, operation_name: str | None,
+        document: DocumentNode | None = None,
+    ) -> AsyncGenerator[ExecutionResult, None] | None:  # fmt: skip
         """The response stream of a covered subscription, or None for the regular path."""
         if not query:
             return None
-        plan = self.plan(query, operation_name, OperationType.SUBSCRIPTION)
+        plan = self.plan(query, operation_name, OperationType.SUBSCRIPTION, document)
         if plan is None:
             return None
         coerced = get_variable_values(self.gql, plan.operation.variable_definitions or [], variables or {})

@@ -48,6 +48,9 @@ async def error(
         "INVALID_TRANSITION",
         "RATE_LIMITED",
         "INTERNAL_SERVER_ERROR",
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "QUERY_TOO_COMPLEX",
     }, err
     return err
 

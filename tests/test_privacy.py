@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -425,7 +426,19 @@ async def _replay(live_url: str, city: City, key: str, protocol: str, selections
     return got
 
 
-@pytest.mark.usefixtures("app")
+@pytest.fixture
+def deep_queries(app: Any) -> Any:
+    """The walk is deliberately deeper and wider than a client's query: lift the cost limits
+    (schema/limits.py) for this test only."""
+    from schema.limits import limits_of
+
+    before = limits_of(SimpleNamespace(request=SimpleNamespace(app=app)))
+    app.state.graphql_limits = replace(before, max_cost=10**9, max_depth=100, max_tokens=10**6)
+    yield
+    app.state.graphql_limits = before
+
+
+@pytest.mark.usefixtures("deep_queries")
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(specs=cities)
 async def test_no_viewer_sees_what_they_may_not_and_sees_what_they_may(client, live_url, specs):

@@ -132,7 +132,7 @@ async def test_query_argument_errors(client):
     err = await error(client, '{ reports(filter: {regionId: "424242"}) { totalCount } }')
     assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "filter.regionId"}
     err = await error(client, "{ reports { nope } }")
-    assert err["extensions"]["code"] == "BAD_USER_INPUT"
+    assert err["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert (await ok(client, '{ report(id: "777") { id } }'))["report"] is None
 
 

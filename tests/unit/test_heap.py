@@ -19,5 +19,6 @@ def test_survivors_are_frozen_and_pauses_counted():
         assert status["frozen"] >= len(survivors)
         assert status["gen2"]["max_ms"] >= 0.0
     finally:
-        gc.unfreeze()
+        heap.unfreeze()
     assert gc.get_freeze_count() == 0
+    assert heap.PAUSES.status()["frozen"] == 0

@@ -1,0 +1,153 @@
+"""GraphQL over HTTP as its specification says, on strawberry's ASGI view.
+
+- `application/graphql-response+json`: a client that accepts it gets it, and then a request
+  error (the document does not parse, validate, pass the limits, or its variables do not
+  coerce: nothing ran) is a 400 without `data`; a client that accepts only
+  `application/json` keeps the legacy behaviour (200).
+- `operationName`, `variables` and `extensions` of the wrong JSON type are a 400, as
+  graphql-core's own server answers (never a 500 from a cache keyed by a list).
+- Registered documents by hash (schema/documents.py): Apollo's persisted-query protocol
+  (`extensions.persistedQuery.sha256Hash`, query optional) and the trusted-documents
+  convention (`documentId`, in the body or the query string).
+- GraphiQL only where the settings allow it (GRAPHIQL).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cross_web import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.types.execution import ExecutionResult, PreExecutionError
+from strawberry.types.unset import UNSET
+
+from schema.documents import NOT_FOUND, sha256
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+def _accepts(accept: str, media_type: str) -> float:
+    """The quality the Accept header gives a media type (0 when it is not accepted)."""
+    best = 0.0
+    for part in accept.split(","):
+        name, *params = (p.strip() for p in part.split(";"))
+        if name.lower() not in (media_type, "*/*", media_type.split("/")[0] + "/*"):
+            continue
+        q = 1.0
+        for p in params:
+            if p.lower().startswith("q="):
+                try:
+                    q = float(p[2:])
+                except ValueError:
+                    q = 0.0
+        exact = name.lower() == media_type
+        best = max(best, q + (0.001 if exact else 0.0))
+    return best
+
+
+def response_media_type(accept: str | None) -> str:
+    """graphql-response+json when the client prefers it (or names it as much as JSON), the
+    legacy application/json otherwise (also when the client sends no Accept)."""
+    if not accept:
+        return JSON
+    new, legacy = _accepts(accept, GRAPHQL_RESPONSE), _accepts(accept, JSON)
+    if new > 0 and new >= legacy and GRAPHQL_RESPONSE in accept.lower():
+        return GRAPHQL_RESPONSE
+    return JSON
+
+
+class PersistedQueryNotFound(Exception):
+    pass
+
+
+class GraphQLView(GraphQL):
+    """The HTTP half of the GraphQL pipeline (the document gate itself is WargaSchema's)."""
+
+    async def get_sub_response(self, request: Any) -> Response:
+        sub_response = await super().get_sub_response(request)
+        accept = request.headers.get("accept") if hasattr(request, "headers") else None
+        sub_response.graphql_media_type = response_media_type(accept)  # type: ignore[attr-defined]
+        if isinstance(request, Request):
+            request.state.graphql_sub_response = sub_response
+        return sub_response
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        params = request.query_params
+        if params.get("documentId") is not None or params.get("extensions") is not None:
+            return False  # a registered document by hash, not a browser
+        return super().should_render_graphql_ide(request)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        if isinstance(data, list):
+            return [self._resolve(d, {}) for d in data]
+        raw: dict[str, Any] = {}
+        if data.query is None:  # `documentId` is a top-level member (or query parameter)
+            if request.method == "GET":
+                raw = dict(request.query_params)
+            else:
+                try:
+                    parsed = self.parse_json(await request.get_body())
+                except HTTPException:
+                    parsed = None
+                raw = parsed if isinstance(parsed, dict) else {}
+        return self._resolve(data, raw)
+
+    def _resolve(self, data: GraphQLRequestData, raw: dict[str, Any]) -> GraphQLRequestData:
+        if not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string or null.")
+        extensions = data.extensions or {}
+        persisted = extensions.get("persistedQuery")
+        document_id = raw.get("documentId")
+        wanted: str | None = None
+        if isinstance(persisted, dict):
+            wanted = persisted.get("sha256Hash")
+            if not isinstance(wanted, str):
+                raise HTTPException(400, "`persistedQuery.sha256Hash` must be a string.")
+        elif document_id is not None:
+            if not isinstance(document_id, str):
+                raise HTTPException(400, "`documentId` must be a string.")
+            wanted = document_id
+        if wanted is None:
+            return data
+        wanted = wanted.removeprefix("sha256:").lower()
+        if data.query is not None:
+            if sha256(data.query) != wanted:
+                raise HTTPException(400, "The document does not match its hash.")
+            return data
+        text = self.schema.documents.trusted.lookup(wanted)  # type: ignore[attr-defined]
+        if text is None:
+            raise PersistedQueryNotFound
+        data.query = text
+        return data
+
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:  # type: ignore[override]
+        try:
+            return await super().run(request, context, root_value)
+        except PersistedQueryNotFound:
+            # Apollo's protocol: a 200 with this code tells the client to send the document.
+            body = {"errors": [{"message": "PersistedQueryNotFound", "extensions": {"code": NOT_FOUND}}]}
+            media = response_media_type(request.headers.get("accept"))
+            return Response(self.encode_json(body), status_code=200, media_type=media)
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        response = process_result(result)
+        sub_response = getattr(getattr(request, "state", None), "graphql_sub_response", None)
+        if isinstance(result, PreExecutionError) and sub_response is not None:
+            if sub_response.graphql_media_type == GRAPHQL_RESPONSE:
+                sub_response.status_code = 400
+                response.pop("data", None)  # a request error: nothing was executed
+        return response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        media = getattr(sub_response, "graphql_media_type", JSON)
+        if media != JSON:
+            response.headers["content-type"] = f"{media}; charset=utf-8"
+        return response

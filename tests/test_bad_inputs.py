@@ -1,0 +1,196 @@
+"""Issue 12: every bad input is the client's mistake, answered with a code (BAD_USER_INPUT and
+the offending `field`, or the parse/validation codes), never INTERNAL_SERVER_ERROR, a 500 or
+a traceback; and the read cache neither leaks cancellations nor keeps clients' variables."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+
+import pytest
+
+from tests.helpers import MONAS, category_id, citizen, gql
+from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
+
+LOCATE = "query($lat: Float!, $lng: Float!) { locate(lat: $lat, lng: $lng) { id } }"
+STATUSES = "query($s: [ReportStatus!]) { reports(filter: {status: $s}) { totalCount } }"
+
+
+def cursor(key: object, row_id: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps([key, row_id]).encode()).decode().rstrip("=")
+
+
+async def raw(client, body: str, token: str | None = None) -> dict:
+    headers = {"content-type": "application/json", **({"authorization": f"Bearer {token}"} if token else {})}
+    resp = await client.post("/graphql", content=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def bad_input(body: dict, field: str | None = None) -> dict:
+    assert body.get("errors"), body
+    err = body["errors"][0]
+    assert err["extensions"]["code"] == "BAD_USER_INPUT", err
+    if field is not None:
+        assert err["extensions"].get("field") == field, err
+    return err
+
+
+@pytest.fixture
+def no_traceback(caplog):
+    caplog.set_level(logging.ERROR)
+    yield
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert logged == [], [r.getMessage() for r in logged]
+
+
+async def test_float_variables(client, no_traceback) -> None:
+    nan = json.dumps({"query": LOCATE, "variables": {"lat": "NAN", "lng": 106.8}}).replace('"NAN"', "NaN")
+    bad_input(await raw(client, nan), "lat")
+    bad_input(await gql(client, LOCATE, {"lat": "x", "lng": 106.8}), "lat")
+    bad_input(await gql(client, LOCATE, {"lat": -6.2, "lng": [1]}), "lng")
+    inf = json.dumps({"query": LOCATE, "variables": {"lat": -6.2, "lng": "INF"}}).replace('"INF"', "Infinity")
+    bad_input(await raw(client, inf), "lng")
+
+
+async def test_enum_and_list_variables(client, no_traceback) -> None:
+    bad_input(await gql(client, STATUSES, {"s": ["NOPE"]}), "s")
+    bad_input(await gql(client, STATUSES, {"s": ["SUBMITTED"] * 40_000}), "filter.status")
+    ok = await gql(client, STATUSES, {"s": ["SUBMITTED", "SUBMITTED", "VERIFIED"]})
+    assert ok["data"]["reports"]["totalCount"] == 0
+
+
+async def test_cursors_and_ids_beyond_the_integer_columns(client, no_traceback) -> None:
+    for after in (cursor("2026-01-01T00:00:00+00:00", 10**30), cursor({"t": "2026-01-01T00:00:00+00:00"}, 10**30),
+                  cursor(10**30, 5), cursor(5, -1)):  # fmt: skip
+        for order in ("NEWEST", "MOST_VOTED"):
+            err = bad_input(await gql(client, f'{{ reports(orderBy: {order}, after: "{after}") {{ totalCount }} }}'))
+            assert err["extensions"]["field"] == "after"
+    for big in (2**31, 2**31 + 1, 2**63, 10**30):
+        bad_input(await gql(client, f'{{ report(id: "{big}") {{ id }} }}'), "id")
+        bad_input(await gql(client, f'{{ reports(filter: {{regionId: "{big}"}}) {{ totalCount }} }}'), "filter.regionId")
+    token, _ = await citizen(client)
+    err = bad_input(await gql(client, 'mutation { vote(reportId: "2147483648") { id } }', token=token))
+    assert err["extensions"]["field"] == "reportId"
+
+
+async def test_nul_characters_in_any_text(client, no_traceback) -> None:
+    token, _ = await citizen(client)
+    create = "mutation($input: CreateReportInput!) { createReport(input: $input) { id } }"
+    payload = {"clientRequestId": "nul-1", "categoryId": category_id("sampah"), "description": "Sampah\x00menumpuk",
+               "location": MONAS}  # fmt: skip
+    bad_input(await gql(client, create, {"input": payload}, token), "input.description")
+    bad_input(await gql(client, '{ reports(filter: {search: "a\\u0000b"}) { totalCount } }'), "query")
+    bad_input(await gql(client, "query($q: String) { reports(filter: {search: $q}) { totalCount } }", {"q": "\x00"}), "q")
+    register = "mutation($input: RegisterInput!) { register(input: $input) { token } }"
+    bad_input(await gql(client, register, {"input": {"handle": "nul\x00", "displayName": "N", "password": "rahasia-123"}}),
+              "input.handle")  # fmt: skip
+
+
+@pytest.mark.parametrize("name", [["A"], {"a": 1}, 1, True])
+async def test_operation_name_of_the_wrong_type_is_a_400(client, name, no_traceback) -> None:
+    resp = await client.post("/graphql", json={"query": "query A { __typename }", "operationName": name})
+    assert resp.status_code == 400, resp.text
+    resp = await client.post("/graphql", json={"query": "query A { __typename }", "operationName": "A"})
+    assert resp.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_an_unknown_operation_name_is_a_400(client, no_traceback) -> None:
+    resp = await client.post("/graphql", json={"query": "query A { __typename }", "operationName": "B"})
+    assert resp.status_code == 400
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_syntax_error_in_a_subscription(live_url, protocol, no_traceback) -> None:
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol) as ws:
+        for query, code in (("subscription { reportCreated { id ", "GRAPHQL_PARSE_FAILED"),
+                            ("subscription { reportCreated { nope } }", "GRAPHQL_VALIDATION_FAILED")):  # fmt: skip
+            await ws.subscribe(query)
+            message = await ws.receive()
+            assert message["type"] == "error", message
+            payload = message["payload"]
+            errors = payload if isinstance(payload, list) else [payload]
+            assert errors[0]["extensions"]["code"] == code
+        await ws.subscribe("subscription($c: [ID!]) { reportEvents(filter: {categoryIds: $c}) { cursor } }")
+        # the socket still works after the refusals
+        await ws.subscribe("subscription { reportCreated { id } }")
+
+
+async def test_parse_and_validation_errors_carry_their_codes(client) -> None:
+    body = await gql(client, "{ reports { ")
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    body = await gql(client, "{ reports { nope } }")
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+# ------------------------------------------------------------------ the read cache
+
+
+async def test_cancelling_one_waiter_does_not_cancel_the_others() -> None:
+    from schema.cache import ResponseCache
+
+    cache = ResponseCache()
+    started, release = asyncio.Event(), asyncio.Event()
+    runs = 0
+
+    async def compute() -> dict:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await release.wait()
+        return {"answer": 42}
+
+    key = cache.key("{ q }", None, None)
+    first = asyncio.create_task(cache.get_or_compute(key, 1, compute))
+    await started.wait()
+    second = asyncio.create_task(cache.get_or_compute(key, 1, compute))
+    await asyncio.sleep(0)
+    first.cancel()  # the first client hangs up
+    await asyncio.sleep(0)
+    release.set()
+    assert await second == {"answer": 42}
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert runs == 1
+    assert cache.get(key, 1) == {"answer": 42}  # and the answer was kept
+
+
+async def test_two_anonymous_requests_on_one_computation_over_http(app, live_url) -> None:
+    """Through the server: a client that hangs up while another waits on the same answer."""
+    import httpx
+
+    from schema import schema
+
+    assert schema.cache is not None
+    schema.cache.clear()
+    query = '{ stats(period: {from: "2024-01-01", to: "2024-12-31"}) { total daily { date created } } }'
+    async with httpx.AsyncClient(base_url=f"http://{live_url}", timeout=10) as c:
+        first = asyncio.create_task(c.post("/graphql", json={"query": query}))
+        await asyncio.sleep(0.005)
+        second = asyncio.create_task(c.post("/graphql", json={"query": query}))
+        await asyncio.sleep(0.005)
+        first.cancel()
+        resp = await second
+        assert resp.status_code == 200
+        assert resp.json()["data"]["stats"]["total"] == 0
+
+
+async def test_the_cache_keeps_hashes_and_a_bounded_number_of_bytes() -> None:
+    from schema.cache import ResponseCache
+
+    cache = ResponseCache(max_bytes=1 << 20)
+    big = "x" * (30 << 20)
+    keys = [cache.key("query($v: String) { q(v: $v) }", {"v": big + str(i)}, None) for i in range(8)]
+    assert all(isinstance(k, bytes) and len(k) == 32 for k in keys)  # the variables are not kept
+    assert len(set(keys)) == 8
+    for i, k in enumerate(keys):
+        cache.put(k, 1, {"rows": ["y" * 1000] * 50, "i": i})  # some 50 KB each
+    assert cache.bytes <= 1 << 20
+    cache.put(cache.key("huge", None, None), 1, {"rows": "z" * (1 << 20)})  # larger than an eighth
+    assert cache.get(cache.key("huge", None, None), 1) is None
+    for i in range(100):
+        cache.put(cache.key("q", {"i": i}, None), 1, {"rows": ["y" * 1000] * 50})
+    assert cache.bytes <= 1 << 20
+    assert 0 < len(cache._entries) <= 21
