@@ -167,20 +167,57 @@ def cmd_schema(args: argparse.Namespace) -> None:
     sys.stdout.write(schema.as_str())
 
 
+def _metrics_dir() -> str:
+    """An empty directory for prometheus-client's multiprocess files, set in the environment
+    before any worker imports prometheus_client (README "Operating")."""
+    import shutil
+
+    from config import _var_dir
+
+    path = _var_dir() / "metrics" / str(os.getpid())
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return str(path)
+
+
+def _serve_metrics(bind: str) -> None:
+    """METRICS_BIND=host:port: /metrics on a listener of its own (no token), in this process;
+    with several workers it reads every worker's files."""
+    from prometheus_client import start_http_server
+
+    from telemetry import metrics
+
+    host, _, port = bind.rpartition(":")
+    registry = None
+    if metrics.multiprocess():
+        from prometheus_client import CollectorRegistry
+        from prometheus_client import multiprocess as mp
+
+        registry = CollectorRegistry()
+        mp.MultiProcessCollector(registry)
+        start_http_server(int(port), addr=host or "127.0.0.1", registry=registry)
+    else:
+        start_http_server(int(port), addr=host or "127.0.0.1")
+    log.info("metrics on http://%s/metrics", bind)
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from serving.options import uvicorn_options
+
     s = get_settings()
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
+    if s.metrics_bind:
+        _serve_metrics(s.metrics_bind)
     uvicorn.run(
         "server:create_app",
         factory=True,
         host=args.host or s.host,
         port=args.port or s.port,
         workers=args.workers,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
-        log_level=args.log_level,
-        proxy_headers=True,
+        **uvicorn_options(s, log_level=args.log_level, access_log=not args.no_access_log),
     )
 
 
@@ -243,13 +280,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--no-access-log", action="store_true", help="no line per request")
     serve.set_defaults(func=cmd_serve)
     return p
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
+    from telemetry import logs
+
+    logs.configure(os.environ.get("LOG_FORMAT", "text"))
     args = build_parser().parse_args(argv)
     args.func(args)
 

@@ -43,6 +43,11 @@ def _flag(name: str, default: bool) -> bool:
     return default if not value else value not in ("0", "false", "no", "off")
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else default
+
+
 def _default_db_url() -> str:
     return f"sqlite://{_var_dir() / 'warga.sqlite3'}"
 
@@ -75,6 +80,34 @@ class Settings:
     graphql_trusted_documents: str = field(
         default_factory=lambda: os.environ.get("GRAPHQL_TRUSTED_DOCUMENTS", "off").strip().lower()
     )
+    # Rate limits (README "Abuse"): per user and per client address.
+    reports_per_minute: int = field(default_factory=lambda: _int("REPORTS_PER_MINUTE", 30))
+    reports_per_minute_per_address: int = field(
+        default_factory=lambda: _int("REPORTS_PER_MINUTE_PER_ADDRESS", 60)
+    )
+    register_per_hour_per_address: int = field(
+        default_factory=lambda: _int("REGISTER_PER_HOUR_PER_ADDRESS", 20)
+    )
+    logins_per_minute_per_address: int = field(
+        default_factory=lambda: _int("LOGINS_PER_MINUTE_PER_ADDRESS", 60)
+    )
+    rate_limit_max_keys: int = field(default_factory=lambda: _int("RATE_LIMIT_MAX_KEYS", 200_000))
+    # Memory and time bounds of one request (README "Abuse").
+    max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 1024 * 1024))
+    max_upload_bytes: int = field(default_factory=lambda: _int("MAX_UPLOAD_BYTES", 11 * 1024 * 1024))
+    max_ws_message_bytes: int = field(default_factory=lambda: _int("MAX_WS_MESSAGE_BYTES", 256 * 1024))
+    header_timeout: float = field(default_factory=lambda: _float("HEADER_TIMEOUT_SECONDS", 10))
+    body_timeout: float = field(default_factory=lambda: _float("BODY_TIMEOUT_SECONDS", 60))
+    body_idle_timeout: float = field(default_factory=lambda: _float("BODY_IDLE_TIMEOUT_SECONDS", 10))
+    keep_alive_timeout: int = field(default_factory=lambda: _int("KEEP_ALIVE_SECONDS", 5))
+    ws_init_timeout: float = field(default_factory=lambda: _float("WS_INIT_TIMEOUT_SECONDS", 10))
+    max_image_pixels: int = field(default_factory=lambda: _int("MAX_IMAGE_PIXELS", 24_000_000))
+    decodes_per_process: int = field(default_factory=lambda: _int("IMAGE_DECODES_PER_PROCESS", 2))
+    uploads_per_user: int = field(default_factory=lambda: _int("UPLOADS_IN_FLIGHT_PER_USER", 2))
+    # Operators (README "Operating").
+    metrics_token: str | None = field(default_factory=lambda: os.environ.get("METRICS_TOKEN") or None)
+    metrics_bind: str | None = field(default_factory=lambda: os.environ.get("METRICS_BIND") or None)
+    log_format: str = field(default_factory=lambda: os.environ.get("LOG_FORMAT", "json"))
 
     @property
     def is_postgres(self) -> bool:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
+import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,6 +22,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
@@ -25,20 +30,80 @@ from config import ROOT, Settings, get_settings, tortoise_config
 from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
 from domain.errors import Unauthenticated
+from domain.media import Decoder
+from domain.ratelimit import RateLimiter
 from domain.tx import now
 from models.enums import RegionLevel
 from rest import exports, open311
 from schema import schema
 from schema.context import Context
 from schema.http import GraphQLView
+from serving.guard import Guard
 from subscriptions import heap
 from subscriptions.bus import Bus, install_bus
 from subscriptions.hub import Hub
+from telemetry import metrics
 
 log = logging.getLogger("warga")
 
+_COMMENT = re.compile(r"#[^\n\r]*")
+_OPERATION = re.compile(r"(?:^|[\s,}])(query|mutation|subscription)\b\s*([_A-Za-z][_0-9A-Za-z]*)?")
+
+
+def operation_kind(query: Any, operation_name: Any) -> str:
+    """query, mutation or subscription, read from the text without parsing it again (a
+    label for metrics only: a query without a keyword starts with `{`)."""
+    if not isinstance(query, str):
+        return "unknown"
+    text = _COMMENT.sub("", query[:20_000])
+    found = [(m.group(1), m.group(2)) for m in _OPERATION.finditer(text)]
+    if isinstance(operation_name, str) and operation_name:
+        return next((kind for kind, name in found if name == operation_name), "unknown")
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        return "query"
+    return found[0][0] if found else "unknown"
+
+
+class LegacyWSHandler(BaseGraphQLWSHandler):
+    """graphql-ws (legacy) with the idle limit before `connection_init` that strawberry only
+    gives graphql-transport-ws: a socket that never says hello is closed (4408, as the newer
+    protocol does)."""
+
+    async def handle(self) -> None:
+        timer = asyncio.create_task(self._close_unless_initialised())
+        try:
+            await super().handle()
+        finally:
+            timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timer
+
+    async def _close_unless_initialised(self) -> None:
+        await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
+        if not self.connection_acknowledged:
+            metrics.http_refused("ws_init_timeout")
+            with contextlib.suppress(Exception):
+                await self.websocket.close(code=4408, reason="Connection initialisation timeout")
+
 
 class WargaGraphQL(GraphQLView):
+    graphql_ws_handler_class = LegacyWSHandler
+
+    async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
+        """Counted and timed for /metrics, by operation kind and outcome."""
+        data = kwargs.get("request_data")
+        kind = operation_kind(getattr(data, "query", None), getattr(data, "operation_name", None))
+        started = time.perf_counter()
+        code: str | None = "BAD_REQUEST"
+        try:
+            result = await super().execute_single(*args, **kwargs)
+            errors = getattr(result, "errors", None)
+            code = (errors[0].extensions or {}).get("code", "OTHER") if errors else None
+            return result
+        finally:
+            metrics.graphql_request(kind, code, time.perf_counter() - started)
+
     async def get_context(self, request: Any, response: Any = None) -> Context:
         context = Context(request=request, response=response)
         if request.scope["type"] == "http":
@@ -66,6 +131,28 @@ async def client_gone(request: Request, exc: Exception) -> Response:
     """The client hung up mid-request (a closed tab, a load generator stopping): nothing to
     answer and nothing wrong with the server, so no stack trace in its log."""
     return Response(status_code=499)
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus text, only with `Authorization: Bearer $METRICS_TOKEN` (without the token
+    set, this route does not exist: use METRICS_BIND for a separate listener)."""
+    token = request.app.state.settings.metrics_token
+    given = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        return Response("Not Found", status_code=404)
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
+
+
+async def sample_forever(app: Starlette, every: float = 5.0) -> None:
+    """Gauges and counters read from live objects (subscribers, read cache), per process."""
+    cache_sampler = metrics.CacheSampler()
+    while True:
+        try:
+            metrics.SUBSCRIBERS.set(app.state.hub.subscriber_count)
+            cache_sampler.sample(schema.cache)
+        except Exception:
+            log.exception("sampling metrics failed")
+        await asyncio.sleep(every)
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -113,7 +200,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
         keep_alive=False,
         graphql_ide="graphiql" if settings.graphiql else None,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
     )
+    limiter = RateLimiter.for_settings(settings, on_limited=metrics.rate_limited)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,6 +217,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             background = [
                 asyncio.create_task(close_stale_forever(settings), name="warga-close-stale"),
                 asyncio.create_task(heap.freeze_survivors_forever(), name="warga-heap"),
+                asyncio.create_task(sample_forever(app), name="warga-metrics"),
             ]
             try:
                 yield
@@ -138,10 +228,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         await task
                 await hub.stop()
                 await bus.stop()
+                await limiter.close()
+                app.state.decoder.close()
 
     app = Starlette(
         routes=[
             Route("/healthz", healthz),
+            Route("/metrics", metrics_endpoint),
             Route("/exports/reports.csv", exports.reports_csv),
             *open311.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -152,8 +245,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ],
         lifespan=lifespan,
         exception_handlers={Unauthenticated: unauthenticated, ClientDisconnect: client_gone},
-        # Region boundaries and CSV exports compress well; phones on 3G notice.
-        middleware=[Middleware(GZipMiddleware, minimum_size=2048)],
+        middleware=[
+            # Outermost: bounds and headers hold for every route, errors included.
+            Middleware(
+                Guard,
+                max_body_bytes=settings.max_body_bytes,
+                max_upload_bytes=settings.max_upload_bytes,
+                max_ws_message_bytes=settings.max_ws_message_bytes,
+                body_timeout=settings.body_timeout,
+                body_idle_timeout=settings.body_idle_timeout,
+            ),
+            # Region boundaries and CSV exports compress well; phones on 3G notice.
+            Middleware(GZipMiddleware, minimum_size=2048),
+        ],
     )
     app.state.settings = settings
+    app.state.limiter = limiter
+    app.state.graphql = graphql
+    app.state.decoder = Decoder(
+        settings.decodes_per_process, settings.uploads_per_user, settings.max_image_pixels
+    )
     return app

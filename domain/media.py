@@ -20,12 +20,23 @@ Choices worth knowing:
   are kept as decoded and the profile is simply dropped.
 * Outputs have the input's format; so does the thumbnail (alpha survives for
   PNG/WebP). JPEG and WebP are re-encoded lossily at quality 85.
+* Memory is bounded three ways: pixels per upload (MAX_IMAGE_PIXELS, 24 MP by default:
+  a 6000x4000 photo; decoding costs 3-4 bytes per pixel, several times over while the
+  picture is converted), decodes in flight per process (IMAGE_DECODES_PER_PROCESS, on a
+  thread pool of that size; the others wait their turn) and uploads in flight per user
+  (UPLOADS_IN_FLIGHT_PER_USER; more are refused with RATE_LIMITED). JPEGs larger than the
+  largest stored side are decoded at a reduced scale (libjpeg's DCT scaling), never in
+  full. After the last decode in flight the C allocator is asked to return its free
+  memory to the system (glibc keeps freed blocks of large pictures in its arenas, which is
+  why a burst of uploads used to hold gigabytes for good).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import functools
 import hashlib
 import io
@@ -33,17 +44,21 @@ import os
 import struct
 import tempfile
 import warnings
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from domain.errors import BadUserInput
+from domain.errors import BadUserInput, RateLimited
 from domain.tx import now
 from models import Media
+from telemetry import metrics
 
 MAX_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000  # decompression-bomb bound (width*height)
+MAX_PIXELS = 24_000_000  # default bound of width*height (decompression bombs, memory)
+MAX_SIDE = 8192  # longest side kept; larger JPEGs are decoded at a reduced scale
 THUMB_SIZE = 320  # longest side of the thumbnail, px
 ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
@@ -90,7 +105,7 @@ class StoredImage:
     thumb_path: str  # relative, e.g. "ab/cd/abcd...._thumb.jpg" (same format as path)
 
 
-def process_image(data: bytes) -> tuple[bytes, bytes, str, int, int]:
+def process_image(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[bytes, bytes, str, int, int]:
     """Validate + clean: returns (clean_bytes, thumb_bytes, content_type, width, height).
 
     Pure function of the input bytes, so equal uploads give equal outputs, which is
@@ -100,26 +115,25 @@ def process_image(data: bytes) -> tuple[bytes, bytes, str, int, int]:
         raise MediaRejected(
             f"file is too large ({len(data)} bytes); the limit is {MAX_BYTES // (1024 * 1024)} MB"
         )
-    fmt, picture = _decode(data)
-    thumb = picture.copy()
-    thumb.thumbnail((THUMB_SIZE, THUMB_SIZE), Image.Resampling.LANCZOS)  # never upscales
-    return (
-        _encode(picture, fmt),
-        _encode(thumb, fmt),
-        ALLOWED[fmt],
-        picture.width,
-        picture.height,
-    )
+    fmt, picture = _decode(data, max_pixels)
+    # Resized straight from the picture (no full-size copy first); never upscales.
+    scale = min(1.0, THUMB_SIZE / max(picture.size))
+    size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
+    thumb = picture.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if scale < 1 else picture
+    clean = _encode(picture, fmt)
+    width, height = picture.size
+    del picture  # the big buffer goes before the thumbnail is encoded
+    return clean, _encode(thumb, fmt), ALLOWED[fmt], width, height
 
 
-def store_image(data: bytes, media_root: Path) -> StoredImage:
+def store_image(data: bytes, media_root: Path, max_pixels: int = MAX_PIXELS) -> StoredImage:
     """Clean the upload, then write it and its thumbnail under media_root by content hash.
 
     Idempotent (an existing file already holds exactly these bytes, so it is not
     rewritten) and atomic (temp file + os.replace), so readers never see a partial
     file. The thumbnail is written first: if the main file exists, so does its thumb.
     """
-    clean, thumb, content_type, width, height = process_image(data)
+    clean, thumb, content_type, width, height = process_image(data, max_pixels)
     sha = hashlib.sha256(clean).hexdigest()
     fmt = next(name for name, ctype in ALLOWED.items() if ctype == content_type)
     ext = _EXTENSIONS[fmt]
@@ -138,7 +152,7 @@ def store_image(data: bytes, media_root: Path) -> StoredImage:
     return stored
 
 
-def _decode(data: bytes) -> tuple[str, Image.Image]:
+def _decode(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, Image.Image]:
     """Decode the first frame into a fresh, upright, metadata-free image.
 
     Pillow only warns between MAX_IMAGE_PIXELS and twice that; the warning is turned
@@ -156,20 +170,23 @@ def _decode(data: bytes) -> tuple[str, Image.Image]:
                 if fmt not in ALLOWED:
                     raise MediaRejected("unsupported image format; upload a JPEG, PNG or WebP")
                 width, height = img.size  # from the header: Image.open decodes no pixels
-                if width * height > MAX_PIXELS:
+                if width * height > max_pixels:
                     raise MediaRejected(
-                        f"image is too large ({width}x{height} pixels); the limit is {MAX_PIXELS} pixels"
+                        f"image is too large ({width}x{height} pixels); the limit is {max_pixels} pixels"
                     )
+                if fmt == "JPEG" and max(width, height) > MAX_SIDE:
+                    img.draft(img.mode, (MAX_SIDE, MAX_SIDE))  # DCT-scaled decode: 1/2, 1/4, 1/8
                 img.load()  # full decode of the first frame: catches truncation/corruption
                 icc = img.info.get("icc_profile")
-                upright = ImageOps.exif_transpose(img) or img
+                upright = img
+                ImageOps.exif_transpose(upright, in_place=True)  # no full-size copy when upright
                 if icc:
                     upright = _to_srgb(upright, icc)
                 return fmt, _fresh(_normalise_mode(upright, fmt))
     except MediaRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise MediaRejected(f"image has too many pixels (limit {MAX_PIXELS})") from exc
+        raise MediaRejected(f"image has too many pixels (limit {max_pixels})") from exc
     except UnidentifiedImageError as exc:
         raise MediaRejected("not a JPEG, PNG or WebP image") from exc
     except _DECODE_ERRORS as exc:
@@ -247,10 +264,80 @@ def _write_once(target: Path, payload: bytes) -> None:
 # ---------------------------------------------------------------- uploads
 
 
-async def upload(viewer_id: int, data: bytes, media_root: Path) -> Media:
-    """Store a cleaned upload and its row; the decoding runs in a thread, off the event loop."""
+def _trim_allocator() -> None:
+    """Give the C heap's free pages back to the system (glibc only; elsewhere a no-op)."""
+    if _libc is not None:
+        with contextlib.suppress(Exception):
+            _libc.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
     try:
-        stored = await asyncio.to_thread(store_image, data, media_root)
+        libc = ctypes.CDLL(name) if name else None
+        return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_libc = _load_libc()
+
+
+class Decoder:
+    """The process's image decoding: at most `per_process` decodes at a time, on threads of
+    its own, and at most `per_user` uploads in flight per user (waiting ones included)."""
+
+    def __init__(self, per_process: int = 2, per_user: int = 2, max_pixels: int = MAX_PIXELS) -> None:
+        self.per_process = max(1, per_process)
+        self.per_user = max(1, per_user)
+        self.max_pixels = max_pixels
+        self._pool: ThreadPoolExecutor | None = None
+        self._slots: asyncio.Semaphore | None = None
+        self._users: Counter[int] = Counter()
+        self.in_flight = 0
+
+    def _ensure(self) -> tuple[ThreadPoolExecutor, asyncio.Semaphore]:
+        if self._pool is None or self._slots is None:
+            self._pool = ThreadPoolExecutor(self.per_process, thread_name_prefix="warga-decode")
+            self._slots = asyncio.Semaphore(self.per_process)
+        return self._pool, self._slots
+
+    async def store(self, user_id: int, data: bytes, media_root: Path) -> StoredImage:
+        if self._users[user_id] >= self.per_user:
+            raise RateLimited(
+                f"At most {self.per_user} uploads of yours are processed at a time; retry when one is done."
+            )
+        pool, slots = self._ensure()
+        self._users[user_id] += 1
+        try:
+            async with slots:
+                self.in_flight += 1
+                metrics.UPLOADS_DECODING.inc()
+                try:
+                    loop = asyncio.get_running_loop()
+                    return await loop.run_in_executor(pool, store_image, data, media_root, self.max_pixels)
+                finally:
+                    self.in_flight -= 1
+                    metrics.UPLOADS_DECODING.dec()
+                    if self.in_flight == 0:
+                        await loop.run_in_executor(pool, _trim_allocator)
+        finally:
+            self._users[user_id] -= 1
+            if self._users[user_id] <= 0:
+                del self._users[user_id]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def upload(viewer_id: int, data: bytes, media_root: Path, decoder: Decoder | None = None) -> Media:
+    """Store a cleaned upload and its row; the decoding runs on the decoder's threads."""
+    try:
+        if decoder is None:
+            stored = await asyncio.to_thread(store_image, data, media_root)
+        else:
+            stored = await decoder.store(viewer_id, data, media_root)
     except MediaRejected as exc:
         raise BadUserInput("file", str(exc)) from None
     return await Media.create(

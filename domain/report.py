@@ -16,7 +16,6 @@ from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Unauthenticated
 from domain.pagination import Order, Page, paginate
-from domain.ratelimit import report_posts
 from domain.timeline import record
 from domain.tx import atomic
 from domain.visibility import by_author_condition, can_see_report, report_condition
@@ -97,7 +96,6 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
         raise BadUserInput("location", "That location is outside the city's kelurahan.")
     if len(data.media_ids) > MAX_MEDIA:
         raise BadUserInput("mediaIds", f"At most {MAX_MEDIA} photos.")
-    report_posts.hit(f"user:{viewer.id}", "reports")
     kecamatan = cat.parent(kelurahan)
     kota = cat.parent(kecamatan) if kecamatan else None
     assert kecamatan is not None and kota is not None, "region tree is incomplete"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 from tortoise.exceptions import IntegrityError
 
 from config import get_settings
@@ -11,7 +12,7 @@ from domain import validate
 from domain.auth import Viewer, bearer, hash_password, issue_token, read_token, verify_password
 from domain.catalog import catalog
 from domain.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
-from domain.ratelimit import failed_logins
+from domain.ratelimit import LoginGuard, account_key
 from domain.tx import atomic
 from models import User
 from models.enums import EventKind, RegionLevel, Role
@@ -19,7 +20,7 @@ from models.sql import fetch_model
 
 HANDLE_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-PHONE_RE = re.compile(r"^\+?[0-9]{6,15}$")
+PHONE_SEPARATORS = re.compile(r"[\s\-().\u00a0/]")
 
 
 def viewer_of(user: User) -> Viewer:
@@ -55,13 +56,33 @@ def _email(value: str | None) -> str | None:
     return email
 
 
+def normalise_phone(value: str) -> str | None:
+    """One number, one identity: every way people write an Indonesian number (+62 812...,
+    62812..., 0812-..., (0812) 555 ..., 0062...) gives the same E.164 string; None when it is
+    not a valid number. Numbers of other countries need their + and country code."""
+    raw = PHONE_SEPARATORS.sub("", value.strip()).replace("\uff0b", "+")
+    if len(raw) > 32:
+        return None
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    elif raw.startswith("62"):
+        raw = "+" + raw  # national numbers start with the trunk 0, so this is the country code
+    if raw.startswith("+620"):
+        raw = "+62" + raw[4:]  # "+62 (0)812...": the trunk 0 written after the country code
+    try:
+        number = phonenumbers.parse(raw, "ID")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def _phone(value: str | None) -> str | None:
     if value is None or not value.strip():
         return None
-    phone = re.sub(r"[\s\-()]", "", value)
-    if phone.startswith("0"):
-        phone = "+62" + phone[1:]  # Indonesian national format -> E.164, so one number is one login
-    if not PHONE_RE.match(phone):
+    phone = normalise_phone(value)
+    if phone is None:
         raise BadUserInput("phone", "`phone` is not a valid phone number.")
     return phone
 
@@ -109,21 +130,42 @@ async def register(
     )
 
 
-async def login(login_name: str, password: str) -> User:
-    key = login_name.strip().lower()
-    failed_logins.hit(key, "failed logins")
-    user = await User.get_or_none(handle=key)
-    if user is None and "@" in key:
-        user = await User.get_or_none(email=key)
-    if user is None:
-        try:
-            user = await User.get_or_none(phone=_phone(key))
-        except BadUserInput:
-            user = None
+async def find_login(login_name: str) -> tuple[User | None, str]:
+    """The account a login names (a handle, an e-mail or a phone number in any writing) and
+    the login's normalised form. A value is only looked up where it could be stored: a
+    40-character e-mail is never compared with the 30-character handle column (Tortoise
+    validates filter values against the column's length and would raise)."""
+    text = login_name.strip().lower()
+    if HANDLE_RE.match(text):
+        user = await User.get_or_none(handle=text)
+        if user is not None:
+            return user, text
+    if "@" in text:
+        if len(text) <= 254 and EMAIL_RE.match(text):
+            return await User.get_or_none(email=text), text
+        return None, text
+    phone = normalise_phone(text)
+    if phone is not None:
+        return await User.get_or_none(phone=phone), phone
+    return None, text
+
+
+async def login(login_name: str, password: str, guard: LoginGuard | None = None) -> User:
+    """Check the password; failed guesses are slowed down (never locked out) by the guard,
+    which is asked before the password is hashed so a throttled guess costs no CPU."""
+    if len(login_name) > 400 or len(password) > 200:
+        raise Unauthenticated("Wrong login or password.")
+    user, normalised = await find_login(login_name)
+    account = account_key(user.id if user else None, normalised)
+    if guard is not None:
+        await guard.check(account)
     if not verify_password(user.password_hash if user else None, password):
+        if guard is not None:
+            await guard.failed(account)
         raise Unauthenticated("Wrong login or password.")
     assert user is not None
-    failed_logins.reset(key)
+    if guard is not None:
+        await guard.succeeded(account)
     return user
 
 

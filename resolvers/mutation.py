@@ -28,7 +28,7 @@ async def register(info: Info, input: RegisterInput) -> AuthPayload:
 async def login(info: Info, input: LoginInput) -> AuthPayload:
     # A blank login would match every account without a phone number.
     login = v.text(input.login, "input.login", min_len=1, max_len=320)
-    user = await users.login(login or "", input.password)
+    user = await users.login(login or "", input.password, info.context.login_guard())
     info.context.viewer = users.viewer_of(user)
     return _auth(user)
 
@@ -100,7 +100,8 @@ async def unvote(info: Info, report_id: strawberry.ID) -> Report:
 async def upload_media(info: Info, file: Upload) -> Media:
     viewer = info.context.require_viewer()
     data = await file.read(media.MAX_BYTES + 1)  # one byte over the limit is enough to refuse
-    row = await media.upload(viewer.id, data, get_settings().media_root)
+    decoder = getattr(info.context.request.app.state, "decoder", None)
+    row = await media.upload(viewer.id, data, get_settings().media_root, decoder)
     return Media.of(row)
 
 

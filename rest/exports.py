@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -70,6 +71,20 @@ def _iso(value: Any) -> str:
     return value.astimezone(JAKARTA).isoformat()
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+
+
+def cell(value: Any) -> Any:
+    """A text cell a spreadsheet would read as a formula (=HYPERLINK(...), +cmd|..., @SUM(...),
+    and -, tab, CR that some programs also accept) gets a leading apostrophe, as OWASP's
+    "CSV injection" advice says; a number stays a number (the latitudes are negative).
+    Every free-text column goes through here: the CSV writer quotes delimiters itself."""
+    if isinstance(value, str) and value.startswith(FORMULA_START) and not NUMBER.match(value):
+        return "'" + value
+    return value
+
+
 def _row(r: dict[str, Any], at: datetime) -> list[Any]:
     cat = catalog()
     category = cat.categories.get(r["category_id"])
@@ -77,7 +92,7 @@ def _row(r: dict[str, Any], at: datetime) -> list[Any]:
     kel, kec, kota = (cat.regions.get(r[k]) for k in ("kelurahan_id", "kecamatan_id", "kota_id"))
     due = datetime.fromisoformat(r["due_at"]) if isinstance(r["due_at"], str) else r["due_at"]
 
-    return [
+    return [cell(value) for value in [
         r["id"], _iso(r["created_at"]), r["status"], category.code if category else "",
         category.name if category else "", agency.name if agency else "", kel.code if kel else "",
         kel.name if kel else "", kec.name if kec else "", kota.name if kota else "",
@@ -86,7 +101,7 @@ def _row(r: dict[str, Any], at: datetime) -> list[Any]:
         _iso(r["closed_at"]), "true" if is_overdue(r["status"], due, at) else "false",
         r["rating"] if r["rating"] is not None else "", r["vote_count"], r["comment_count"],
         r["duplicate_of_id"] or "",
-    ]  # fmt: skip
+    ]]  # fmt: skip
 
 
 async def _lines(where: str, args: list[Any]) -> AsyncIterator[str]:

@@ -27,6 +27,7 @@ from domain.users import viewer_of
 from domain.visibility import can_see_report
 from models import Media, Report, StatusChange
 from models.enums import ReportStatus
+from schema.admission import client_address
 
 CLOSED = {ReportStatus.CLOSED, ReportStatus.REJECTED, ReportStatus.DUPLICATE}
 MAX_RESULTS = 1000
@@ -287,6 +288,8 @@ async def post_request(request: Request) -> Response:
     user = await apikeys.user_for(_api_key(request, form))
     if user is None:
         return _error(403, "api_key is missing, invalid or revoked")
+    # The same report budgets as createReport: per account and per address.
+    await request.app.state.limiter.admit({"create_report": 1}, user.id, client_address(request))
     code = _text(form, "service_code")
     if code is None:
         raise BadUserInput("service_code", "is required")

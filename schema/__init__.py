@@ -13,6 +13,7 @@ from strawberry.types.execution import ExecutionResult, PreExecutionError
 from resolvers import mutation as m
 from resolvers import performance as perf
 from resolvers import query as q
+from schema.admission import Admission
 from schema.cache import AGGREGATE, ResponseCache
 from schema.documents import Checked, Documents
 from schema.errors import ClientErrors, to_client_error
@@ -235,6 +236,7 @@ schema = WargaSchema(
     extensions=[
         CachedDocuments,
         ClientErrors,
+        Admission,
     ],
 )
 

@@ -10,6 +10,7 @@ from strawberry.types import Info as _Info
 
 from domain.auth import Viewer
 from domain.errors import Unauthenticated
+from domain.ratelimit import LoginGuard
 from domain.tx import now
 from domain.users import authenticate, viewer_of
 from models import User
@@ -39,6 +40,13 @@ class Context:
         self.viewer = viewer_of(user)
         self.loaders.viewer = self.viewer
         self.loaders.users.prime(user.id, user, force=True)
+
+    def login_guard(self) -> LoginGuard | None:
+        """Password guesses from this caller's address, slowed down (domain/ratelimit.py)."""
+        from schema.admission import _limiter, client_address
+
+        limiter = _limiter(self)
+        return limiter.guard(client_address(self.request)) if limiter is not None else None
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

@@ -15,6 +15,7 @@ from models.enums import EventKind
 from subscriptions import log
 from subscriptions.bus import Bus
 from subscriptions.log import LoggedEvent, Position
+from telemetry import metrics
 
 logger = logging.getLogger("warga.hub")
 
@@ -193,6 +194,7 @@ class Hub:
                     sub.offer(delivery)
                 self.delivered += 1
             self.position = events[-1].position
+            metrics.events_delivered(e.created_at for e in events)
             if len(events) < BATCH:
                 return
 

@@ -42,6 +42,10 @@ os.environ["MEDIA_ROOT"] = str(_tmp / "media")
 os.environ["SECRET_KEY"] = "test-secret"
 os.environ["WARGA_ARGON2"] = "fast"
 os.environ["REPORTS_PER_MINUTE"] = "100000"
+# The suite registers, logs in and posts from one address; tests of the limits set their own.
+os.environ["REPORTS_PER_MINUTE_PER_ADDRESS"] = "100000"
+os.environ["REGISTER_PER_HOUR_PER_ADDRESS"] = "100000"
+os.environ["LOGINS_PER_MINUTE_PER_ADDRESS"] = "100000"
 if BACKEND == "postgres":
     os.environ["DATABASE_URL"] = PG_URL
     os.environ["BROADCAST_URL"] = REDIS_URL
@@ -132,7 +136,6 @@ async def wipe() -> None:
     """No users, reports or rollups; regions and categories stay."""
     from tortoise import connections
 
-    from domain.ratelimit import failed_logins, report_posts
     from domain.rollups import TABLES
 
     tables = [*MUTABLE_TABLES, *(table for table, _, _ in TABLES.values())]
@@ -143,8 +146,6 @@ async def wipe() -> None:
         await conn.execute_script("UPDATE report SET duplicate_of_id = NULL")
         for table in tables:
             await conn.execute_script(f"DELETE FROM {table}")
-    failed_logins._hits.clear()
-    report_posts._hits.clear()
     from schema import schema
 
     if schema.cache is not None:
@@ -158,9 +159,10 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if "app" not in request.fixturenames and "client" not in request.fixturenames:
         yield
         return
-    request.getfixturevalue("app")
+    app = request.getfixturevalue("app")
     if request.node.get_closest_marker("shared_data") is None:
         await wipe()
+        await app.state.limiter.clear()
     yield
 
 

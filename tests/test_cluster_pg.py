@@ -120,12 +120,13 @@ class RedisServer:
 
 
 class ServerProcess:
-    def __init__(self, redis_port: int) -> None:
+    def __init__(self, redis_port: int, extra_env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         env = {
             **os.environ,
             "BROADCAST_URL": f"redis://127.0.0.1:{redis_port}/0",
             "PORT": str(self.port),
+            **(extra_env or {}),
         }
         self.proc = subprocess.Popen(
             [
@@ -346,3 +347,52 @@ async def _post_inprocess(client, token: str, i: int) -> str:
     data = resp.json()
     assert not data.get("errors"), data
     return data["data"]["createReport"]["id"]
+
+
+# ---------------------------------------------------------------- limits across processes
+
+
+@pytest.fixture
+async def limited_cluster(app) -> AsyncIterator[tuple[ServerProcess, ServerProcess]]:
+    redis = RedisServer()
+    redis.start()
+    env = {"REGISTER_PER_HOUR_PER_ADDRESS": "4", "LOGINS_PER_MINUTE_PER_ADDRESS": "1000"}
+    a, b = ServerProcess(redis.port, env), ServerProcess(redis.port, env)
+    try:
+        await asyncio.gather(a.ready(), b.ready())
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+        redis.stop()
+
+
+async def _gql(base: str, query: str, variables: dict | None = None) -> dict:
+    async with httpx.AsyncClient(base_url=base) as c:
+        return (await c.post("/graphql", json={"query": query, "variables": variables or {}})).json()
+
+
+async def test_rate_limits_hold_across_two_processes_sharing_redis(app, limited_cluster):
+    a, b = limited_cluster
+    register = """mutation($h: String!) { register(input: {handle: $h, displayName: "X",
+      password: "rahasia-123"}) { token } }"""
+    for server, handle in ((a, "klaster1"), (b, "klaster2"), (a, "klaster3")):
+        assert not (await _gql(server.url, register, {"h": handle})).get("errors")
+    # One left between both processes: two aliased registrations on B are refused whole.
+    two = """mutation { x: register(input: {handle: "klaster4", displayName: "X", password: "rahasia-123"}) { token }
+      y: register(input: {handle: "klaster5", displayName: "X", password: "rahasia-123"}) { token } }"""
+    body = await _gql(b.url, two)
+    assert body["data"] is None and [e["extensions"]["code"] for e in body["errors"]] == ["RATE_LIMITED"] * 2
+    assert not (await _gql(b.url, register, {"h": "klaster4"})).get("errors")
+    body = await _gql(a.url, register, {"h": "klaster6"})
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+    # Password guesses: five free failures spread over both processes, the sixth starts a
+    # backoff that the other process enforces at once.
+    login = """mutation($p: String!) { login(input: {login: "klaster1", password: $p}) { token } }"""
+    for i in range(6):
+        body = await _gql((a, b)[i % 2].url, login, {"p": "salah-salah"})
+        assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED", i
+    body = await _gql(b.url, login, {"p": "rahasia-123"})
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert body["errors"][0]["extensions"]["retryAfter"] >= 1

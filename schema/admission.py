@@ -1,0 +1,101 @@
+"""Rate-limit admission of a whole mutation request before any of it runs.
+
+Mutation fields are non-null in the contract, so one refused field would null `data` and
+hide which of its siblings had been saved (40 aliased `createReport` used to save 30 and
+answer `data: null`). Instead the request's limited fields are counted one by one (aliases,
+fragments and inline fragments included) and every budget they spend is reserved at once:
+either all of them fit and the request runs, or none is reserved, nothing runs, `data` is
+null and each limited field gets its own RATE_LIMITED error (with `retryAfter`) on its
+path. "Nothing was saved" is then exactly what the answer says.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from strawberry.extensions import SchemaExtension
+
+from domain.ratelimit import TooMany, address_key
+
+# Mutation field -> the limited action it is (domain/ratelimit.py Limits.actions).
+ACTIONS = {"register": "register", "login": "login", "createReport": "create_report"}
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if name:
+        return next((o for o in ops if o.name and o.name.value == name), None)
+    return ops[0] if len(ops) == 1 else None
+
+
+def root_fields(document: DocumentNode, operation_name: str | None) -> Iterator[tuple[str, str]]:
+    """(field name, response key) of every root field of the operation, through fragments;
+    @skip/@include are ignored (a field that might run is counted)."""
+    op = _operation(document, operation_name)
+    if op is None:
+        return
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    seen: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode) -> Iterator[tuple[str, str]]:
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                yield sel.name.value, (sel.alias or sel.name).value
+            elif isinstance(sel, InlineFragmentNode):
+                yield from walk(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                fragment = fragments.get(sel.name.value)
+                if fragment is not None:
+                    yield from walk(fragment.selection_set)
+
+    yield from walk(op.selection_set)
+
+
+def client_address(request: Any) -> str:
+    """The rate-limit key of the caller's address (uvicorn has already applied a trusted
+    proxy's X-Forwarded-For to `client`: see README "Behind a reverse proxy")."""
+    client = getattr(request, "client", None)
+    return address_key(client.host if client else None)
+
+
+class Admission(SchemaExtension):
+    async def on_execute(self) -> Any:  # type: ignore[override]
+        ec = self.execution_context
+        limiter = _limiter(ec.context)
+        document = ec.graphql_document
+        mutation = getattr(ec.operation_type, "value", None) == "mutation"  # strawberry's own enum
+        if limiter is not None and document is not None and mutation:
+            limited = [
+                (name, key) for name, key in root_fields(document, ec.operation_name) if name in ACTIONS
+            ]
+            if limited:
+                actions = Counter(ACTIONS[name] for name, _ in limited)
+                viewer = getattr(ec.context, "viewer", None)
+                try:
+                    await limiter.admit(
+                        dict(actions), viewer.id if viewer else None, client_address(ec.context.request)
+                    )
+                except TooMany as exc:
+                    errors = [GraphQLError(exc.message, path=[key], original_error=exc) for _, key in limited]
+                    ec.result = GraphQLExecutionResult(data=None, errors=errors)
+        yield
+
+
+def _limiter(context: Any) -> Any:
+    request = getattr(context, "request", None)
+    app = getattr(request, "app", None)
+    return getattr(getattr(app, "state", None), "limiter", None)

