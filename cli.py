@@ -161,6 +161,33 @@ def cmd_api_key(args: argparse.Namespace) -> None:
     asyncio.run(_with_orm(work))
 
 
+def cmd_notifications(args: argparse.Namespace) -> None:
+    """The outbox: counts per channel and state, the oldest waiting, the dead letters; `retry`
+    puts failed ones back in the queue, `prune` drops old delivered ones."""
+    from domain import notifications_sender as outbox
+
+    async def work() -> None:
+        if args.action == "retry":
+            n = await outbox.retry_failed(args.ids or None)
+            print(f"{n} failed notification(s) queued again")
+            return
+        if args.action == "prune":
+            print(f"{await outbox.prune(args.days)} delivered or dropped notification(s) removed")
+            return
+        status = await outbox.queue_status()
+        counts = status["counts"]
+        print(f"{'channel':<8} {'pending':>8} {'sent':>8} {'failed':>8} {'dropped':>8}")
+        for channel in ("push", "email"):
+            row = [counts.get(f"{channel}.{state}", 0) for state in ("pending", "sent", "failed", "dropped")]
+            print(f"{channel:<8} " + " ".join(f"{n:>8}" for n in row))
+        print(f"oldest pending: {status['oldest_pending'] or '-'}")
+        for f in status["failed"]:
+            print(f"  failed #{f['id']} user {f['user_id']} {f['channel']} {f['kind']}"
+                  f" after {f['attempts']} attempt(s): {f['error']}")  # fmt: skip
+
+    asyncio.run(_with_orm(work))
+
+
 def cmd_schema(args: argparse.Namespace) -> None:
     from schema import schema
 
@@ -274,6 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", help="list keys").set_defaults(func=cmd_api_key)
 
     sub.add_parser("schema", help="print the GraphQL SDL").set_defaults(func=cmd_schema)
+
+    notes = sub.add_parser("notifications", help="the notification queue: pending, sent, failed")
+    notes.add_argument("action", nargs="?", choices=["status", "retry", "prune"], default="status")
+    notes.add_argument("ids", nargs="*", type=int, help="retry: only these ids (default: every failed one)")
+    notes.add_argument("--days", type=float, default=30, help="prune: older than this many days")
+    notes.set_defaults(func=cmd_notifications)
 
     serve = sub.add_parser("serve", help="run the HTTP/websocket server")
     serve.add_argument("--host")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import secrets
@@ -46,6 +47,33 @@ def _flag(name: str, default: bool) -> bool:
 def _float(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
     return float(value) if value else default
+
+
+def _vapid_private_key() -> str:
+    """VAPID_PRIVATE_KEY (base64url of the raw P-256 scalar, or PEM) from the environment, else a
+    key pair generated once into ./var/ like the secret key: browsers bind each push
+    subscription to the public key, so it must survive restarts and be the same on every process."""
+    key = os.environ.get("VAPID_PRIVATE_KEY")
+    if key:
+        return key.strip()
+    path = _var_dir() / "vapid_private_key"
+    if not path.exists():
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        scalar = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+        path.write_text(base64.urlsafe_b64encode(scalar.to_bytes(32, "big")).rstrip(b"=").decode())
+        path.chmod(0o600)
+        log.warning("VAPID_PRIVATE_KEY is not set: generated one in %s (set it in production)", path)
+    return path.read_text().strip()
+
+
+# The push services of the browsers and platforms in use (Chrome/Android, Firefox, Edge/Windows,
+# Safari/iOS): a subscription's endpoint must be on one of these unless PUSH_ENDPOINT_HOSTS says
+# otherwise, so the server never POSTs to an address the operator did not allow.
+DEFAULT_PUSH_HOSTS = (
+    "fcm.googleapis.com,android.googleapis.com,updates.push.services.mozilla.com,"
+    "*.push.services.mozilla.com,*.notify.windows.com,web.push.apple.com,*.push.apple.com"
+)
 
 
 def _default_db_url() -> str:
@@ -108,6 +136,23 @@ class Settings:
     metrics_token: str | None = field(default_factory=lambda: os.environ.get("METRICS_TOKEN") or None)
     metrics_bind: str | None = field(default_factory=lambda: os.environ.get("METRICS_BIND") or None)
     log_format: str = field(default_factory=lambda: os.environ.get("LOG_FORMAT", "json"))
+    # Notifications (domain/notifications*.py; README "Notifications")
+    vapid_private_key: str = field(default_factory=_vapid_private_key)
+    vapid_subject: str = field(
+        default_factory=lambda: os.environ.get("VAPID_SUBJECT", "mailto:admin@localhost")
+    )
+    push_endpoint_hosts: str = field(
+        default_factory=lambda: os.environ.get("PUSH_ENDPOINT_HOSTS", DEFAULT_PUSH_HOSTS)
+    )
+    smtp_url: str | None = field(default_factory=lambda: os.environ.get("SMTP_URL") or None)
+    mail_from: str = field(default_factory=lambda: os.environ.get("MAIL_FROM", "Warga <no-reply@localhost>"))
+    public_url: str = field(
+        default_factory=lambda: os.environ.get("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+    )
+    notify_batch_seconds: float = field(default_factory=lambda: _float("NOTIFY_BATCH_SECONDS", 60))
+    notify_lease_seconds: float = field(default_factory=lambda: _float("NOTIFY_LEASE_SECONDS", 60))
+    notify_poll_seconds: float = field(default_factory=lambda: _float("NOTIFY_POLL_SECONDS", 1))
+    notify_max_attempts: int = field(default_factory=lambda: _int("NOTIFY_MAX_ATTEMPTS", 8))
 
     @property
     def is_postgres(self) -> bool:

@@ -31,10 +31,12 @@ from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
 from domain.errors import Unauthenticated
 from domain.media import Decoder
+from domain.notifications_sender import Sender
 from domain.ratelimit import RateLimiter
 from domain.tx import now
 from models.enums import RegionLevel
 from rest import exports, open311
+from rest import notifications as notification_links
 from schema import schema
 from schema.context import Context
 from schema.http import GraphQLView
@@ -174,6 +176,7 @@ async def healthz(request: Request) -> JSONResponse:
             **{level.value.lower(): cat.count(level) for level in RegionLevel},
         },
         "gc": heap.PAUSES.status(),
+        "notifications": request.app.state.sender.status(),
     }
     return JSONResponse(body, status_code=200 if db["ok"] else 503)
 
@@ -214,6 +217,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             hub = Hub(bus)
             app.state.hub = hub
             await hub.start()
+            sender = Sender(settings)
+            app.state.sender = sender
+            await sender.start()
             background = [
                 asyncio.create_task(close_stale_forever(settings), name="warga-close-stale"),
                 asyncio.create_task(heap.freeze_survivors_forever(), name="warga-heap"),
@@ -226,6 +232,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                await sender.stop()
                 await hub.stop()
                 await bus.stop()
                 await limiter.close()
@@ -237,6 +244,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/metrics", metrics_endpoint),
             Route("/exports/reports.csv", exports.reports_csv),
             *open311.routes,
+            *notification_links.routes,
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Mount("/media", StaticFiles(directory=settings.media_root, check_dir=False)),

@@ -92,7 +92,9 @@ DDL_KEY = "bench.detached_ddl"
 DATA_TABLES = ("report", "status_change", "comment", "vote")
 ROLLUP_TABLES = ("perf_daily", "perf_hist", "status_daily", "resolved_daily", "heat_daily")
 LOADED = ("app_user", *DATA_TABLES, *ROLLUP_TABLES)
-EMPTIED = ("event", "media", "api_key", *LOADED)
+# The notification tables reference users and reports, so they are emptied with them.
+NOTIFYING = ("notification", "follow", "area_alert", "push_subscription", "notify_settings")
+EMPTIED = (*NOTIFYING, "event", "media", "api_key", *LOADED)
 
 
 def log(message: str) -> None:

@@ -9,6 +9,7 @@ from domain import validate
 from domain.auth import Viewer
 from domain.errors import Forbidden, NotFound, Unauthenticated
 from domain.lifecycle import note_response
+from domain.notifications_follow import follow_on
 from domain.officers import responds_for
 from domain.pagination import Order, Page, paginate
 from domain.tx import atomic
@@ -43,6 +44,7 @@ async def add_comment(viewer: Viewer | None, report_id: int, body: str) -> Comme
         await Report.filter(id=report.id).using_db(tx.conn).update(**changes)
         if official:
             await note_response(tx, report.id)
+        await follow_on(tx.conn, viewer.id, report.id, tx.at, "follow_on_comment")
         await tx.emit(EventKind.COMMENT_ADDED, report.id, comment_id=comment.id)
     return comment
 
@@ -82,6 +84,7 @@ async def set_vote(viewer: Viewer | None, report_id: int, on: bool) -> Report:
                         report_id=report.id, user_id=viewer.id, created_at=tx.at, using_db=tx.conn
                     )
                     changed = 1
+                    await follow_on(tx.conn, viewer.id, report.id, tx.at, "follow_on_vote")
             else:
                 changed = (
                     -await Vote.filter(report_id=report.id, user_id=viewer.id).using_db(tx.conn).delete()

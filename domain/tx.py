@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from domain.notifications import Change, decide, doorbell
 from models.enums import EventKind
 from subscriptions.log import append, writer
 from subscriptions.publish import committed, publish
@@ -32,6 +33,7 @@ class Tx:
     conn: BaseDBAsyncClient
     at: datetime = field(default_factory=lambda: now())
     event_ids: list[int] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
 
     async def emit(
         self,
@@ -47,6 +49,7 @@ class Tx:
             self.conn, kind, report_id, status_change_id, comment_id, self.at, user_id, registered=True
         )
         self.event_ids.append(event_id)
+        self.changes.append(Change(kind, report_id, status_change_id, comment_id))
 
 
 @asynccontextmanager
@@ -55,6 +58,10 @@ async def atomic() -> AsyncIterator[Tx]:
         await writer(conn)  # first, before any write: readers wait for this one, never for foreign ones
         tx = Tx(conn)
         yield tx
+        # The last step of every change: the notifications it causes, in its own transaction.
+        notified = await decide(conn, tx.at, tx.changes) if tx.changes else 0
     committed()
+    if notified:
+        doorbell.ring()
     if tx.event_ids:
         await publish(max(tx.event_ids))

@@ -10,7 +10,8 @@ data. The rules:
   not see it: a report may be about the very staff who handle it. The author stays hidden
   wherever they could surface: `author`, the actor of their own timeline moves, their
   comments on that report, their report count, the `authorId` filter.
-- Contact data (e-mail, phone) is seen by the user themself and ADMIN.
+- Contact data (e-mail, phone, whether the e-mail is verified) is seen by the user themself
+  and ADMIN; notification settings and area alerts by the user alone.
 - A deleted comment is seen by nobody: what remains is a tombstone (its id).
 - Aggregates (stats, heatmap) count what the public may see, the same for every viewer.
 
@@ -101,6 +102,11 @@ def hides_user(viewer: Viewer | None, report: ReportLike, user_id: int | None) -
 def may_see_contact(viewer: Viewer | None, user_id: int) -> bool:
     """E-mail and phone: only the user themself and ADMIN."""
     return viewer is not None and (viewer.id == user_id or viewer.role == Role.ADMIN)
+
+
+def may_see_settings(viewer: Viewer | None, user_id: int) -> bool:
+    """Notification settings and area alerts: only the user themself."""
+    return viewer is not None and viewer.id == user_id
 
 
 def comment_shown(deleted_at: object) -> bool:

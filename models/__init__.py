@@ -11,14 +11,19 @@ from models.enums import EventKind, RegionLevel, ReportStatus, Role
 __all__ = [
     "Agency",
     "ApiKey",
+    "AreaAlert",
     "Category",
     "Comment",
     "Event",
+    "Follow",
     "HeatDaily",
     "KeyValue",
     "Media",
+    "Notification",
+    "NotifySettings",
     "PerfDaily",
     "PerfHist",
+    "PushSubscription",
     "Region",
     "Report",
     "ResolvedDaily",
@@ -406,3 +411,112 @@ class ApiKey(Model):
 
     class Meta:
         table = "api_key"
+
+
+# ---------------------------------------------------------------- notifications (domain/notifications*.py)
+
+
+class NotifySettings(Model):
+    """Notification choices and e-mail verification state of a user (no row: the defaults)."""
+
+    user: fields.OneToOneRelation[User] = fields.OneToOneField(
+        "warga.User", related_name=False, primary_key=True, on_delete=fields.CASCADE
+    )
+    push = fields.BooleanField(default=True)
+    email = fields.BooleanField(default=True)
+    follow_on_vote = fields.BooleanField(default=True)
+    follow_on_comment = fields.BooleanField(default=True)
+    language = fields.CharField(max_length=5, default="id")
+    # The address that was verified: a changed address is unverified again.
+    verified_email = fields.CharField(max_length=254, null=True)
+    verify_nonce = fields.CharField(max_length=32, null=True)
+    verify_window_start = fields.DatetimeField(null=True)
+    verify_count = fields.IntField(default=0)
+    last_push_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "notify_settings"
+
+
+class PushSubscription(Model):
+    """The Web Push subscription of a browser or device (what PushSubscription.toJSON() gives)."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.CASCADE
+    )
+    endpoint = fields.CharField(max_length=1024, unique=True)
+    p256dh = fields.CharField(max_length=100)
+    auth = fields.CharField(max_length=40)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "push_subscription"
+        indexes = (Index(fields=("user_id", "id")),)
+
+
+class Follow(Model):
+    id = fields.IntField(primary_key=True)
+    report: fields.ForeignKeyRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, on_delete=fields.CASCADE
+    )
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.CASCADE
+    )
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "follow"
+        unique_together = (("report_id", "user_id"),)
+        indexes = (Index(fields=("user_id", "report_id")),)
+
+
+class AreaAlert(Model):
+    """A region of any level or a circle, optionally only some categories (comma-separated ids)."""
+
+    id = fields.IntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.CASCADE
+    )
+    region_id = fields.IntField(null=True)
+    lat = fields.FloatField(null=True)
+    lng = fields.FloatField(null=True)
+    radius_m = fields.IntField(null=True)
+    category_ids = fields.CharField(max_length=400, default="")
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "area_alert"
+        indexes = (Index(fields=("user_id", "id")),)
+
+
+class Notification(Model):
+    """The outbox: one row per change, recipient and channel, written in the transaction of the change
+    and delivered after commit by the sender of any process (domain/notifications_sender.py).
+    `source` names the change, so (source, user, channel) is unique: a notification is decided
+    once however often the decision runs."""
+
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "warga.User", related_name=False, on_delete=fields.CASCADE
+    )
+    report: fields.ForeignKeyNullableRelation[Report] = fields.ForeignKeyField(
+        "warga.Report", related_name=False, null=True, on_delete=fields.CASCADE
+    )
+    channel = fields.CharField(max_length=8)  # push | email
+    kind = fields.CharField(max_length=16)
+    source = fields.CharField(max_length=40)
+    payload = fields.TextField()
+    state = fields.CharField(max_length=8, default="pending")  # pending | sent | failed
+    attempts = fields.IntField(default=0)
+    # When a pending row may next be tried: its creation, a retry's backoff, a claim's lease.
+    due_at = fields.DatetimeField()
+    created_at = fields.DatetimeField()
+    sent_at = fields.DatetimeField(null=True)
+    error = fields.TextField(null=True)
+    done = fields.CharField(max_length=400, default="")  # push subscriptions that acknowledged it
+
+    class Meta:
+        table = "notification"
+        unique_together = (("source", "user_id", "channel"),)
+        indexes = (Index(fields=("state", "due_at")), Index(fields=("user_id", "channel", "state", "id")))

@@ -11,6 +11,7 @@ from strawberry.dataloader import DataLoader
 
 from domain import visibility
 from domain.auth import Viewer
+from domain.notifications_follow import follower_counts, viewer_follows
 from models import Media, Report, StatusChange, User
 from models.sql import M, fetch, fetch_models, in_list
 
@@ -68,6 +69,8 @@ class Loaders:
         self.timelines = DataLoader(load_fn=_timelines)
         self.viewer_votes = DataLoader(load_fn=self._viewer_votes)
         self.report_counts = DataLoader(load_fn=self._report_counts)
+        self.viewer_follows = DataLoader(load_fn=self._viewer_follows)
+        self.follower_counts = DataLoader(load_fn=_follower_counts)
         self.viewer = viewer
 
     async def _report_counts(self, ids: Sequence[int]) -> list[int]:
@@ -91,3 +94,14 @@ class Loaders:
         )
         voted = {r["report_id"] for r in rows}
         return [i in voted for i in ids]
+
+    async def _viewer_follows(self, ids: Sequence[int]) -> list[bool]:
+        if self.viewer is None:
+            return [False] * len(ids)
+        followed = await viewer_follows(self.viewer.id, list(ids))
+        return [i in followed for i in ids]
+
+
+async def _follower_counts(ids: Sequence[int]) -> list[int]:
+    counts = await follower_counts(list(ids))
+    return [counts.get(i, 0) for i in ids]

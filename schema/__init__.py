@@ -11,6 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
 from resolvers import mutation as m
+from resolvers import notifications as n
 from resolvers import performance as perf
 from resolvers import query as q
 from schema.admission import Admission
@@ -19,6 +20,7 @@ from schema.documents import Checked, Documents
 from schema.errors import ClientErrors, to_client_error
 from schema.fast import ExecutionContext, FastExecutor
 from schema.limits import limits_of
+from schema.notifications import AreaAlert, NotificationSettings, PushSubscriptionInfo
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.policy import SHARED_BY_ALL, SIGNED_OUT
 from schema.types import (
@@ -65,6 +67,11 @@ class Query:
     stats: Stats = strawberry.field(resolver=perf.stats, metadata=AGGREGATE)
     api_keys: list[ApiKey] = strawberry.field(resolver=q.api_keys, description="ADMIN: partner API keys")
     heatmap: list[HeatCell] = strawberry.field(resolver=perf.heatmap, metadata=AGGREGATE)
+    vapid_public_key: str = strawberry.field(
+        resolver=n.vapid_public_key,
+        description="The VAPID application server key (base64url, uncompressed P-256 point) that a browser"
+        " passes to PushManager.subscribe.",
+    )
 
 
 @strawberry.type
@@ -95,6 +102,24 @@ class Mutation:
     revoke_api_key: ApiKey = strawberry.mutation(resolver=m.revoke_api_key, description="ADMIN")
     vote: Report = strawberry.mutation(resolver=m.vote)
     unvote: Report = strawberry.mutation(resolver=m.unvote)
+    register_push_subscription: PushSubscriptionInfo = strawberry.mutation(
+        resolver=n.register_push_subscription,
+        description="signed in; the same endpoint twice = one subscription",
+    )
+    unregister_push_subscription: bool = strawberry.mutation(resolver=n.unregister_push_subscription)
+    update_notification_settings: NotificationSettings = strawberry.mutation(
+        resolver=n.update_notification_settings
+    )
+    request_email_verification: bool = strawberry.mutation(
+        resolver=n.request_email_verification, description="sends a link to the user's e-mail address"
+    )
+    verify_email: User = strawberry.mutation(resolver=n.verify_email, description="the token from that link")
+    follow_report: Report = strawberry.mutation(resolver=n.follow_report, description="idempotent")
+    unfollow_report: Report = strawberry.mutation(resolver=n.unfollow_report, description="idempotent")
+    create_area_alert: AreaAlert = strawberry.mutation(
+        resolver=n.create_area_alert, description="at most 20 per user"
+    )
+    delete_area_alert: bool = strawberry.mutation(resolver=n.delete_area_alert)
 
 
 @strawberry.type
@@ -211,7 +236,11 @@ class WargaSchema(strawberry.Schema):
     ) -> Any:
         """Both WebSocket protocols come through here: the same document gate as `execute`
         (a refusal is the protocol's error message, with its code), then subscriptions the
-        compiled plans cover render each event once per selection."""
+        compiled plans cover render each event once per selection. The connection's caller is
+        re-read first: its role may have changed since connection_init."""
+        refresh = getattr(context_value, "refresh", None)
+        if refresh is not None:
+            await refresh()
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
             return _refused(checked.errors or [])

@@ -48,6 +48,18 @@ class Context:
         limiter = _limiter(self)
         return limiter.guard(client_address(self.request)) if limiter is not None else None
 
+    async def refresh(self) -> None:
+        """A websocket authenticates once, at connection_init: each operation it starts re-reads
+        the caller, so a role changed while no subscription was open (none to be told by the
+        hub) still applies to the next query, mutation or replay."""
+        if self.user is None:
+            return
+        user = await User.get_or_none(id=self.user.id)
+        if user is None:
+            self.user = self.viewer = self.loaders.viewer = None
+        else:
+            self.user_changed(user)
+
     def require_viewer(self) -> Viewer:
         if self.viewer is None:
             raise Unauthenticated()

@@ -67,9 +67,10 @@ RENDERED_LIMIT = 4096  # shared renderings kept: far more than the events of a b
 
 @dataclass(slots=True)
 class SharedEvent:
-    """A subscription event as its resolver yields it: `key` names the event (its log
-    position), `make` builds the root field's value and `prepare` readies the context for a
-    rendering (fresh DataLoaders); both run only when the event is rendered."""
+    """A subscription event as its resolver yields it: `key` names the event as loaded (its
+    log position and the load: a replay reads the rows anew and is rendered anew), `make`
+    builds the root field's value and `prepare` readies the context for a rendering (fresh
+    DataLoaders); both run only when the event is rendered."""
 
     key: Hashable
     make: Callable[[], Any]

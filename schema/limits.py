@@ -54,6 +54,7 @@ from graphql import (
 )
 
 from domain.catalog import catalog
+from domain.notifications_follow import MAX_ALERTS
 from domain.performance import DEFAULT_DAYS, MAX_DAYS
 from models.enums import RegionLevel, ReportStatus
 
@@ -284,6 +285,8 @@ COSTS: dict[str, FieldCost] = {
     "Report.media": FieldCost(bound=_const(MEDIA_BOUND)),
     "StatusChange.media": FieldCost(bound=_const(MEDIA_BOUND)),
     "Query.apiKeys": FieldCost(bound=_const(API_KEYS_BOUND)),
+    "User.areaAlerts": FieldCost(bound=_const(MAX_ALERTS)),
+    "AreaAlert.categories": FieldCost(bound=_categories),
     # performance: aggregates over months weigh more than a row
     "Query.rankings": FieldCost(base=10, bound=_arg("first", 50, RANKINGS_MAX)),
     "Query.stats": FieldCost(base=10),

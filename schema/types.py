@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -27,6 +27,9 @@ from models import User as UserRow
 from models.enums import RegionLevel, ReportEventKind, ReportStatus, Role
 from schema.context import Info
 from schema.policy import EVERYONE
+
+if TYPE_CHECKING:
+    from schema.notifications import AreaAlert, NotificationSettings
 
 RoleEnum = strawberry.enum(Role, name="Role")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
@@ -175,6 +178,28 @@ class User:
     def phone(self, info: Info) -> str | None:
         row = self._contact(info)
         return row.phone if row is not None else None
+
+    @strawberry.field(description="Only to the user themself.")
+    async def notification_settings(
+        self, info: Info
+    ) -> Annotated[NotificationSettings, strawberry.lazy("schema.notifications")] | None:
+        from resolvers.notifications import user_settings
+
+        return await user_settings(info, self.row)
+
+    @strawberry.field(description="Only to the user themself.")
+    async def area_alerts(
+        self, info: Info
+    ) -> list[Annotated[AreaAlert, strawberry.lazy("schema.notifications")]] | None:
+        from resolvers.notifications import user_alerts
+
+        return await user_alerts(info, self.row)
+
+    @strawberry.field(description="Only to the user themself and ADMIN.")
+    async def email_verified(self, info: Info) -> bool | None:
+        from resolvers.notifications import user_email_verified
+
+        return await user_email_verified(info, self.row)
 
 
 async def user_of(info: Info, user_id: int | None) -> User | None:
@@ -387,6 +412,14 @@ class Report:
             return None
         row = await visible_report(info, self.row.duplicate_of_id)  # type: ignore[attr-defined]
         return Report.of(row) if row else None
+
+    @strawberry.field(description="Whether the viewer follows this report (false when signed out).")
+    async def viewer_follows(self, info: Info) -> bool:
+        return await info.context.loaders.viewer_follows.load(self.row.id)
+
+    @strawberry.field(metadata=EVERYONE)
+    async def follower_count(self, info: Info) -> int:
+        return await info.context.loaders.follower_counts.load(self.row.id)
 
 
 @strawberry.type

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
@@ -19,6 +20,8 @@ from telemetry import metrics
 
 logger = logging.getLogger("warga.hub")
 
+_loads = itertools.count(1)  # stamps each loaded Delivery: renderings are shared per load
+
 QUEUE_LIMIT = 256  # deliveries buffered per subscriber before it falls back to the log
 BATCH = 500
 POLL_CONNECTED = 2.0  # safety net when announcements flow
@@ -27,13 +30,18 @@ POLL_DISCONNECTED = 0.25  # while the broadcast is down, the log is the channel
 
 @dataclass(frozen=True)
 class Delivery:
-    """An event with the rows a subscriber's selection needs, loaded once for everyone."""
+    """An event with the rows a subscriber's selection needs, loaded once for everyone.
+
+    `load` tells loads of the same event apart: a rendering is shared by the subscribers
+    given this very delivery (the hub's live fan-out), never with a later replay of the event,
+    which reads the rows as they are now (a comment deleted since is a tombstone)."""
 
     event: LoggedEvent
     report: Report
     status_change: StatusChange | None
     comment: Comment | None
     users: dict[int, User]
+    load: int = field(default_factory=lambda: next(_loads), compare=False)
 
     @property
     def position(self) -> Position:

@@ -59,7 +59,7 @@ def _event(info: Info, d: Delivery, make: Callable[[], object]) -> SharedEvent:
         for user in d.users.values():
             ctx.loaders.users.prime(user.id, user)
 
-    return SharedEvent(d.position, make, prepare)
+    return SharedEvent((d.position, d.load), make, prepare)
 
 
 async def report_created(info: Info, filter: FeedFilter | None = None) -> AsyncGenerator[Report, None]:

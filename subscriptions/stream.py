@@ -65,6 +65,8 @@ class Watcher(Protocol):
 
     def user_changed(self, user: User) -> None: ...
 
+    async def refresh(self) -> None: ...
+
 
 async def stream(
     hub: Hub,
@@ -80,6 +82,8 @@ async def stream(
     sub = Subscriber(feed.keys(), match, user_id=viewer.id if viewer else None,
                      on_user_changed=watcher.user_changed)  # fmt: skip
     live_from = hub.attach(sub)
+    # Attached, the hub tells of any later role change; one made before is read here.
+    await watcher.refresh()
     cursor = after if after is not None else live_from
     try:
         while True:

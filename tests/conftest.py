@@ -33,7 +33,9 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")
 
 # Two processes, a Redis of its own and out-of-order commits need PostgreSQL + Redis.
 # The embedded default (its own SQLite file) runs in the SQLite pass only.
-collect_ignore = ["test_embedded_cli.py"] if BACKEND == "postgres" else ["test_cluster_pg.py"]
+collect_ignore = (
+    ["test_embedded_cli.py"] if BACKEND == "postgres" else ["test_cluster_pg.py", "test_notifications_cluster_pg.py"]
+)
 
 _tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))
 atexit.register(shutil.rmtree, _tmp, True)
@@ -46,6 +48,16 @@ os.environ["REPORTS_PER_MINUTE"] = "100000"
 os.environ["REPORTS_PER_MINUTE_PER_ADDRESS"] = "100000"
 os.environ["REGISTER_PER_HOUR_PER_ADDRESS"] = "100000"
 os.environ["LOGINS_PER_MINUTE_PER_ADDRESS"] = "100000"
+# Notifications (tests/test_notifications.py): push endpoints on the local receivers, e-mail to a
+# local SMTP server on a port reserved here (it runs only while a test needs it), a short lease.
+os.environ["PUSH_ENDPOINT_HOSTS"] = "http://127.0.0.1:*"
+with socket.socket() as _s:
+    _s.bind(("127.0.0.1", 0))
+    SMTP_PORT = _s.getsockname()[1]
+os.environ["SMTP_URL"] = f"smtp://127.0.0.1:{SMTP_PORT}"
+os.environ["NOTIFY_LEASE_SECONDS"] = "3"
+os.environ["NOTIFY_POLL_SECONDS"] = "5"
+os.environ["PUBLIC_URL"] = "http://testserver"
 if BACKEND == "postgres":
     os.environ["DATABASE_URL"] = PG_URL
     os.environ["BROADCAST_URL"] = REDIS_URL
@@ -121,6 +133,11 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
 
 
 MUTABLE_TABLES = [
+    "notification",
+    "follow",
+    "area_alert",
+    "push_subscription",
+    "notify_settings",
     "event",
     "media",
     "vote",
@@ -146,6 +163,8 @@ async def wipe() -> None:
         await conn.execute_script("UPDATE report SET duplicate_of_id = NULL")
         for table in tables:
             await conn.execute_script(f"DELETE FROM {table}")
+    # The area alerts' version (domain/notifications_areas.py): moved, so every index reloads.
+    await conn.execute_script("DELETE FROM key_value WHERE key LIKE 'notify.%'")
     from schema import schema
 
     if schema.cache is not None:

@@ -28,29 +28,6 @@ PENDING: dict[str, int] = {
     # issue 13: versioned aggregates
     "RankingEntry.asOf": 13,
     "Stats.asOf": 13,
-    # issue 15: notifications (notifications.graphql)
-    "User.notificationSettings": 15,
-    "User.areaAlerts": 15,
-    "User.emailVerified": 15,
-    "Report.viewerFollows": 15,
-    "Report.followerCount": 15,
-    "Query.vapidPublicKey": 15,
-    "Mutation.registerPushSubscription": 15,
-    "Mutation.unregisterPushSubscription": 15,
-    "Mutation.updateNotificationSettings": 15,
-    "Mutation.requestEmailVerification": 15,
-    "Mutation.verifyEmail": 15,
-    "Mutation.followReport": 15,
-    "Mutation.unfollowReport": 15,
-    "Mutation.createAreaAlert": 15,
-    "Mutation.deleteAreaAlert": 15,
-    "NotificationSettings": 15,
-    "NotificationSettingsInput": 15,
-    "PushSubscriptionInfo": 15,
-    "PushSubscriptionInput": 15,
-    "PushKeysInput": 15,
-    "AreaAlert": 15,
-    "AreaAlertInput": 15,
 }
 
 

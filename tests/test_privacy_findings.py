@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import wait_until
+from tests.conftest import hub_idle, wait_until
 from tests.helpers import citizen, error, ok, report, staff
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
@@ -221,3 +221,69 @@ async def test_only_an_admin_changes_roles_and_with_a_valid_placement(client):
     assert err["extensions"]["code"] == "BAD_USER_INPUT" and err["extensions"]["field"] == "regionId"
     err = await error(client, SET_ROLE, {"u": "999999", "role": "CITIZEN"}, admin)
     assert err["extensions"]["code"] == "NOT_FOUND"
+
+
+# A subscription selection without viewer-specific fields: its renderings are shared by all.
+PUBLIC_EVENTS = """subscription($after: String) { reportEvents(after: $after) { cursor kind
+  report { id } comment { id body } } }"""
+
+
+@PROTOCOLS
+async def test_a_replay_is_not_served_a_rendering_made_before_a_deletion(app, client, live_url, protocol):
+    """Renderings were shared by log position alone: a replay after the deletion was given the
+    live rendering of COMMENT_ADDED, body included."""
+    from subscriptions.log import START
+
+    reporter, _ = await citizen(client)
+    r = await report(client, reporter)
+    hub = app.state.hub
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol) as ws:
+        before = hub.subscriber_count
+        await ws.subscribe(PUBLIC_EVENTS, {})
+        await wait_until(lambda: hub.subscriber_count == before + 1)
+        cid = (await ok(client, COMMENT, {"r": r["id"], "b": "rahasia yang disesali"}, reporter))["addComment"]["id"]
+        live = await _next_of_kind(ws, "COMMENT_ADDED")
+        assert live["comment"]["body"] == "rahasia yang disesali"
+        await ok(client, DELETE, {"id": cid}, reporter)
+        await _next_of_kind(ws, "COMMENT_DELETED")
+    for who in (None, (await citizen(client))[0]):  # the same document, later, from the start
+        async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol, who) as ws:
+            await ws.subscribe(PUBLIC_EVENTS, {"after": START.encode()})
+            replay = [d["reportEvents"] for _, d in await ws.take(3)]
+        assert [e["kind"] for e in replay] == ["CREATED", "COMMENT_ADDED", "COMMENT_DELETED"]
+        assert "rahasia" not in str(replay) and replay[1]["comment"] == {"id": cid, "body": ""}
+
+
+@PROTOCOLS
+async def test_a_moderator_demoted_with_no_subscription_open_has_a_citizens_sight_on_the_socket(
+    app, client, live_url, protocol
+):
+    """The hub tells only open subscriptions of a role change: a socket with none kept the
+    role of its connection_init for every later operation (a replay from the start named
+    anonymous reporters and showed rejected reports and their reasons)."""
+    from subscriptions.log import START
+
+    reporter, reporter_id = await citizen(client)
+    moderator, moderator_id = await staff(client, "MODERATOR")
+    admin, _ = await staff(client, "ADMIN")
+    anon = await report(client, reporter, anonymous=True, description="Laporan anonim tentang pak lurah")
+    gone = await report(client, reporter, description="Laporan yang ditolak moderator")
+    await ok(client, REJECT, {"id": gone["id"], "r": "alasan penolakan rahasia"}, admin)
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol, moderator) as ws:
+        await ok(client, SET_ROLE, {"u": moderator_id, "role": "CITIZEN"}, admin)
+        await hub_idle(app)  # the hub has read the change, with no subscription here to tell
+        await ws.subscribe(EVENTS, {"after": START.encode()})
+        (_, data), = await ws.take(1)
+        await ws.nothing_more()
+        event = data["reportEvents"]
+        assert event["report"]["description"] == "Laporan anonim tentang pak lurah"
+        assert event["report"]["author"] is None and event["statusChange"]["actor"] is None
+        if protocol == TRANSPORT_WS:  # queries and mutations over the socket, too
+            await ws.subscribe("query($id: ID!) { report(id: $id) { description } }", {"id": gone["id"]})
+            (_, data), = await ws.take(1)
+            assert data == {"report": None}
+            await ws.receive()  # complete
+            await ws.subscribe(VERIFY, {"id": anon["id"]})  # a moderator's move
+            refused = await ws.receive()
+            assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert reporter_id  # named nowhere above: the anonymous report's author is null

@@ -55,7 +55,7 @@ async def keep(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [('warga', '0003_monthly_tier')]
+    dependencies = [('warga', '0005_notifications')]
 
     initial = False
 
