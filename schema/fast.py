@@ -69,26 +69,26 @@ RENDERED_LIMIT = 4096  # shared renderings kept: far more than the events of a b
 class SharedEvent:
     """A subscription event as its resolver yields it: `key` names the event as loaded (its
     log position and the load: a replay reads the rows anew and is rendered anew), `make`
-    builds the root field's value and `prepare` readies the context for a rendering (fresh
-    DataLoaders); both run only when the event is rendered."""
+    builds the root field's value and `context` a context of the rendering's own (fresh
+    DataLoaders primed with the event's rows): several subscriptions of one connection render
+    at once, and must not share loaders. Both run only when the event is rendered."""
 
     key: Hashable
     make: Callable[[], Any]
-    prepare: Callable[[], None]
-
-    def value(self) -> Any:
-        self.prepare()
-        return self.make()
+    context: Callable[[], Any]
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """The regular executor, taught to unwrap SharedEvent payloads (selections the plan does
-    not cover)."""
+    not cover), each rendered with the event's own context."""
 
     def build_per_event_executor(self, payload: Any) -> Any:
-        if isinstance(payload, SharedEvent):
-            payload = payload.value()
-        return super().build_per_event_executor(payload)
+        if not isinstance(payload, SharedEvent):
+            return super().build_per_event_executor(payload)
+        context = payload.context()
+        executor = super().build_per_event_executor(payload.make())
+        executor.context_value = context
+        return executor
 
 
 def _awaitable(value: Any) -> bool:
@@ -368,8 +368,11 @@ class FastExecutor:
                     else:
                         data = await self._render(root, payload, info)
                     if data is None:  # the plan cannot render it: the regular executor, by the book
-                        value = payload.value() if isinstance(payload, SharedEvent) else payload
-                        yield await self._regular_event(plan, value, context, raw_variables)
+                        if isinstance(payload, SharedEvent):
+                            value, own = payload.make(), payload.context()
+                        else:
+                            value, own = payload, context
+                        yield await self._regular_event(plan, value, own, raw_variables)
                     else:
                         yield ExecutionResult(data={root.key: data}, errors=None)
         except Exception as exc:  # as graphql-core reports an error raised by the source stream
@@ -385,7 +388,8 @@ class FastExecutor:
                 self.rendered.popitem(last=False)
             self.renders += 1
             try:
-                found.set_result(await self._render(root, event.value(), info))
+                own = FastInfo(event.context(), info.variable_values)
+                found.set_result(await self._render(root, event.make(), own))
             except BaseException:
                 found.set_result(None)
                 raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import replace
 from functools import partial
 
 import strawberry
@@ -14,7 +15,7 @@ from domain.tx import now
 from models.enums import EventKind, ReportEventKind
 from resolvers.convert import bbox_of, opt_id
 from resolvers.loaders import Loaders
-from schema.context import Info
+from schema.context import Context, Info
 from schema.fast import SharedEvent
 from schema.inputs import FeedFilter
 from schema.types import Comment, Report, ReportEvent, StatusChange
@@ -51,15 +52,16 @@ def _event(info: Info, d: Delivery, make: Callable[[], object]) -> SharedEvent:
     """The payload for the GraphQL layer, which renders it once per event and selection."""
     ctx = info.context
 
-    def prepare() -> None:
-        # Fresh loaders per rendering, primed with the rows the hub loaded for everyone.
-        ctx.loaders = Loaders(ctx.viewer)
-        ctx.started = now()
-        ctx.loaders.reports.prime(d.report.id, d.report)
+    def context() -> Context:
+        # The connection's caller as they are now, with fresh loaders primed with the rows the
+        # hub loaded for everyone; the connection's own context is left alone.
+        own = replace(ctx, loaders=Loaders(ctx.viewer), started=now())
+        own.loaders.reports.prime(d.report.id, d.report)
         for user in d.users.values():
-            ctx.loaders.users.prime(user.id, user)
+            own.loaders.users.prime(user.id, user)
+        return own
 
-    return SharedEvent((d.position, d.load), make, prepare)
+    return SharedEvent((d.position, d.load), make, context)
 
 
 async def report_created(info: Info, filter: FeedFilter | None = None) -> AsyncGenerator[Report, None]:
