@@ -22,8 +22,8 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	touch $@
 
-## Serve the API on the embedded default (SQLite + memory://) with demo data.
-run: install
+## Serve the API on the embedded default (SQLite + memory://) with demo data: Python alone.
+run: $(VENV)/.installed
 	$(BIN)/warga seed --demo
 	$(BIN)/warga serve
 

@@ -154,6 +154,12 @@ class Settings:
     notify_poll_seconds: float = field(default_factory=lambda: _float("NOTIFY_POLL_SECONDS", 1))
     notify_max_attempts: int = field(default_factory=lambda: _int("NOTIFY_MAX_ATTEMPTS", 8))
 
+    # Reads (issue 16): each search statement's budget on PostgreSQL, where totalCount stops
+    # counting, the searches one client may run at once.
+    read_timeout_ms: int = field(default_factory=lambda: _int("READ_TIMEOUT_MS", 2000))
+    total_count_cap: int = field(default_factory=lambda: _int("TOTAL_COUNT_CAP", 10_000))
+    searches_per_client: int = field(default_factory=lambda: _int("SEARCHES_PER_CLIENT", 4))
+
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))

@@ -30,9 +30,11 @@ from config import ROOT, Settings, get_settings, tortoise_config
 from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
 from domain.errors import Unauthenticated
+from domain.faults import classify
 from domain.media import Decoder
 from domain.notifications_sender import Sender
 from domain.ratelimit import RateLimiter
+from domain.readgate import ReadGate
 from domain.tx import now
 from models.enums import RegionLevel
 from rest import exports, open311
@@ -157,6 +159,18 @@ async def sample_forever(app: Starlette, every: float = 5.0) -> None:
         await asyncio.sleep(every)
 
 
+async def fault(request: Request, exc: Exception) -> Response:
+    """Outside GraphQL execution (authenticating a token, Open311, the CSV export): a database
+    or broker fault answers 503 with a retry hint; anything else stays a 500 (a bug)."""
+    found = classify(exc)
+    if found is None:
+        log.error("unhandled error on %s", request.url.path, exc_info=exc)
+        return Response("Internal Server Error", status_code=500)
+    body = {"data": None, "errors": [{"message": found.message, "extensions": found.extensions}]}
+    retry = {"Retry-After": str(found.extensions.get("retryAfter", 2))}
+    return JSONResponse(body, status_code=503 if found.code == "SERVICE_UNAVAILABLE" else 504, headers=retry)
+
+
 async def healthz(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     db: dict[str, Any] = {"backend": "postgresql" if settings.is_postgres else "sqlite"}
@@ -167,8 +181,9 @@ async def healthz(request: Request) -> JSONResponse:
         db.update(ok=False, error=type(exc).__name__)
     cat = catalog()
     bus_state = {**request.app.state.bus.status(), "subscribers": request.app.state.hub.subscriber_count}
+    healthy = db["ok"] and bus_state.get("connected", True) is not False
     body = {
-        "status": "ok" if db["ok"] else "degraded",
+        "status": "ok" if healthy else "degraded",
         "database": db,
         "broadcast": bus_state,
         "regions": {
@@ -178,7 +193,7 @@ async def healthz(request: Request) -> JSONResponse:
         "gc": heap.PAUSES.status(),
         "notifications": request.app.state.sender.status(),
     }
-    return JSONResponse(body, status_code=200 if db["ok"] else 503)
+    return JSONResponse(body, status_code=200 if healthy else 503)
 
 
 async def close_stale_forever(settings: Settings) -> None:
@@ -252,7 +267,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/dashboard/", StaticFiles(directory=ROOT / "dashboard", html=True, check_dir=False)),
         ],
         lifespan=lifespan,
-        exception_handlers={Unauthenticated: unauthenticated, ClientDisconnect: client_gone},
+        exception_handlers={
+            Unauthenticated: unauthenticated,
+            ClientDisconnect: client_gone,
+            Exception: fault,
+        },
         middleware=[
             # Outermost: bounds and headers hold for every route, errors included.
             Middleware(
@@ -270,6 +289,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.limiter = limiter
     app.state.graphql = graphql
+    app.state.read_gate = ReadGate(settings.searches_per_client)
     app.state.decoder = Decoder(
         settings.decodes_per_process, settings.uploads_per_user, settings.max_image_pixels
     )

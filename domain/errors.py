@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class WargaError(Exception):
@@ -16,8 +16,8 @@ class WargaError(Exception):
         self.field = field
 
     @property
-    def extensions(self) -> dict[str, str]:
-        ext = {"code": self.code}
+    def extensions(self) -> dict[str, Any]:
+        ext: dict[str, Any] = {"code": self.code}
         if self.field is not None:
             ext["field"] = self.field
         return ext
@@ -58,3 +58,26 @@ class InvalidTransition(WargaError):
 
 class RateLimited(WargaError):
     code = "RATE_LIMITED"
+
+
+class QueryTimeout(WargaError):
+    """A read that went past its statement budget (domain.pagination.ReadBudget)."""
+
+    code = "QUERY_TIMEOUT"
+
+    def __init__(self) -> None:
+        super().__init__("The query took too long; narrow the filter or ask for fewer rows.")
+
+
+class ServiceUnavailable(WargaError):
+    """The database or the broker is unreachable: nothing the client did, worth a retry."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self, retry_after: int = 2) -> None:
+        super().__init__(f"The service is briefly unavailable; retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "retryAfter": self.retry_after}

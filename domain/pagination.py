@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from domain.errors import BadUserInput
-from models.sql import M, arg, fetch, fetch_models
+from models.sql import M, arg, budgeted, fetch, is_postgres
 
 INT_MAX = 2**31 - 1
 
@@ -52,8 +53,9 @@ class Order:
         op = "<" if self.descending else ">"
         if self.column == "id":
             return f"id {op} {arg(args, row_id)}"
-        k = arg(args, key)
-        return f"({self.column} {op} {k} OR ({self.column} = {k} AND id {op} {arg(args, row_id)}))"
+        # A row comparison, which a btree on (column, id) answers as one range from the cursor
+        # on (the equivalent `a < k OR (a = k AND id < i)` walks the index from its start).
+        return f"({self.column}, id) {op} ({arg(args, key)}, {arg(args, row_id)})"
 
     def sql(self) -> str:
         direction = "DESC" if self.descending else "ASC"
@@ -63,6 +65,36 @@ class Order:
         return encode_cursor(getattr(row, self.column), row.id)
 
 
+@dataclass(frozen=True)
+class ReadBudget:
+    """What one read may cost: its statements' time on PostgreSQL (`statement_timeout`, so a
+    slow read answers QUERY_TIMEOUT instead of holding a pooled connection) and how far a
+    `totalCount` counts before it says "at least"."""
+
+    timeout_ms: int = 2000
+    count_cap: int = 10_000
+
+
+# A filtered page first reads this many rows of its order's index (visibility and cursor
+# applied, nothing else) and keeps those that match; only when they do not fill the page does
+# it walk the order's index with the filters (plain filters the planner's statistics say are
+# dense) or let the filters' own indexes find every match and sort those. The planner is not
+# left to walk the order's index hoping to meet a rare match early (issue 16: 14 s for a rare
+# word with `first: 1` on a year of reports).
+WINDOWS = (5_000, 100_000)  # the second, about 2.5 days of the city's reports, only if needed
+# Beyond this many matches (the planner's estimate) sorting them all costs more than walking
+# the order's index to meet them.
+DENSE = 50_000
+
+
+async def _estimate(conn: Any, source: str, where: str, args: list[Any]) -> float:
+    """The planner's estimate of the rows matching `where` (one planning, no execution)."""
+    plan = await fetch(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source} WHERE {where}", *args, conn=conn)
+    value = plan[0]["QUERY PLAN"]
+    value = json.loads(value) if isinstance(value, str) else value
+    return float(value[0]["Plan"]["Plan Rows"])
+
+
 @dataclass
 class Page:
     """One page of rows plus what the connection type needs."""
@@ -70,29 +102,111 @@ class Page:
     rows: list[Any]
     has_next: bool
     order: Order
-    count: Callable[[], Awaitable[int]] | None = None
+    count: Callable[[], Awaitable[tuple[int, bool]]] | None = None
+    _counted: tuple[int, bool] | None = None
+    _counting: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    async def counted(self) -> tuple[int, bool]:
+        """(total, capped): counted once however many fields ask (totalCount and
+        totalCountCapped resolve concurrently)."""
+        async with self._counting:
+            if self._counted is None:
+                self._counted = await self.count() if self.count is not None else (len(self.rows), False)
+        return self._counted
 
     async def total_count(self) -> int:
-        return await self.count() if self.count is not None else len(self.rows)
+        return (await self.counted())[0]
+
+    async def total_count_capped(self) -> bool:
+        return (await self.counted())[1]
 
 
 async def paginate(
-    model: type[M], conditions: list[str], args: list[Any], order: Order, first: int, after: str | None
+    model: type[M],
+    conditions: list[str],
+    args: list[Any],
+    order: Order,
+    first: int,
+    after: str | None,
+    *,
+    text: list[str] | None = None,
+    windowed: int | None = None,
+    budget: ReadBudget | None = None,
+    computed: tuple[str, str] | None = None,
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
-    whether there is a next page without a second query; the total is counted only if asked."""
+    whether there is a next page without a second query; the total is counted only if asked,
+    and only up to the budget's cap. `text` holds conditions only a text index serves.
+    `windowed` (PostgreSQL): read a filtered page in steps (see WINDOWS), keeping that many
+    leading conditions (visibility) inside the window. `computed` = (name, SQL expression)
+    adds a column the order may use, set on each model instance."""
+    budget = budget or ReadBudget()
     table = model._meta.db_table
-    where = " AND ".join(conditions) or "1 = 1"
+    text = text or []
+    where = " AND ".join(conditions + text) or "1 = 1"
     page_args = list(args)
-    page_where = where if not after else f"{where} AND {order.after(after, page_args)}"
-    rows = await fetch_models(
-        model,
-        f"SELECT * FROM {table} WHERE {page_where} ORDER BY {order.sql()} LIMIT {int(first) + 1}",
-        *page_args,
+    cursor = [order.after(after, page_args)] if after else []
+    limit = int(first) + 1
+    source = (
+        table if computed is None else f"(SELECT *, {computed[1]} AS {computed[0]} FROM {table}) AS {table}"
     )
+    page_where = " AND ".join(conditions + text + cursor) or "1 = 1"
+    plain = f"SELECT * FROM {source} WHERE {page_where} ORDER BY {order.sql()} LIMIT {limit}"
 
-    async def count() -> int:
-        found = await fetch(f"SELECT COUNT(*) AS n FROM {table} WHERE {where}", *args)
-        return int(found[0]["n"])
+    async with budgeted(budget) as conn:
+        inside = windowed or 0
+        if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
+            rows = await fetch(plain, *page_args, conn=conn)
+        else:
+            window_where = " AND ".join(conditions[:inside] + cursor) or "1 = 1"
+            match = " AND ".join(conditions[inside:] + text)
+            rows = []
+            for window in WINDOWS:
+                rows = await fetch(
+                    f"SELECT * FROM (SELECT * FROM {source} WHERE {window_where} ORDER BY {order.sql()}"
+                    f" LIMIT {window}) AS w WHERE {match} ORDER BY {order.sql()} LIMIT {limit}",
+                    *page_args,
+                    conn=conn,
+                )
+                if len(rows) >= limit or len(rows) * (WINDOWS[-1] // window) < limit:
+                    break  # the page is full, or the matches are too rare for a wider window
+            if (
+                len(rows) < limit
+                and not text
+                and await _estimate(conn, source, page_where, page_args) > DENSE
+            ):
+                # Many matches by the planner's statistics (good for plain columns, unlike a
+                # LIKE's guess, hence not for a text search): the order's index meets them soon.
+                rows = await fetch(plain, *page_args, conn=conn)
+            elif len(rows) < limit:
+                # MATERIALIZED: planned for all its rows, so the LIMIT outside cannot lure the
+                # planner onto the order's index; the filters' indexes find the matches.
+                rows = await fetch(
+                    f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {page_where})"
+                    f" SELECT * FROM m ORDER BY {order.sql()} LIMIT {limit}",
+                    *page_args,
+                    conn=conn,
+                )
+    models = []
+    for row in rows:
+        value = row.pop(computed[0]) if computed else None
+        instance = model._init_from_db(**row)
+        if computed:
+            setattr(instance, computed[0], value)
+        models.append(instance)
 
-    return Page(rows=rows[:first], has_next=len(rows) > first, order=order, count=count)
+    async def count() -> tuple[int, bool]:
+        cap = budget.count_cap
+        async with budgeted(budget) as conn:
+            if text and is_postgres(conn):
+                # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its
+                # rows it takes the text indexes for a rare word. (For a common word too, whose
+                # bitmap then costs about 500 ms on a year: bench/README.md, issue 16.)
+                sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
+                       f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m LIMIT {cap + 1}) AS c")  # fmt: skip
+            else:
+                sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {cap + 1}) AS c"
+            n = int((await fetch(sql, *args, conn=conn))[0]["n"])
+        return (cap, True) if n > cap else (n, False)
+
+    return Page(rows=models[:first], has_next=len(models) > first, order=order, count=count)

@@ -15,7 +15,7 @@ from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Unauthenticated
-from domain.pagination import Order, Page, paginate
+from domain.pagination import Order, Page, ReadBudget, paginate
 from domain.timeline import record
 from domain.tx import atomic
 from domain.visibility import by_author_condition, can_see_report, report_condition
@@ -29,7 +29,11 @@ ORDERS = {
     "OLDEST": Order("created_at", descending=False),
     "MOST_VOTED": Order("vote_count", descending=True),
     "RECENTLY_UPDATED": Order("updated_at", descending=True),
+    "RELEVANCE": Order("relevance", descending=True),
 }
+# RELEVANCE ranks the newest matches of a search, this many at most: a common word matches
+# millions of reports, and scoring them all on every request is what issue 16 forbids.
+RELEVANCE_WINDOW = 500
 
 
 def is_overdue(status: str, due_at: datetime | None, now: datetime) -> bool:
@@ -169,7 +173,22 @@ def in_region(region_id: int, args: list[Any], field_name: str = "regionId") -> 
 
 def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]) -> list[str]:
     """The filter as SQL conditions on report rows, visibility first."""
+    filters, text = split_conditions(viewer, f, now, args)
+    return filters + text
+
+
+def split_conditions(
+    viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]
+) -> tuple[list[str], list[str]]:
+    """The filter as SQL conditions, visibility first, and apart from them the text search's
+    (which only the trigram indexes serve: domain.pagination.paginate reads them apart)."""
     out = [c for c in (report_condition(viewer, args),) if c]
+    # The creation period next: for NEWEST/OLDEST it bounds the order's own index, and
+    # search_reports keeps it inside paginate's window with visibility.
+    if f.created_after is not None:
+        out.append(f"created_at >= {arg(args, f.created_after)}")
+    if f.created_before is not None:
+        out.append(f"created_at < {arg(args, f.created_before)}")
     if f.status:
         out.append(in_list("status", [ReportStatus(s).value for s in f.status], args))
     if f.category_ids:
@@ -197,20 +216,32 @@ def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[
                    f" AND lng >= {arg(args, lng - dlng)} AND lng <= {arg(args, lng + dlng)}")  # fmt: skip
         y, x = f"((lat - {arg(args, lat)}) * 111320.0)", f"((lng - {arg(args, lng)}) * {arg(args, kx)})"
         out.append(f"{y} * {y} + {x} * {x} <= {arg(args, float(radius * radius))}")
-    if f.created_after is not None:
-        out.append(f"created_at >= {arg(args, f.created_after)}")
-    if f.created_before is not None:
-        out.append(f"created_at < {arg(args, f.created_before)}")
-    if f.search:
-        # The expression of the trigram indexes (migration 0002) on PostgreSQL.
-        for word in f.search.split()[:8]:
-            pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
-            out.append(f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
-                       f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
     if f.overdue is not None:
         late = f"(due_at < {arg(args, now)} AND {in_list('status', [s.value for s in WITH_OFFICERS], args)})"
         out.append(late if f.overdue else f"NOT {late}")
-    return out
+    text = []
+    for word in search_words(f.search):
+        # The expression of the trigram indexes (migration 0002) on PostgreSQL.
+        pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
+        text.append(f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
+                    f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
+    return out, text
+
+
+def search_words(search: str | None) -> list[str]:
+    return search.split()[:8] if search else []
+
+
+def relevance(words: list[str], args: list[Any]) -> str:
+    """How well a report matches: each word's occurrences, twice in the description, once in
+    the address; an integer (a keyset cursor holds it exactly) in both SQL dialects."""
+    terms = []
+    for word in words:
+        w = f"UPPER({arg(args, word)})"
+        for column, weight in (("description", 2), ("address", 1)):
+            text = f"UPPER(CAST(COALESCE({column}, '') AS VARCHAR))"
+            terms.append(f"{weight} * ((LENGTH({text}) - LENGTH(REPLACE({text}, {w}, ''))) / LENGTH({w}))")
+    return " + ".join(terms) or "0"
 
 
 def _escape_like(word: str) -> str:
@@ -218,13 +249,50 @@ def _escape_like(word: str) -> str:
 
 
 async def search_reports(
-    viewer: Viewer | None, f: ReportQuery, order: Order | str, first: int, after: str | None, now: datetime
+    viewer: Viewer | None,
+    f: ReportQuery,
+    order: Order | str,
+    first: int,
+    after: str | None,
+    now: datetime,
+    budget: ReadBudget | None = None,
 ) -> Page:
     """One page of the reports the viewer may see that match the filter, in `order` (an Order
-    or the name of one of ORDERS)."""
+    or the name of one of ORDERS; RELEVANCE without a search is NEWEST)."""
     args: list[Any] = []
-    order = ORDERS[order] if isinstance(order, str) else order
-    return await paginate(Report, conditions(viewer, f, now, args), args, order, first, after)
+    if order == "RELEVANCE" and not search_words(f.search):
+        order = "NEWEST"
+    ordered = ORDERS[order] if isinstance(order, str) else order
+    filters, text = split_conditions(viewer, f, now, args)
+    # Kept inside paginate's window: visibility, and the period when the order is by creation.
+    visible = (1 if report_condition(viewer, []) else 0) + (
+        (f.created_after is not None) + (f.created_before is not None)
+        if ordered.column == "created_at"
+        else 0
+    )
+    if ordered.column != "relevance":
+        return await paginate(
+            Report, filters, args, ordered, first, after, text=text, windowed=visible, budget=budget
+        )
+    # The newest matches (as NEWEST finds them), then those ranked by their score.
+    newest = await paginate(
+        Report,
+        filters,
+        args,
+        ORDERS["NEWEST"],
+        RELEVANCE_WINDOW,
+        None,
+        text=text,
+        windowed=visible,
+        budget=budget,
+    )
+    ranked_args: list[Any] = []
+    score = ("relevance", relevance(search_words(f.search), ranked_args))
+    ids = [r.id for r in newest.rows] or [0]
+    within = [in_list("id", ids, ranked_args)]
+    page = await paginate(Report, within, ranked_args, ordered, first, after, budget=budget, computed=score)
+    page.count = newest.count  # every match counts, not only the window ranked
+    return page
 
 
 async def get_visible(viewer: Viewer | None, report_id: int) -> Report | None:

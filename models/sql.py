@@ -4,7 +4,9 @@ on SQLite too (placeholders rewritten to ?)."""
 from __future__ import annotations
 
 import re
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
 
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -64,3 +66,37 @@ def arg(args: list[Any], value: Any) -> str:
 def in_list(column: str, values: list[Any], args: list[Any]) -> str:
     """`column IN ($n, ...)`, appending the values to the positional arguments."""
     return f"{column} IN ({', '.join(arg(args, value) for value in values)})"
+
+
+class HasTimeout(Protocol):
+    timeout_ms: int
+
+
+class _Pooled:
+    """Just enough of a Tortoise client for fetch(): one pooled asyncpg connection."""
+
+    def __init__(self, client: BaseDBAsyncClient, raw: Any) -> None:
+        self.capabilities = client.capabilities
+        self._log = client.log
+        self._raw = raw
+
+    async def execute_query_dict(self, sql: str, values: list[Any] | None = None) -> list[dict[str, Any]]:
+        self._log.debug("%s: %s", sql, values)  # as Tortoise logs each statement
+        return [dict(row) for row in await self._raw.fetch(sql, *(values or []))]
+
+
+@asynccontextmanager
+async def budgeted(budget: HasTimeout) -> AsyncIterator[Any]:
+    """A connection whose statements PostgreSQL cancels after the budget's time (`SET LOCAL
+    statement_timeout` in a read-only transaction: it ends with it, so the pooled connection
+    goes back as it came). asyncpg's own pool and transaction blocks, not Tortoise's
+    in_transaction: a request cancelled between its BEGIN and its first statement must still
+    give the connection back (Tortoise's leaks it, idle in transaction). SQLite has no such
+    setting: the plain connection."""
+    conn = conn_of()
+    if not is_postgres(conn) or budget.timeout_ms <= 0:
+        yield conn
+        return
+    async with conn.acquire_connection() as raw, raw.transaction(readonly=True):
+        await raw.execute(f"SET LOCAL statement_timeout = {int(budget.timeout_ms)}")
+        yield _Pooled(conn, raw)

@@ -52,6 +52,7 @@ def report_connection(page: Page) -> ReportConnection:
         edges=edges,
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
         total_count_fn=page.total_count,
+        total_count_capped_fn=page.total_count_capped,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import strawberry
 
 from domain import apikeys, lifecycle, validate
@@ -49,14 +51,17 @@ async def reports(
     first: int | None = 20,
     after: str | None = None,
 ) -> ReportConnection:
-    page = await search_reports(
-        info.context.viewer,
-        report_query(filter),
-        (order_by or ReportOrder.NEWEST).value,
-        validate.page_size(first),
-        after,
-        info.context.started,
-    )
+    query = report_query(filter)
+    with info.context.expensive_read() if query.search else contextlib.nullcontext():
+        page = await search_reports(
+            info.context.viewer,
+            query,
+            (order_by or ReportOrder.NEWEST).value,
+            validate.page_size(first),
+            after,
+            info.context.started,
+            info.context.read_budget(),
+        )
     return report_connection(page)
 
 

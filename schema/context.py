@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -10,6 +12,7 @@ from strawberry.types import Info as _Info
 
 from domain.auth import Viewer
 from domain.errors import Unauthenticated
+from domain.pagination import ReadBudget
 from domain.ratelimit import LoginGuard
 from domain.tx import now
 from domain.users import authenticate, viewer_of
@@ -59,6 +62,26 @@ class Context:
             self.user = self.viewer = self.loaders.viewer = None
         else:
             self.user_changed(user)
+
+    def read_budget(self) -> ReadBudget:
+        """The app's budget for one read (config.Settings), the defaults outside an app."""
+        settings = getattr(getattr(getattr(self.request, "app", None), "state", None), "settings", None)
+        if settings is None:
+            return ReadBudget()
+        return ReadBudget(timeout_ms=settings.read_timeout_ms, count_cap=settings.total_count_cap)
+
+    @contextmanager
+    def expensive_read(self) -> Iterator[None]:
+        """Hold one of the client's expensive-read slots (domain.readgate) while it runs."""
+        gate = getattr(getattr(getattr(self.request, "app", None), "state", None), "read_gate", None)
+        if gate is None:
+            yield
+            return
+        from schema.admission import client_address
+
+        key = f"user:{self.viewer.id}" if self.viewer else f"ip:{client_address(self.request)}"
+        with gate.enter(key):
+            yield
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

@@ -13,6 +13,7 @@ class ReportOrder(Enum):
     OLDEST = "OLDEST"
     MOST_VOTED = "MOST_VOTED"
     RECENTLY_UPDATED = "RECENTLY_UPDATED"
+    RELEVANCE = "RELEVANCE"
 
 
 @strawberry.enum

@@ -9,6 +9,7 @@ from strawberry.extensions import MaskErrors
 from tortoise.exceptions import ValidationError
 
 from domain.errors import WargaError
+from domain.faults import classify
 
 log = logging.getLogger("warga.errors")
 
@@ -30,6 +31,11 @@ def to_client_error(error: GraphQLError) -> GraphQLError:
         field = str(original).split(":", 1)[0].strip() or "input"
         extensions = {"code": "BAD_USER_INPUT", "field": field}
         message = f"`{field}` is not a valid value."
+    elif (fault := classify(original)) is not None:
+        # The database or broker, not the client and not a bug: a code that says retry.
+        log.warning("%s at %s: %r", fault.code, error.path, original)
+        extensions = fault.extensions
+        message = fault.message
     else:
         log.error("unexpected error at %s", error.path, exc_info=original)
         extensions = {"code": "INTERNAL_SERVER_ERROR"}

@@ -433,10 +433,15 @@ class ReportConnection:
     edges: list[ReportEdge]
     page_info: PageInfo
     total_count_fn: strawberry.Private[Callable[[], Any]]
+    total_count_capped_fn: strawberry.Private[Callable[[], Any]]
 
     @strawberry.field
     async def total_count(self) -> int:
         return await self.total_count_fn()
+
+    @strawberry.field(description="totalCount stopped at the server's cap (the real number is larger)")
+    async def total_count_capped(self) -> bool:
+        return await self.total_count_capped_fn()
 
 
 @strawberry.type

@@ -34,7 +34,11 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default")
 # Two processes, a Redis of its own and out-of-order commits need PostgreSQL + Redis.
 # The embedded default (its own SQLite file) runs in the SQLite pass only.
 collect_ignore = (
-    ["test_embedded_cli.py"] if BACKEND == "postgres" else ["test_cluster_pg.py", "test_notifications_cluster_pg.py"]
+    ["test_embedded_cli.py"]
+    if BACKEND == "postgres"
+    else [
+        "test_cluster_pg.py", "test_notifications_cluster_pg.py", "test_pg_restart.py", "test_read_budget_pg.py",
+    ]
 )
 
 _tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))

@@ -51,6 +51,8 @@ async def error(
         "GRAPHQL_PARSE_FAILED",
         "GRAPHQL_VALIDATION_FAILED",
         "QUERY_TOO_COMPLEX",
+        "QUERY_TIMEOUT",
+        "SERVICE_UNAVAILABLE",
     }, err
     return err
 

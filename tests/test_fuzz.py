@@ -88,14 +88,14 @@ def fuzz(url: str, tokens: dict[str, str | None], schema: Any, budget: float) ->
         deadline = time.monotonic() + per_strategy
         search = """query($q: String, $n: Int, $after: String, $order: ReportOrder) {
             reports(filter: {search: $q}, first: $n, after: $after, orderBy: $order) {
-              totalCount edges { cursor node { id description } } } }"""
+              totalCount totalCountCapped edges { cursor node { id description } } } }"""
 
         @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(
             q=st.one_of(st.none(), st.text(max_size=300)),
             n=st.one_of(st.none(), st.integers(min_value=-(2**31), max_value=2**31 - 1)),
             after=st.one_of(st.none(), st.text(max_size=60)),
-            order=st.sampled_from(["NEWEST", "OLDEST", "MOST_VOTED", None]),
+            order=st.sampled_from(["NEWEST", "OLDEST", "MOST_VOTED", "RECENTLY_UPDATED", "RELEVANCE", None]),
             viewer=st.sampled_from([t for _, t in viewers]),
         )
         def run_search(q: str | None, n: int | None, after: str | None, order: str | None, viewer: str | None) -> None:

@@ -1,0 +1,118 @@
+"""Search and counts under a budget (issue 16): RELEVANCE, totalCountCapped, QUERY_TIMEOUT,
+the per-client cap on concurrent searches, and faults that answer SERVICE_UNAVAILABLE."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import redis.exceptions
+
+from domain.errors import QueryTimeout, ServiceUnavailable
+from domain.faults import classify
+from tests.helpers import citizen, error, ok, report
+
+FEED = """query($f: ReportFilter, $o: ReportOrder, $n: Int, $a: String) {
+  reports(filter: $f, orderBy: $o, first: $n, after: $a) {
+    totalCount totalCountCapped pageInfo { hasNextPage endCursor } edges { node { id description } } } }"""
+
+
+@contextmanager
+def tuned(app: Any, **changes: Any) -> Iterator[None]:
+    """The running app with some settings changed for the block (they are read per request)."""
+    before = app.state.settings
+    app.state.settings = dataclasses.replace(before, **changes)
+    try:
+        yield
+    finally:
+        app.state.settings = before
+
+
+async def _all(client, filter: dict, order: str, first: int = 1) -> list[str]:
+    seen: list[str] = []
+    after = None
+    while True:
+        page = (await ok(client, FEED, {"f": filter, "o": order, "n": first, "a": after}))["reports"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return seen
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_relevance_ranks_best_match_first_and_pages_without_gaps(client):
+    token, _ = await citizen(client)
+    once = await report(client, token, description="Got bocor di depan sekolah, tolong")
+    thrice = await report(client, token, description="Got bocor, got mampet, got meluap ke jalan")
+    twice = await report(client, token, description="Got bocor dan got penuh sampah plastik")
+    await report(client, token, description="Lampu jalan mati sejak minggu lalu")
+    by_relevance = await _all(client, {"search": "got"}, "RELEVANCE", first=20)
+    assert by_relevance == [thrice["id"], twice["id"], once["id"]]
+    # Pages of one follow the same order: no gap, no repeat.
+    assert await _all(client, {"search": "got"}, "RELEVANCE") == by_relevance
+    # Two words: each word's occurrences add up; every word must match.
+    assert await _all(client, {"search": "GOT mampet"}, "RELEVANCE") == [thrice["id"]]
+    # Without a search RELEVANCE is NEWEST.
+    assert await _all(client, {}, "RELEVANCE", first=20) == await _all(client, {}, "NEWEST", first=20)
+
+
+async def test_total_count_is_exact_up_to_the_cap_then_says_capped(app, client):
+    token, _ = await citizen(client)
+    for i in range(4):
+        await report(client, token, description=f"Trotoar rusak nomor {i} dekat halte")
+    page = (await ok(client, FEED, {"n": 2}))["reports"]
+    assert (page["totalCount"], page["totalCountCapped"]) == (4, False)
+    with tuned(app, total_count_cap=3):
+        page = (await ok(client, FEED, {"n": 2, "f": {"search": "trotoar"}}))["reports"]
+        assert (page["totalCount"], page["totalCountCapped"]) == (3, True)
+        assert len(page["edges"]) == 2 and page["pageInfo"]["hasNextPage"]
+        page = (await ok(client, FEED, {"n": 2, "f": {"search": "nomor 1"}}))["reports"]
+        assert (page["totalCount"], page["totalCountCapped"]) == (1, False)
+    with tuned(app, total_count_cap=4):  # exactly at the cap: still exact
+        page = (await ok(client, FEED, {"f": {"search": "trotoar"}}))["reports"]
+        assert (page["totalCount"], page["totalCountCapped"]) == (4, False)
+
+
+async def test_a_client_runs_at_most_its_cap_of_searches_at_once(app, client):
+    token, uid = await citizen(client)
+    await report(client, token, description="Pohon tumbang menutup jalan raya")
+    gate = app.state.read_gate
+    before = gate.per_client
+    gate.per_client = 1
+    try:
+        with gate.enter("ip:127.0.0.1"):  # this client's one search still running
+            err = await error(client, FEED, {"f": {"search": "pohon"}})
+            assert err["extensions"]["code"] == "RATE_LIMITED"
+            # The feed without a search is not gated; a signed-in client is keyed by its user.
+            assert (await ok(client, FEED, {"n": 1}))["reports"]["edges"]
+            signed_in = await ok(client, FEED, {"f": {"search": "pohon"}}, token)
+            assert signed_in["reports"]["totalCount"] == 1
+        assert (await ok(client, FEED, {"f": {"search": "pohon"}}))["reports"]["totalCount"] == 1
+        assert gate.running("ip:127.0.0.1") == 0 and gate.running(f"user:{uid}") == 0
+    finally:
+        gate.per_client = before
+
+
+def test_faults_are_told_from_bugs() -> None:
+    def chained(outer: BaseException, inner: BaseException) -> BaseException:
+        try:
+            try:
+                raise inner
+            except BaseException as exc:
+                raise outer from exc
+        except BaseException as exc:
+            return exc
+
+    assert isinstance(classify(ConnectionRefusedError()), ServiceUnavailable)
+    assert isinstance(classify(asyncpg.exceptions.AdminShutdownError()), ServiceUnavailable)
+    assert isinstance(classify(asyncpg.exceptions.CannotConnectNowError()), ServiceUnavailable)
+    assert isinstance(classify(redis.exceptions.ConnectionError()), ServiceUnavailable)
+    assert isinstance(
+        classify(chained(RuntimeError("wrapped"), asyncpg.InterfaceError("closed"))), ServiceUnavailable
+    )
+    assert isinstance(classify(asyncpg.exceptions.QueryCanceledError()), QueryTimeout)
+    assert classify(ValueError("a bug")) is None
+    assert classify(KeyError("x")) is None
+    assert ServiceUnavailable(3).extensions == {"code": "SERVICE_UNAVAILABLE", "retryAfter": 3}
