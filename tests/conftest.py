@@ -189,6 +189,9 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
 
 
+BACKGROUND_TASKS = ("warga-hub", "warga-notifications", "warga-close-stale", "warga-metrics")
+
+
 class QueryCounter(logging.Handler):
     """Counts the SQL statements Tortoise sends (it logs each one on tortoise.db_client)."""
 
@@ -203,8 +206,8 @@ class QueryCounter(logging.Handler):
             task = asyncio.current_task()
         except RuntimeError:
             task = None
-        if task is not None and task.get_name().startswith("warga-hub"):
-            return  # the hub's background read of the event log (every 2 s), not the request's
+        if task is not None and task.get_name().startswith(BACKGROUND_TASKS):
+            return  # a process's background work (the hub's log reads, the outbox sender's polls)
         sql = str(record.args[0]) if record.args else str(record.msg)
         if sql.lstrip().upper().startswith(self.VERBS):
             self.statements.append(sql)
