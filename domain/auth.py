@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from models.enums import STAFF_ROLES, Role
+from models.enums import Role
 
 # WARGA_ARGON2=fast lowers the cost for the test suite only (thousands of hashes); production
 # keeps argon2-cffi's defaults (RFC 9106 low-memory profile).
@@ -46,10 +46,6 @@ class Viewer:
     role: Role
     region_id: int | None = None
     agency_id: int | None = None
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
 
     @property
     def is_admin(self) -> bool:

@@ -46,8 +46,6 @@ ReportEventKind = StrEnum(  # type: ignore[misc]
 )
 
 
-# Government staff: they see anonymous authors and rejected reports.
-STAFF_ROLES = frozenset({Role.MODERATOR, Role.OFFICER, Role.ADMIN})
 OPEN_STATUSES = frozenset(
     {ReportStatus.SUBMITTED, ReportStatus.VERIFIED, ReportStatus.IN_PROGRESS, ReportStatus.REOPENED}
 )
