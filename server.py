@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import json
 import logging
 import re
 import time
@@ -15,13 +16,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
@@ -42,7 +43,8 @@ from rest import notifications as notification_links
 from schema import schema
 from schema.context import Context
 from schema.http import GraphQLView
-from serving.guard import Guard
+from serving.guard import Guard, GzipWhenAsked
+from serving.refusals import Refusals
 from subscriptions import heap
 from subscriptions.bus import Bus, install_bus
 from subscriptions.hub import Hub
@@ -69,7 +71,49 @@ def operation_kind(query: Any, operation_name: Any) -> str:
     return found[0][0] if found else "unknown"
 
 
-class LegacyWSHandler(BaseGraphQLWSHandler):
+def _kind_of_body(body: bytes) -> str:
+    """The operation kind of a JSON request body, for the metrics of kept refusals."""
+    try:
+        data = json.loads(body) if body else {}
+    except ValueError:
+        return "unknown"
+    if not isinstance(data, dict):
+        return "unknown"
+    return operation_kind(data.get("query"), data.get("operationName"))
+
+
+TOKEN_EXPIRED = 4401  # graphql-transport-ws's "Unauthorized"; the legacy protocol has none
+
+
+async def close_at_expiry(context: Context) -> None:
+    """A socket signed in with a token lives as long as the token: at its expiry the socket is
+    closed (4401), whatever it is subscribed to; the client signs in again on a new one."""
+    if context.expires_at is None:
+        return
+    await asyncio.sleep(max(0.0, context.expires_at - time.time()))
+    with contextlib.suppress(Exception):
+        await context.request.close(code=TOKEN_EXPIRED, reason="Token expired")
+
+
+class ExpiringHandler:
+    """Both protocols' handlers: the expiry timer set at connection_init ends with the socket."""
+
+    context: Any
+
+    async def handle(self) -> None:
+        try:
+            await super().handle()  # type: ignore[misc]
+        finally:
+            timer = getattr(self.context, "expiry_timer", None)
+            if timer is not None:
+                timer.cancel()
+
+
+class TransportWSHandler(ExpiringHandler, BaseGraphQLTransportWSHandler):
+    pass
+
+
+class LegacyWSHandler(ExpiringHandler, BaseGraphQLWSHandler):
     """graphql-ws (legacy) with the idle limit before `connection_init` that strawberry only
     gives graphql-transport-ws: a socket that never says hello is closed (4408, as the newer
     protocol does)."""
@@ -93,11 +137,38 @@ class LegacyWSHandler(BaseGraphQLWSHandler):
 
 class WargaGraphQL(GraphQLView):
     graphql_ws_handler_class = LegacyWSHandler
+    graphql_transport_ws_handler_class = TransportWSHandler
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.refusals = Refusals()
+        self._kinds: dict[tuple[str, str | None], str] = {}
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """HTTP requests the document gate refused before are answered again from
+        serving/refusals.py without running the view."""
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        await self.refusals.serve(scope, receive, send, super().__call__, _kind_of_body)
+
+    def operation_kind(self, query: Any, operation_name: Any) -> str:
+        """operation_kind, remembered per document (it is read on every request)."""
+        if not isinstance(query, str) or not isinstance(operation_name, str | None):
+            return operation_kind(query, operation_name)
+        key = (query, operation_name)
+        found = self._kinds.get(key)
+        if found is None:
+            found = operation_kind(query, operation_name)
+            if len(self._kinds) >= 1024:
+                self._kinds.clear()
+            self._kinds[key] = found
+        return found
 
     async def execute_single(self, *args: Any, **kwargs: Any) -> Any:
         """Counted and timed for /metrics, by operation kind and outcome."""
         data = kwargs.get("request_data")
-        kind = operation_kind(getattr(data, "query", None), getattr(data, "operation_name", None))
+        kind = self.operation_kind(getattr(data, "query", None), getattr(data, "operation_name", None))
         started = time.perf_counter()
         code: str | None = "BAD_REQUEST"
         try:
@@ -122,6 +193,8 @@ class WargaGraphQL(GraphQLView):
             await context.authenticate(header if isinstance(header, str) else None)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) from None
+        if context.expires_at is not None:
+            context.expiry_timer = asyncio.create_task(close_at_expiry(context))
         return await super().on_ws_connect(context)
 
 
@@ -255,13 +328,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[
+            # /graphql first: the router tries the routes in order on every request.
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
             Route("/healthz", healthz),
             Route("/metrics", metrics_endpoint),
             Route("/exports/reports.csv", exports.reports_csv),
             *open311.routes,
             *notification_links.routes,
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
             Mount("/media", StaticFiles(directory=settings.media_root, check_dir=False)),
             Route("/dashboard", lambda request: RedirectResponse("/dashboard/")),
             Mount("/dashboard/", StaticFiles(directory=ROOT / "dashboard", html=True, check_dir=False)),
@@ -283,7 +357,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 body_idle_timeout=settings.body_idle_timeout,
             ),
             # Region boundaries and CSV exports compress well; phones on 3G notice.
-            Middleware(GZipMiddleware, minimum_size=2048),
+            Middleware(GzipWhenAsked, minimum_size=2048),
         ],
     )
     app.state.settings = settings

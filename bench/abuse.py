@@ -62,7 +62,7 @@ class WargaServe(Server):
              "--log-level", "warning", "--no-access-log"],
             cwd=ROOT, env=env,
         )  # fmt: skip
-        wait_http(f"{self.url}/healthz", self.proc)
+        wait_http(f"{self.url}/healthz", self.proc, timeout=300)  # a busy shared machine starts slowly
         return self
 
 

@@ -279,9 +279,7 @@ class People:
         """Uniformly chosen citizens (voters, commenters)."""
         return rng.integers(1, self.citizens + 1, n, dtype=np.int64)
 
-    def rows(
-        self, rng: np.random.Generator, password_hash: str, reports_count: np.ndarray, joined_before_us: int
-    ) -> CopyBuffer:
+    def rows(self, rng: np.random.Generator, password_hash: str, joined_before_us: int) -> CopyBuffer:
         """The app_user COPY: citizens joined over the two years before the data starts;
         about 10 % of them gave an email and 5 % a phone number, the rest log in by handle."""
         n, c = self.total, self.citizens
@@ -312,9 +310,6 @@ class People:
         agency[c:] = [s.agency_id or 0 for s in self.staff]
         two_years = 730 * 86_400 * 1_000_000
         joined = joined_before_us - rng.integers(86_400 * 1_000_000, two_years, n)
-        counts = np.zeros(n, dtype=np.int64)
-        known = reports_count[1 : n + 1]
-        counts[: known.size] = known
         out = CopyBuffer(n)
         out.int4("id", ids)
         out.text("handle", handles)
@@ -325,6 +320,5 @@ class People:
         out.text_codes("role", role_code, roles)
         out.int4("region_id", region, null=region == 0)
         out.int4("agency_id", agency, null=agency == 0)
-        out.int4("reports_count", counts)
         out.timestamptz("created_at", joined)
         return out

@@ -63,8 +63,9 @@ async def landmarks() -> dict[str, Any]:
     cat = catalog()
     row = (await fetch("SELECT MAX(created_at) AS t FROM report"))[0]
     now = row["t"]
-    author = (await fetch("SELECT id FROM app_user ORDER BY reports_count DESC LIMIT 1"))[0]["id"]
-    light = (await fetch("SELECT id FROM app_user WHERE reports_count = 1 LIMIT 1"))[0]["id"]
+    by_author = "SELECT author_id AS id FROM report GROUP BY author_id"
+    author = (await fetch(f"{by_author} ORDER BY count(*) DESC LIMIT 1"))[0]["id"]
+    light = (await fetch(f"{by_author} HAVING count(*) = 1 LIMIT 1"))[0]["id"]
     assignee = (
         await fetch(
             "SELECT assignee_id AS id FROM report WHERE assignee_id IS NOT NULL AND created_at > $1 LIMIT 1",

@@ -60,7 +60,7 @@ def _unb64(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
-def issue_token(user_id: int, secret: str, ttl_hours: int) -> str:
+def issue_token(user_id: int, secret: str, ttl_hours: float) -> str:
     """`payload.signature`, HMAC-SHA256; the role is read from the database on use, so a
     demoted user loses their rights at once."""
     payload = _b64(json.dumps({"sub": user_id, "exp": int(time.time()) + ttl_hours * 3600}).encode())
@@ -70,6 +70,12 @@ def issue_token(user_id: int, secret: str, ttl_hours: int) -> str:
 
 def read_token(token: str, secret: str) -> int | None:
     """The user id of a valid, unexpired token, else None."""
+    claims = token_claims(token, secret)
+    return claims[0] if claims is not None else None
+
+
+def token_claims(token: str, secret: str) -> tuple[int, float] | None:
+    """(user id, expiry as a Unix time) of a valid, unexpired token, else None."""
     try:
         payload, sig = token.split(".", 1)
         expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).digest()
@@ -78,7 +84,7 @@ def read_token(token: str, secret: str) -> int | None:
         claims = json.loads(_unb64(payload))
         if int(claims["exp"]) < time.time():
             return None
-        return int(claims["sub"])
+        return int(claims["sub"]), float(claims["exp"])
     except (ValueError, KeyError, TypeError):
         return None
 

@@ -54,7 +54,10 @@ async def delete_comment(viewer: Viewer | None, comment_id: int) -> bool:
     if viewer is None:
         raise Unauthenticated()
     comment = await Comment.get_or_none(id=comment_id, deleted_at=None)
-    if comment is None:
+    report = await Report.get_or_none(id=comment.report_id) if comment is not None else None  # type: ignore[attr-defined]
+    if comment is None or report is None or not can_see_report(viewer, report):
+        # A comment on a report this viewer may not see is as missing as one that never was:
+        # FORBIDDEN here would confirm that it exists.
         raise NotFound(f"No comment with id {comment_id}.")
     if comment.author_id != viewer.id and viewer.role not in (Role.MODERATOR, Role.ADMIN):  # type: ignore[attr-defined]
         raise Forbidden("Only its author or a moderator can delete a comment.")

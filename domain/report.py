@@ -21,7 +21,7 @@ from domain.tx import atomic
 from domain.visibility import by_author_condition, can_see_report, report_condition
 from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
-from models.sql import arg, execute, fetch_model, in_list
+from models.sql import arg, fetch_model, in_list
 
 MAX_MEDIA = 5
 ORDERS = {
@@ -126,9 +126,6 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
             await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=report.id)
             await rollups.move(tx.conn, None, rollups.Facts.of(report))
             change = await record(tx, report, None, ReportStatus.SUBMITTED, viewer.id, None)
-            await execute(
-                "UPDATE app_user SET reports_count = reports_count + 1 WHERE id = $1", viewer.id, conn=tx.conn
-            )
             await tx.emit(EventKind.CREATED, report.id, status_change_id=change.id)
     except IntegrityError:
         # A concurrent retry with the same key won the insert: answer with its report.

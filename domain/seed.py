@@ -328,7 +328,4 @@ async def _store_demo(
                     .using_db(conn)
                     .update(vote_count=r.vote_count)
                 )
-        for uid in citizens:
-            n = sum(1 for r in reports if r.author_id == uid)  # type: ignore[attr-defined]
-            await User.filter(id=uid).using_db(conn).update(reports_count=n)
     await rollups.rebuild()  # bulk-loaded rows bypassed the incremental path

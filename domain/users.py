@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from config import get_settings
 from domain import validate
-from domain.auth import Viewer, bearer, hash_password, issue_token, read_token, verify_password
+from domain.auth import Viewer, bearer, hash_password, issue_token, read_token, token_claims, verify_password
 from domain.catalog import catalog
 from domain.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from domain.ratelimit import LoginGuard, account_key
@@ -110,6 +110,13 @@ async def authenticate(authorization: str | None) -> User | None:
     if user is None:
         raise Unauthenticated("Invalid or expired token; log in again.")
     return user
+
+
+def token_expiry(authorization: str | None) -> float | None:
+    """When the bearer token of a header stops being valid (Unix time), or None."""
+    token = bearer(authorization)
+    claims = token_claims(token, get_settings().secret_key) if token else None
+    return claims[1] if claims is not None else None
 
 
 def token_for(user: User) -> str:

@@ -98,7 +98,6 @@ class User(Model):
     agency: fields.ForeignKeyNullableRelation[Agency] = fields.ForeignKeyField(
         "warga.Agency", related_name=False, null=True, on_delete=fields.RESTRICT
     )
-    reports_count = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

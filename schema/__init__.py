@@ -6,17 +6,19 @@ import os
 from typing import Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionResult, PreExecutionError
 
+from domain.errors import Unauthenticated
 from resolvers import mutation as m
 from resolvers import notifications as n
 from resolvers import performance as perf
 from resolvers import query as q
 from schema.admission import Admission
 from schema.cache import AGGREGATE, ResponseCache
-from schema.documents import Checked, Documents
+from schema.documents import GATE_PASSED, GATE_REFUSED, NOT_TRUSTED, Checked, Documents
 from schema.errors import ClientErrors, to_client_error
 from schema.fast import ExecutionContext, FastExecutor
 from schema.limits import limits_of
@@ -175,8 +177,19 @@ class WargaSchema(strawberry.Schema):
         viewer = getattr(context_value, "viewer", None)
         limits = limits_of(context_value)
         checked = self.documents.check(query, operation_name, variable_values, limits, viewer)
+        # Tell the HTTP view (serving/refusals.py) whether this request's answer may be given
+        # again to the same bytes: a refusal that does not depend on the caller.
+        state = getattr(getattr(context_value, "request", None), "scope", {}).get("state")
         if isinstance(checked, list):
+            if state is not None:
+                code = (checked[0].extensions or {}).get("code") if checked else None
+                if code != NOT_TRUSTED:
+                    state.setdefault(GATE_REFUSED, code or "OTHER")
+                else:
+                    state[GATE_PASSED] = True  # not to be kept
             return PreExecutionError(data=None, errors=[to_client_error(e) for e in checked])
+        if state is not None:
+            state[GATE_PASSED] = True
         return checked
 
     async def execute(  # type: ignore[override]
@@ -240,7 +253,10 @@ class WargaSchema(strawberry.Schema):
         re-read first: its role may have changed since connection_init."""
         refresh = getattr(context_value, "refresh", None)
         if refresh is not None:
-            await refresh()
+            try:
+                await refresh()
+            except Unauthenticated as exc:  # the socket's token expired: it is being closed
+                return _refused([to_client_error(GraphQLError(exc.message, extensions=exc.extensions))])
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
             return _refused(checked.errors or [])

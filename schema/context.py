@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from domain.errors import Unauthenticated
 from domain.pagination import ReadBudget
 from domain.ratelimit import LoginGuard
 from domain.tx import now
-from domain.users import authenticate, viewer_of
+from domain.users import authenticate, token_expiry, viewer_of
 from models import User
 from resolvers.loaders import Loaders
 
@@ -29,11 +30,14 @@ class Context:
     loaders: Loaders = field(default_factory=Loaders)
     connection_params: dict[str, Any] | None = None
     started: datetime = field(default_factory=lambda: now())
+    expires_at: float | None = None  # when the caller's token expires (Unix time)
+    expiry_timer: Any = None  # a websocket's close at that moment (server.close_at_expiry)
 
     async def authenticate(self, authorization: str | None) -> None:
         """Resolve the caller once per request (or websocket connection)."""
         user = await authenticate(authorization)
         if user is not None:
+            self.expires_at = token_expiry(authorization)
             self.user_changed(user)
 
     def user_changed(self, user: User) -> None:
@@ -57,6 +61,11 @@ class Context:
         hub) still applies to the next query, mutation or replay."""
         if self.user is None:
             return
+        if self.expires_at is not None and self.expires_at <= time.time():
+            # The socket is being closed at expiry (server.close_at_expiry); until it is, it
+            # serves nothing more as this user.
+            self.user = self.viewer = self.loaders.viewer = None
+            raise Unauthenticated("The token has expired; log in again.")
         user = await User.get_or_none(id=self.user.id)
         if user is None:
             self.user = self.viewer = self.loaders.viewer = None

@@ -47,6 +47,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
+from domain.catalog import catalog
 from schema.limits import Limits, Measure, too_complex
 
 MANIFEST = Path(__file__).resolve().parent / "documents.json"
@@ -55,6 +56,10 @@ VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 NOT_TRUSTED = "FORBIDDEN"
 BAD_INPUT = "BAD_USER_INPUT"
+# Request scope state the gate leaves for the HTTP layer (serving/refusals.py): the code of a
+# refusal that does not depend on the caller, or that a document passed.
+GATE_REFUSED = "warga.gate_refused"
+GATE_PASSED = "warga.gate_passed"
 
 RULES = (*specified_rules, MaybeNullValidationRule, OneOfInputValidationRule)
 
@@ -93,6 +98,10 @@ class Document:
     errors: list[GraphQLError] = field(default_factory=list)
     measure: Measure | None = None
     operations: dict[str | None, OperationDefinitionNode] = field(default_factory=dict)
+    # The per-request half of the gate (variables coerced, NUL checked, cost), by operation
+    # name and variables: a client sending the same request again is not measured again.
+    verdicts: OrderedDict[tuple[Any, ...], Verdict] = field(default_factory=OrderedDict)
+    catalog: Any = None  # the reference data the cost bounds were read from
 
     def operation(self, name: str | None) -> OperationDefinitionNode | None:
         if name is None and len(self.operations) == 1:
@@ -108,6 +117,9 @@ class Checked:
     operation: OperationDefinitionNode | None
     variables: dict[str, Any] | None
     cost: float = 0.0
+
+
+Verdict = Checked | list[GraphQLError] | None
 
 
 class Documents:
@@ -203,6 +215,24 @@ class Documents:
         doc = self.get(text, limits)
         if doc.errors:
             return doc.errors
+        key = _verdict_key(operation_name, variables)
+        if key is None:
+            return self._verdict(doc, operation_name, variables, limits)
+        current = catalog()
+        if doc.catalog is not current:  # new regions: new bounds, so new costs
+            doc.verdicts.clear()
+            doc.catalog = current
+        found = doc.verdicts.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._verdict(doc, operation_name, variables, limits)
+            doc.verdicts[key] = found
+            if len(doc.verdicts) > VERDICTS_PER_DOCUMENT:
+                doc.verdicts.popitem(last=False)
+        return found  # type: ignore[return-value]
+
+    def _verdict(
+        self, doc: Document, operation_name: str | None, variables: dict[str, Any] | None, limits: Limits
+    ) -> Checked | list[GraphQLError] | None:
         operation = doc.operation(operation_name)
         if operation is None:
             return None  # strawberry answers an unknown or missing operation name (400)
@@ -220,6 +250,23 @@ class Documents:
                 "cost", limits.max_cost, cost,
             )]  # fmt: skip
         return Checked(doc, operation, coerced, cost)
+
+
+VERDICTS_PER_DOCUMENT = 64
+MAX_VERDICT_VARIABLES = 2048  # bytes of JSON: larger variables are measured every time
+_MISSING = object()
+
+
+def _verdict_key(operation_name: str | None, variables: dict[str, Any] | None) -> tuple[Any, ...] | None:
+    """The request's operation and variables as a key, or None when they are too large to keep
+    (or not JSON: then they are coerced, and refused, every time)."""
+    if not variables:
+        return (operation_name,)
+    try:
+        text = json.dumps(variables, sort_keys=True, allow_nan=True)
+    except (TypeError, ValueError):
+        return None
+    return (operation_name, text) if len(text) <= MAX_VERDICT_VARIABLES else None
 
 
 def _variable_error(error: GraphQLError) -> GraphQLError:

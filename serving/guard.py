@@ -109,8 +109,13 @@ class Guard:
 
     async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
         rid = self._request_id(scope).encode()
-        headers = dict(scope.get("headers", []))
-        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        content_type = declared = None
+        for name, value in scope.get("headers", ()):
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+        multipart = content_type is not None and content_type.lower().startswith(b"multipart/")
         limit = self.max_upload if multipart else self.max_body
         refusal: list[tuple[int, str, str]] = []  # (status, code, message) once cut
         started = False
@@ -139,7 +144,6 @@ class Guard:
                 message = {**message, "headers": out}
             await send(message)
 
-        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             refusal.append(self._too_large(limit, multipart))
             await send_guarded({"type": "http.response.start", "status": 413, "headers": []})
@@ -157,7 +161,10 @@ class Guard:
             if deadline is None:
                 deadline = now + self.body_timeout
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, min(self.body_idle, deadline - now)))
+                # asyncio.timeout, not wait_for: no task of its own per message (a request's
+                # body usually arrives with its headers, and this runs for every request).
+                async with asyncio.timeout(max(0.0, min(self.body_idle, deadline - now))):
+                    message = await receive()
             except TimeoutError:
                 metrics.http_refused("body_timeout")
                 refusal.append((408, "REQUEST_TIMEOUT", "The request body arrived too slowly."))
@@ -204,3 +211,23 @@ class Guard:
             await send(message)
 
         await self.app(scope, receive_guarded, send_guarded)
+
+
+class GzipWhenAsked:
+    """Starlette's GZipMiddleware for clients that accept gzip; the others (most API clients)
+    skip its per-response wrapper altogether (a response they get is never compressed, so a
+    cache may hand it to anyone)."""
+
+    def __init__(self, app: Any, minimum_size: int) -> None:
+        from starlette.middleware.gzip import GZipMiddleware
+
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"accept-encoding" and b"gzip" in value.lower():
+                    await self.gzip(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)

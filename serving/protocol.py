@@ -1,4 +1,5 @@
-"""uvicorn's HTTP protocols with a header-read timeout (slowloris).
+"""uvicorn's HTTP protocols with a header-read timeout (slowloris) and body limits enforced
+before the app runs.
 
 uvicorn times out an idle keep-alive connection (timeout_keep_alive) but not a connection
 that sends its request line and headers slowly, nor one that connects and sends nothing:
@@ -7,11 +8,20 @@ These subclasses arm a timer when a connection opens and whenever a new request 
 arriving, cancel it when the headers are complete (uvicorn then creates the request's
 cycle) or the connection upgrades to a websocket, and close the connection with a 408 if
 it fires first. The body's read time is bounded by the ASGI guard (serving/guard.py).
+
+Body limits (httptools, uvicorn's default when installed): a declared Content-Length over the
+limit (MAX_BODY_BYTES, or MAX_UPLOAD_BYTES for multipart) is answered 413 the moment the
+headers are complete, and a chunked body the moment it passes the limit; the connection is
+then closed at once, without reading the rest. The app never runs for it, so a client
+posting 5 MB bodies in a loop costs the server an accept, one header parse and a close per
+attempt, not a trip through the middleware and megabytes read into memory. (The ASGI guard
+holds the same limits for any other server, h11 included.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -19,6 +29,22 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from telemetry import metrics
 
 TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+def too_large_response(limit: int, multipart: bool) -> bytes:
+    """The guard's 413 (serving/guard.py), as bytes on the wire."""
+    from serving.guard import COMMON_HEADERS, DEFAULT_CSP
+
+    what = "upload" if multipart else "request body"
+    message = f"The {what} is larger than the limit of {limit} bytes."
+    error = {"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}
+    body = json.dumps({"data": None, "errors": [error]})
+    headers = [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"), *COMMON_HEADERS, (b"content-security-policy", DEFAULT_CSP.encode()),
+    ]  # fmt: skip
+    head = b"".join(k + b": " + v + b"\r\n" for k, v in headers)
+    return b"HTTP/1.1 413 Request Entity Too Large\r\n" + head + b"\r\n" + body.encode()
 
 
 class HeaderTimeout:
@@ -80,10 +106,72 @@ class GuardedH11Protocol(HeaderTimeout, H11Protocol):
     pass
 
 
+class BodyLimit:
+    """Mixin for uvicorn's httptools protocol: refuse an oversized body before the app runs
+    (declared) or as soon as it passes the limit (chunked), and close the connection."""
+
+    body_limits: tuple[int, int] | None = None  # (body, upload); None: from the settings
+    _refused_body = False
+    _body_limit = 0
+    _body_seen = 0
+    _multipart = False
+
+    def _limits(self) -> tuple[int, int]:
+        if self.body_limits is not None:
+            return self.body_limits
+        from config import get_settings
+
+        settings = get_settings()
+        return settings.max_body_bytes, settings.max_upload_bytes
+
+    def _refuse_body(self) -> None:
+        self._refused_body = True
+        metrics.http_refused("body_too_large")
+        transport = getattr(self, "transport", None)
+        if transport is not None and not transport.is_closing():
+            cycle = getattr(self, "cycle", None)
+            if cycle is None or not cycle.response_started:
+                transport.write(too_large_response(self._body_limit, self._multipart))
+            transport.close()
+
+    def on_message_begin(self) -> None:
+        self._refused_body = False
+        self._body_seen = 0
+        super().on_message_begin()  # type: ignore[misc]
+
+    def on_headers_complete(self) -> None:
+        body, upload = self._limits()
+        content_type = declared = None
+        for name, value in self.headers:  # type: ignore[attr-defined]
+            if name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                declared = value
+        self._multipart = content_type is not None and content_type.lower().startswith(b"multipart/")
+        self._body_limit = upload if self._multipart else body
+        if declared is not None and declared.isdigit() and int(declared) > self._body_limit:
+            self._refuse_body()
+            return
+        super().on_headers_complete()  # type: ignore[misc]
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused_body:
+            return
+        self._body_seen += len(body)
+        if self._body_seen > self._body_limit:
+            self._refuse_body()
+            return
+        super().on_body(body)  # type: ignore[misc]
+
+    def on_message_complete(self) -> None:
+        if not self._refused_body:
+            super().on_message_complete()  # type: ignore[misc]
+
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-    class GuardedHttpToolsProtocol(HeaderTimeout, HttpToolsProtocol):
+    class GuardedHttpToolsProtocol(HeaderTimeout, BodyLimit, HttpToolsProtocol):
         pass
 
     DEFAULT = "serving.protocol:GuardedHttpToolsProtocol"
@@ -91,9 +179,10 @@ except ImportError:  # httptools not installed: h11, as uvicorn itself would cho
     DEFAULT = "serving.protocol:GuardedH11Protocol"
 
 
-def protocol_class(header_timeout: float) -> type:
-    """The default protocol with another timeout, for a server started in this process (an
+def protocol_class(header_timeout: float, body_limits: tuple[int, int] | None = None) -> type:
+    """The default protocol with other bounds, for a server started in this process (an
     import string, DEFAULT, is what `warga serve` passes: workers are spawned processes)."""
     name = DEFAULT.rpartition(":")[2]
     base = globals()[name]
-    return type(f"{name}{int(header_timeout * 1000)}ms", (base,), {"header_timeout": header_timeout})
+    bounds = {"header_timeout": header_timeout, "body_limits": body_limits}
+    return type(f"{name}{int(header_timeout * 1000)}ms", (base,), bounds)

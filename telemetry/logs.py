@@ -13,13 +13,14 @@ import contextvars
 import json
 import logging
 import logging.config
+import random
 import re
-import secrets
 import time
 from typing import Any
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("warga_request_id", default=None)
 
+_random = random.Random()  # seeded from the OS once per process
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 SECRET_NAMES = r"(?:api[_-]?key|access[_-]?token|token|password|passwd|secret|authorization|auth)"
 _QUERY_SECRET = re.compile(rf"(?i)((?:^|[?&;\s\"'{{,]){SECRET_NAMES}[\"']?\s*[=:]\s*[\"']?)([^&\s\"',}}]+)")
@@ -32,7 +33,7 @@ def new_request_id(incoming: str | None) -> str:
     a fresh one."""
     if incoming and REQUEST_ID_RE.match(incoming):
         return incoming
-    return secrets.token_hex(8)
+    return f"{_random.getrandbits(64):016x}"  # unique enough for logs; no secret, no syscall
 
 
 def redact(text: str) -> str:

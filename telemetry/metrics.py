@@ -76,10 +76,21 @@ def outcome(code: Any) -> str:
     return code if isinstance(code, str) and _CODE.match(code) else "OTHER"
 
 
+_children: dict[tuple[str, str], tuple[Any, Any]] = {}  # (kind, outcome) -> bound metrics
+
+
 def graphql_request(kind: str, result_code: str | None, seconds: float) -> None:
-    kind = kind if kind in ("query", "mutation", "subscription") else "unknown"
-    REQUESTS.labels(kind, "ok" if result_code is None else outcome(result_code)).inc()
-    LATENCY.labels(kind).observe(seconds)
+    """Counted on every request: the labelled children are looked up once per label pair
+    (prometheus-client's `labels()` validates and locks on every call)."""
+    found = _children.get((kind, result_code or "ok"))
+    if found is None:
+        label = kind if kind in ("query", "mutation", "subscription") else "unknown"
+        result = "ok" if result_code is None else outcome(result_code)
+        found = (REQUESTS.labels(label, result), LATENCY.labels(label))
+        if len(_children) < 1024:  # bounded: outcome() maps anything unknown to OTHER
+            _children[(kind, result_code or "ok")] = found
+    found[0].inc()
+    found[1].observe(seconds)
 
 
 def refused_document(reason: str) -> None:

@@ -42,7 +42,7 @@ async def guarded(app: Any) -> AsyncIterator[tuple[str, int]]:
     view.connection_init_wait_timeout = timedelta(seconds=0.6)
     options = uvicorn_options(settings, log_level="warning", access_log=False)
     options.pop("log_config")  # the test process keeps its own logging
-    options["http"] = protocol_class(settings.header_timeout)
+    options["http"] = protocol_class(settings.header_timeout, (settings.max_body_bytes, settings.max_upload_bytes))
     inner = Guard(
         app,
         max_body_bytes=settings.max_body_bytes,
@@ -128,6 +128,81 @@ async def test_a_body_trickled_slower_than_the_total_limit_is_cut(guarded):
     sender.cancel()
     assert b" 408 " in data.split(b"\r\n", 1)[0] and time.monotonic() - started < 3.5
     writer.close()
+
+
+@pytest.fixture
+async def counted() -> AsyncIterator[tuple[str, int, list[str]]]:
+    """`warga serve`'s protocol (limits 1,000 bytes of body, 5,000 of upload) in front of an
+    app that records every request it is called for."""
+    import uvicorn
+
+    from serving.protocol import DEFAULT, protocol_class
+
+    if not DEFAULT.endswith("GuardedHttpToolsProtocol"):
+        raise AssertionError("httptools is part of the lock: the body limit lives in its protocol")
+    calls: list[str] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        calls.append(scope["path"])
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
+                            http=protocol_class(5.0, (1000, 5000)))  # fmt: skip
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield "127.0.0.1", port, calls
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=x"])
+async def test_a_declared_oversized_body_is_refused_before_the_app_and_not_read(counted, content_type):
+    host, port, calls = counted
+    limit = 5000 if content_type.startswith("multipart") else 1000
+    reader, writer = await asyncio.open_connection(host, port)
+    # The headers alone: the answer comes without a byte of the body, and the connection closes.
+    writer.write(f"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                 f"Content-Length: {limit + 1}\r\n\r\n".encode())  # fmt: skip
+    await writer.drain()
+    data, _ = await _read_all(reader, 5)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413") and b"x-content-type-options: nosniff" in head
+    assert json.loads(body)["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+    writer.close()
+    assert calls == []
+    # At the limit it is the app's.
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as c:
+        resp = await c.post("/graphql", content=b"a" * limit, headers={"content-type": content_type})
+    assert resp.status_code == 200 and calls == ["/graphql"]
+
+
+async def test_a_chunked_body_is_cut_when_it_passes_the_limit(counted):
+    host, port, _ = counted
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n")  # fmt: skip
+    for _ in range(3):  # 1,200 bytes, and the chunked body never ends
+        writer.write(b"190\r\n" + b"a" * 400 + b"\r\n")
+    await writer.drain()
+    data, _ = await _read_all(reader, 5)
+    assert data.startswith(b"HTTP/1.1 413") and b"PAYLOAD_TOO_LARGE" in data
+    writer.close()
+    # The app saw the request start (a chunked body's size is unknown until it passes the
+    # limit) and never answered it; the connection is gone, the next one is served.
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as c:
+        assert (await c.post("/x", content=b"{}")).status_code == 200
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])

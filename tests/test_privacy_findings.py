@@ -287,3 +287,30 @@ async def test_a_moderator_demoted_with_no_subscription_open_has_a_citizens_sigh
             refused = await ws.receive()
             assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert reporter_id  # named nowhere above: the anonymous report's author is null
+
+
+@PROTOCOLS
+async def test_a_websocket_is_closed_when_its_token_expires(client, live_url, protocol):
+    """A signed-in socket lives no longer than its token: at expiry it is closed with 4401,
+    subscribed or not; a socket signed in with a fresh token goes on."""
+    import asyncio
+
+    import websockets
+
+    from config import get_settings
+    from domain.auth import issue_token
+
+    _, user_id = await citizen(client)
+    short = issue_token(int(user_id), get_settings().secret_key, 6 / 3600)  # 6 s
+    long_token, _ = await citizen(client)
+    url = f"ws://{live_url}/graphql"
+    async with GraphQLWebSocket(url, protocol, short) as ws, \
+            GraphQLWebSocket(url, protocol, long_token) as other:  # fmt: skip
+        await ws.subscribe(STATUS)
+        await other.subscribe(STATUS)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.receive(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+        await asyncio.sleep(0.2)
+        await other.nothing_more(0.2)  # still open: receiving nothing is not a close
+        assert other.ws.close_code is None
