@@ -212,6 +212,7 @@ def main() -> None:
         ("typename (ceiling)", [{"query": "{ __typename }"}]),
         ("feed", [{"query": FEED}]),
         ("feed (signed in)", [{"query": FEED}]),
+        ("feed (cache off)", [{"query": FEED}]),
         ("report detail", [{"query": DETAIL, "variables": {"id": str(i)}} for i in data["detail_ids"]]),
     ]
     for days in (90, 365):
@@ -227,18 +228,25 @@ def main() -> None:
         wanted = args.only.split(",")
         scenarios = [s for s in scenarios if any(s[0].startswith(w) for w in wanted)]
 
-    server = Server(args.database_url, args.redis_url, extra_env={"REPORTS_PER_MINUTE": "100000"}).start()
+    env = {"REPORTS_PER_MINUTE": "100000"}
+    server = Server(args.database_url, args.redis_url, extra_env=env).start()
+    # The same feed computed on every request: a second process with the read cache off (and
+    # with it the shared report renderings, schema/renderings.py).
+    uncached = None
+    if any(name == "feed (cache off)" for name, _ in scenarios):
+        uncached = Server(args.database_url, args.redis_url, extra_env={**env, "WARGA_RESPONSE_CACHE": "0"}).start()
     peer = None
     rows: list[dict[str, Any]] = []
     writer = None
-    with running(server):
+    with running(*(s for s in (server, uncached) if s is not None)):
         token = register(server.url)
         if args.writes > 0:
             writer = Writer(server.url, register(server.url), data["points"], data["categories"], args.writes)
             writer.start()
         for name, bodies in scenarios:
-            first_ms = first_request(server.url, bodies[0], token if "signed in" in name else None)
-            r = wrk(f"{server.url}/graphql", "/graphql", bodies, seconds=args.seconds,
+            url = uncached.url if name == "feed (cache off)" and uncached is not None else server.url
+            first_ms = first_request(url, bodies[0], token if "signed in" in name else None)
+            r = wrk(f"{url}/graphql", "/graphql", bodies, seconds=args.seconds,
                     connections=args.connections, token=token if "signed in" in name else None)  # fmt: skip
             rows.append({"scenario": name, "first_ms": first_ms, **r})
             print(f"  {name}: first {first_ms} ms, then {r['rps']} req/s, p50 {r['p50_ms']} ms,"
@@ -258,10 +266,12 @@ def main() -> None:
             peer.terminate()
     by = {r["scenario"]: r for r in rows}
     ratios = {}
+    peer_feed = by.get("feed on PostGraphile 4.14.1 (peer)")
+    for name in ("feed", "feed (signed in)", "feed (cache off)"):
+        if name in by and peer_feed is not None:
+            ratios[f"{name} / PostGraphile"] = round(by[name]["rps"] / peer_feed["rps"], 2)
     if "feed" in by:
         feed = by["feed"]["rps"]
-        if "feed on PostGraphile 4.14.1 (peer)" in by:
-            ratios["feed / PostGraphile"] = round(feed / by["feed on PostGraphile 4.14.1 (peer)"]["rps"], 2)
         if "typename (ceiling)" in by:
             ratios["feed / ceiling"] = round(feed / by["typename (ceiling)"]["rps"], 2)
         ratios["feed / SQL floor"] = round(feed / by["feed SQL via asyncpg (floor)"]["rps"], 2)

@@ -66,14 +66,6 @@ async def follow_on(conn: BaseDBAsyncClient, user_id: int, report_id: int, at: A
     await _add(conn, user_id, report_id, at)
 
 
-async def viewer_follows(user_id: int, report_ids: list[int]) -> set[int]:
-    args: list[Any] = [user_id]
-    rows = await fetch(
-        f"SELECT report_id FROM follow WHERE user_id = $1 AND {in_list('report_id', report_ids, args)}", *args
-    )
-    return {r["report_id"] for r in rows}
-
-
 async def follower_counts(report_ids: list[int]) -> dict[int, int]:
     args: list[Any] = []
     rows = await fetch(

@@ -59,6 +59,16 @@ def can_see_report(viewer: Viewer | None, report: ReportLike) -> bool:
     return viewer is not None and (viewer.role in SEES_REJECTED or viewer.id == report.author_id)
 
 
+def sees_as_public(viewer: Viewer | None, report: ReportLike) -> bool:
+    """Whether this viewer is shown what a signed-out viewer is shown of this report and of
+    its author (name, counts, contact): true unless the viewer wrote it or holds a role that
+    sees more than the public (SEES_REJECTED includes SEES_ANONYMOUS; contact data is the
+    user's own or an ADMIN's). Renderings of a report made for the public may then be given to
+    this viewer (schema/renderings.py); what is personal (their vote, their follow) is not part
+    of it."""
+    return viewer is None or (viewer.role not in SEES_REJECTED and viewer.id != report.author_id)
+
+
 def report_condition(viewer: Viewer | None, args: list[Any]) -> str | None:
     """can_see_report as an SQL condition on `report` rows (None: every row)."""
     if viewer is not None and viewer.role in SEES_REJECTED:

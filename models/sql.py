@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from tortoise import connections
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.models import Model
@@ -73,30 +74,36 @@ class HasTimeout(Protocol):
 
 
 class _Pooled:
-    """Just enough of a Tortoise client for fetch(): one pooled asyncpg connection."""
+    """Just enough of a Tortoise client for fetch(): one pooled asyncpg connection, each
+    statement cancelled after `timeout` seconds."""
 
-    def __init__(self, client: BaseDBAsyncClient, raw: Any) -> None:
+    def __init__(self, client: BaseDBAsyncClient, raw: Any, timeout: float) -> None:
         self.capabilities = client.capabilities
         self._log = client.log
         self._raw = raw
+        self._timeout = timeout
 
     async def execute_query_dict(self, sql: str, values: list[Any] | None = None) -> list[dict[str, Any]]:
         self._log.debug("%s: %s", sql, values)  # as Tortoise logs each statement
-        return [dict(row) for row in await self._raw.fetch(sql, *(values or []))]
+        try:
+            rows = await self._raw.fetch(sql, *(values or []), timeout=self._timeout)
+        except TimeoutError:
+            # asyncpg has asked PostgreSQL to cancel the statement (and the pool waits for that
+            # before lending the connection again): the same answer as a statement_timeout.
+            raise asyncpg.QueryCanceledError("canceling statement due to the read budget") from None
+        return [dict(row) for row in rows]
 
 
 @asynccontextmanager
 async def budgeted(budget: HasTimeout) -> AsyncIterator[Any]:
-    """A connection whose statements PostgreSQL cancels after the budget's time (`SET LOCAL
-    statement_timeout` in a read-only transaction: it ends with it, so the pooled connection
-    goes back as it came). asyncpg's own pool and transaction blocks, not Tortoise's
-    in_transaction: a request cancelled between its BEGIN and its first statement must still
-    give the connection back (Tortoise's leaks it, idle in transaction). SQLite has no such
-    setting: the plain connection."""
+    """A connection whose statements are cancelled after the budget's time. asyncpg's own
+    timeout, which cancels the statement on the server as `statement_timeout` would, without
+    the three more round trips that setting one costs (BEGIN, SET LOCAL, COMMIT: most of a
+    short read's time, bench/README.md); asyncpg's own pool, so a request cancelled mid-read
+    still gives the connection back. SQLite has no such setting: the plain connection."""
     conn = conn_of()
     if not is_postgres(conn) or budget.timeout_ms <= 0:
         yield conn
         return
-    async with conn.acquire_connection() as raw, raw.transaction(readonly=True):
-        await raw.execute(f"SET LOCAL statement_timeout = {int(budget.timeout_ms)}")
-        yield _Pooled(conn, raw)
+    async with conn.acquire_connection() as raw:
+        yield _Pooled(conn, raw, budget.timeout_ms / 1000)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from strawberry.dataloader import DataLoader
 
 from domain import visibility
 from domain.auth import Viewer
-from domain.notifications_follow import follower_counts, viewer_follows
+from domain.notifications_follow import follower_counts
 from models import Media, Report, StatusChange, User
 from models.sql import M, fetch, fetch_models, in_list
 
@@ -56,6 +56,16 @@ async def _timelines(ids: Sequence[int]) -> list[list[StatusChange]]:
     return [by.get(i, []) for i in ids]
 
 
+class Marks(NamedTuple):
+    """What the viewer did with a report."""
+
+    voted: bool
+    follows: bool
+
+
+NO_MARKS = Marks(False, False)
+
+
 class Loaders:
     """Raw rows by id (reports, users) are viewer-independent; what a viewer may see of them is
     decided by the fields that use them (schema/types.py, through domain.visibility). The
@@ -67,9 +77,8 @@ class Loaders:
         self.report_media = DataLoader(load_fn=_report_media)
         self.change_media = DataLoader(load_fn=_change_media)
         self.timelines = DataLoader(load_fn=_timelines)
-        self.viewer_votes = DataLoader(load_fn=self._viewer_votes)
+        self.viewer_marks = DataLoader(load_fn=self._viewer_marks)
         self.report_counts = DataLoader(load_fn=self._report_counts)
-        self.viewer_follows = DataLoader(load_fn=self._viewer_follows)
         self.follower_counts = DataLoader(load_fn=_follower_counts)
         self.viewer = viewer
 
@@ -84,22 +93,21 @@ class Loaders:
         counts = {r["author_id"]: int(r["n"]) for r in rows}
         return [counts.get(i, 0) for i in ids]
 
-    async def _viewer_votes(self, ids: Sequence[int]) -> list[bool]:
+    async def _viewer_marks(self, ids: Sequence[int]) -> list[Marks]:
+        """The viewer's votes and follows on a page of reports, in one statement (both fields
+        asked together cost one round trip, not two)."""
         if self.viewer is None:
-            return [False] * len(ids)
+            return [NO_MARKS] * len(ids)
         args: list[Any] = [self.viewer.id]
+        within = in_list("report_id", list(ids), args)
         rows = await fetch(
-            f"SELECT report_id FROM vote WHERE user_id = $1 AND {in_list('report_id', list(ids), args)}",
+            f"SELECT report_id, 1 AS kind FROM vote WHERE user_id = $1 AND {within}"
+            f" UNION ALL SELECT report_id, 2 AS kind FROM follow WHERE user_id = $1 AND {within}",
             *args,
         )
-        voted = {r["report_id"] for r in rows}
-        return [i in voted for i in ids]
-
-    async def _viewer_follows(self, ids: Sequence[int]) -> list[bool]:
-        if self.viewer is None:
-            return [False] * len(ids)
-        followed = await viewer_follows(self.viewer.id, list(ids))
-        return [i in followed for i in ids]
+        voted = {r["report_id"] for r in rows if r["kind"] == 1}
+        followed = {r["report_id"] for r in rows if r["kind"] == 2}
+        return [Marks(i in voted, i in followed) for i in ids]
 
 
 async def _follower_counts(ids: Sequence[int]) -> list[int]:

@@ -25,6 +25,7 @@ from schema.limits import limits_of
 from schema.notifications import AreaAlert, NotificationSettings, PushSubscriptionInfo
 from schema.performance import HeatCell, RankingEntry, Stats
 from schema.policy import SHARED_BY_ALL, SIGNED_OUT
+from schema.renderings import Renderings
 from schema.types import (
     ApiKey,
     AuthPayload,
@@ -165,6 +166,7 @@ async def _refused(errors: list[Any]) -> Any:
 class WargaSchema(strawberry.Schema):
     fast: FastExecutor | None = None
     cache: ResponseCache | None = None
+    renderings: Renderings | None = None
     documents: Documents
 
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
@@ -217,13 +219,18 @@ class WargaSchema(strawberry.Schema):
             app = getattr(getattr(context_value, "request", None), "app", None)
             audience = plan.audience(context_value.viewer)
             shared = audience in (SHARED_BY_ALL, SIGNED_OUT)
-            if self.cache is not None and app is not None and shared:
-                version = (app.state.hub.position, publish.local_commits)
+            version = None
+            if self.cache is not None and app is not None:
+                # Read before any row: what is rendered from them is at least this new.
+                version = (app.state.hub.position, publish.local_commits, self.cache.generation)
+                context_value.read_version = version
+            if version is not None and shared:
 
                 async def compute() -> Any:
                     result = await fast.run(plan, variable_values, context_value)
                     return result.data if result is not None else None
 
+                assert self.cache is not None
                 key = self.cache.key(query, variable_values, operation_name, audience)
                 data = await self.cache.get_or_compute(key, version, compute, plan.fresh_for, plan.max_stale)
                 if data is not None:
@@ -288,3 +295,6 @@ schema = WargaSchema(
 schema.documents = Documents(schema._schema)
 schema.fast = FastExecutor(schema) if os.environ.get("WARGA_FAST_PATH", "1") != "0" else None
 schema.cache = ResponseCache() if os.environ.get("WARGA_RESPONSE_CACHE", "1") != "0" else None
+schema.renderings = Renderings() if schema.fast is not None and schema.cache is not None else None
+if schema.fast is not None and schema.renderings is not None:
+    schema.fast.prepare = schema.renderings.prepare

@@ -50,6 +50,7 @@ class ResponseCache:
         self.hits = self.misses = self.stale_hits = 0
         self._inflight: dict[tuple[Any, ...], asyncio.Task[Any]] = {}
         self._refreshing: set[Key] = set()
+        self.generation = 0  # moved by clear(): part of every version (schema/__init__.py)
 
     @staticmethod
     def key(query: str, variables: dict[str, Any] | None, operation: str | None, audience: Any = None) -> Key:
@@ -123,8 +124,11 @@ class ResponseCache:
             self.put(key, version, data)
 
     def clear(self) -> None:
+        """Forget every answer, and every shared rendering (schema/renderings.py), which the
+        version carries this generation of."""
         self._entries.clear()
         self.bytes = 0
+        self.generation += 1
 
     def put(self, key: Key, version: Any, data: Any) -> None:
         size = len(json.dumps(data, default=str)) + len(key)

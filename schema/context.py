@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +32,17 @@ class Context:
     started: datetime = field(default_factory=lambda: now())
     expires_at: float | None = None  # when the caller's token expires (Unix time)
     expiry_timer: Any = None  # a websocket's close at that moment (server.close_at_expiry)
+    # The read cache's version when the request began (schema/__init__.py): renderings made in
+    # it may be shared under that version (schema/renderings.py). None: share nothing.
+    read_version: Hashable | None = None
+    _signed_out: Context | None = field(default=None, repr=False)
+
+    def signed_out(self) -> Context:
+        """The same request as a signed-out viewer would make it (its own loaders, the same
+        clock), to render what is shown to the public."""
+        if self._signed_out is None:
+            self._signed_out = Context(request=self.request, started=self.started)
+        return self._signed_out
 
     async def authenticate(self, authorization: str | None) -> None:
         """Resolve the caller once per request (or websocket connection)."""

@@ -120,6 +120,8 @@ class FieldPlan:
     self_param: bool = False
     root_name: str | None = None
     is_async: bool = False
+    # Renders this object in place of the plain walk (schema/renderings.py: shared renderings).
+    render: Callable[[FastExecutor, Any, FastInfo], Any] | None = None
 
 
 @dataclass
@@ -158,6 +160,7 @@ class FastExecutor:
         self._fields: dict[str, dict[str, Any]] = {}
         self.rendered: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
         self.renders = 0  # subscription events rendered (shared ones count once)
+        self.prepare: Callable[[Plan], None] | None = None  # called on each new plan
 
     # ------------------------------------------------------------ compiling
 
@@ -182,6 +185,8 @@ class FastExecutor:
                 plan = self._compile(document, operation_name)
                 if plan is not None:
                     plan.source = key
+                    if self.prepare is not None:
+                        self.prepare(plan)
             except (Unsupported, GraphQLError):
                 plan = None
             self.plans[key] = plan
@@ -498,6 +503,8 @@ class FastExecutor:
         if kind == "leaf":
             return f.serialize(value)  # type: ignore[misc]
         if kind == "object":
+            if f.render is not None:
+                return f.render(self, value, info)
             return self._object(f.sub, value, info)
         if kind == "list_leaf":
             if not f.item_nullable and any(v is None for v in value):

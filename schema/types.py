@@ -26,7 +26,7 @@ from models import StatusChange as StatusChangeRow
 from models import User as UserRow
 from models.enums import RegionLevel, ReportEventKind, ReportStatus, Role
 from schema.context import Info
-from schema.policy import EVERYONE
+from schema.policy import EVERYONE, OWN, PERSONAL
 
 if TYPE_CHECKING:
     from schema.notifications import AreaAlert, NotificationSettings
@@ -161,7 +161,7 @@ class User:
         return cls(id=strawberry.ID(key), handle="anonim", display_name="Anonim", role=Role.CITIZEN,
                    region=None, agency=None, created_at=at, row=None)  # fmt: skip
 
-    @strawberry.field(description="the reports the viewer may attribute to this user")
+    @strawberry.field(description="the reports the viewer may attribute to this user", metadata=OWN)
     async def reports_count(self, info: Info) -> int:
         return 0 if self.row is None else await info.context.loaders.report_counts.load(self.row.id)
 
@@ -169,17 +169,17 @@ class User:
         row = self.row
         return row if row is not None and visibility.may_see_contact(info.context.viewer, row.id) else None
 
-    @strawberry.field(description="Only to the user themself and ADMIN.")
+    @strawberry.field(description="Only to the user themself and ADMIN.", metadata=OWN)
     def email(self, info: Info) -> str | None:
         row = self._contact(info)
         return row.email if row is not None else None
 
-    @strawberry.field(description="Only to the user themself and ADMIN.")
+    @strawberry.field(description="Only to the user themself and ADMIN.", metadata=OWN)
     def phone(self, info: Info) -> str | None:
         row = self._contact(info)
         return row.phone if row is not None else None
 
-    @strawberry.field(description="Only to the user themself.")
+    @strawberry.field(description="Only to the user themself.", metadata=OWN)
     async def notification_settings(
         self, info: Info
     ) -> Annotated[NotificationSettings, strawberry.lazy("schema.notifications")] | None:
@@ -187,7 +187,7 @@ class User:
 
         return await user_settings(info, self.row)
 
-    @strawberry.field(description="Only to the user themself.")
+    @strawberry.field(description="Only to the user themself.", metadata=OWN)
     async def area_alerts(
         self, info: Info
     ) -> list[Annotated[AreaAlert, strawberry.lazy("schema.notifications")]] | None:
@@ -195,7 +195,7 @@ class User:
 
         return await user_alerts(info, self.row)
 
-    @strawberry.field(description="Only to the user themself and ADMIN.")
+    @strawberry.field(description="Only to the user themself and ADMIN.", metadata=OWN)
     async def email_verified(self, info: Info) -> bool | None:
         from resolvers.notifications import user_email_verified
 
@@ -372,7 +372,8 @@ class Report:
             vote_count=row.vote_count, comment_count=row.comment_count, rating=row.rating, row=row,
         )  # fmt: skip
 
-    @strawberry.field(description="null when anonymous, to all but the author, MODERATOR and ADMIN")
+    @strawberry.field(description="null when anonymous, to all but the author, MODERATOR and ADMIN",
+                      metadata=OWN)  # fmt: skip
     async def author(self, info: Info) -> User | None:
         if not visibility.shows_author(info.context.viewer, self.row):
             return None
@@ -390,9 +391,9 @@ class Report:
     def overdue(self, info: Info) -> bool:
         return is_overdue(self.row.status, self.row.due_at, info.context.started)
 
-    @strawberry.field
+    @strawberry.field(metadata=PERSONAL)
     async def viewer_has_voted(self, info: Info) -> bool:
-        return await info.context.loaders.viewer_votes.load(self.row.id)
+        return (await info.context.loaders.viewer_marks.load(self.row.id)).voted
 
     @strawberry.field
     async def comments(
@@ -413,9 +414,10 @@ class Report:
         row = await visible_report(info, self.row.duplicate_of_id)  # type: ignore[attr-defined]
         return Report.of(row) if row else None
 
-    @strawberry.field(description="Whether the viewer follows this report (false when signed out).")
+    @strawberry.field(description="Whether the viewer follows this report (false when signed out).",
+                      metadata=PERSONAL)  # fmt: skip
     async def viewer_follows(self, info: Info) -> bool:
-        return await info.context.loaders.viewer_follows.load(self.row.id)
+        return (await info.context.loaders.viewer_marks.load(self.row.id)).follows
 
     @strawberry.field(metadata=EVERYONE)
     async def follower_count(self, info: Info) -> int:

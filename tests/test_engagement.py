@@ -136,6 +136,11 @@ async def test_feed_and_detail_use_a_constant_number_of_queries(app, client, sql
     assert all(e["node"]["viewerHasVoted"] for e in data["reports"]["edges"])
     # viewer, page of rows, count, authors, viewer's votes: five, whatever the page size.
     assert small == large == 5, sql_counter.statements
+    # Asked again before anything changes: the reports' renderings are shared
+    # (schema/renderings.py), the viewer's votes filled in: viewer, page, count, votes.
+    again, same = await _count(sql_counter, app, client, FEED, {"first": 20}, viewer)
+    assert same == data
+    assert again == 4, sql_counter.statements
 
     rid = data["reports"]["edges"][0]["node"]["id"]
     for i in range(5):

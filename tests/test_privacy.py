@@ -545,3 +545,50 @@ async def test_no_viewer_sees_what_they_may_not_and_sees_what_they_may(app, clie
                 assert body in seen, f"{key}: comment {cid} missing"
         if u is not None and u.email:
             assert u.email in seen, f"{key}: own e-mail missing"
+
+
+# ---------------------------------------------------------------- shared report renderings
+
+FEED_NODE = """__typename id description status anonymous createdAt voteCount commentCount viewerHasVoted
+  category { code } kelurahan { name parent { name } } viewerFollows
+  author { __typename id handle displayName reportsCount email phone emailVerified }"""
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(specs=cities)
+async def test_shared_report_renderings_answer_as_the_regular_executor(app, client, specs):
+    """The feed's reports rendered once for the public and shared (schema/renderings.py), the
+    viewer's own marks filled in per request: every viewer, twice in turn (the second round
+    served from renderings made for others), gets what graphql-core computes for them alone
+    (an @include on a fragment keeps a document off the compiled path), and what the rules say."""
+    from domain import engagement, notifications_follow, users
+    from models import Follow, Vote
+    from schema import schema
+    from tests.helpers import gql
+
+    city = await build_city(specs)
+    ids = sorted(city.reports)
+    for n, key in enumerate(VIEWERS):  # marks of their own, on reports they may see
+        u = city.viewer(key)
+        if u is None:
+            continue
+        visible = [rid for rid in ids if sees_report(u, city.reports[rid])]
+        await engagement.set_vote(users.viewer_of(u), visible[n % len(visible)], True)
+        await notifications_follow.follow(users.viewer_of(u), visible[(n + 1) % len(visible)], True)
+    shared = f"{{ reports(first: 100) {{ edges {{ node {{ {FEED_NODE} }} }} }} }}"
+    regular = f"{{ reports(first: 100) {{ edges {{ node {{ ... @include(if: true) {{ {FEED_NODE} }} }} }} }} }}"
+    assert schema.renderings is not None
+    hits = schema.renderings.hits
+    for _ in range(2):
+        for key in VIEWERS:
+            u = city.viewer(key)
+            got = await gql(client, shared, token=city.tokens[key])
+            assert got == await gql(client, regular, token=city.tokens[key]), key
+            check_structure(city, u, got["data"], f"{key} feed")
+            check_texts(forbidden_texts(city, u), json.dumps(got), f"{key} feed")
+            voted = {v.report_id for v in await Vote.filter(user_id=u.id)} if u else set()
+            followed = {f.report_id for f in await Follow.filter(user_id=u.id)} if u else set()
+            for edge in got["data"]["reports"]["edges"]:
+                rid = int(edge["node"]["id"])
+                assert (edge["node"]["viewerHasVoted"], edge["node"]["viewerFollows"]) == (rid in voted, rid in followed)
+    assert schema.renderings.hits > hits  # the shared renderings were used, not only computed

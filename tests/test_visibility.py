@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from models.enums import ReportStatus, Role
+from models.sql import arg
 
 USERS = 4  # authors and viewers are drawn from the same few accounts, so "mine" happens often
 
@@ -86,3 +87,21 @@ async def test_python_and_sql_forms_agree(specs, who):
 
     shown = await _ids(f"SELECT id FROM comment WHERE {vis.COMMENT_CONDITION}", [])
     assert shown == {c.id for c in comments if vis.comment_shown(c.deleted_at)}
+
+    async def counted(who: Any, author_id: int) -> set[int]:
+        """The reports User.reportsCount counts for this viewer (resolvers/loaders.py)."""
+        args: list[Any] = []
+        conditions = [f"author_id = {arg(args, author_id)}"]
+        conditions += [c for c in (vis.report_condition(who, args), vis.attributed_condition(who, args)) if c]
+        return await _ids(f"SELECT id FROM report WHERE {' AND '.join(conditions)}", args)
+
+    # A viewer who sees a report as the public does (its rendering for the signed-out is shared
+    # with them, schema/renderings.py) is shown exactly that of it and of its author.
+    for r in reports:
+        if not vis.sees_as_public(viewer, r):
+            assert viewer is not None and (viewer.id == r.author_id or viewer.role in vis.SEES_REJECTED)
+            continue
+        assert vis.can_see_report(viewer, r) == vis.can_see_report(None, r)
+        assert vis.shows_author(viewer, r) == vis.shows_author(None, r)
+        assert not vis.may_see_contact(viewer, r.author_id) and not vis.may_see_settings(viewer, r.author_id)
+        assert await counted(viewer, r.author_id) == await counted(None, r.author_id)
