@@ -413,14 +413,12 @@ async def load(args: argparse.Namespace) -> None:
     timings["sequences + DDL"] = perf_counter() - mark
     mark = perf_counter()
     async with conn.transaction():
-        for statement in domain_rollups.monthly_fill(postgres=True):
+        for statement in domain_rollups.span_fill(postgres=True):
             await conn.execute(statement)
-    for table in domain_rollups.MONTHLY.values():
-        rows[table] = await conn.fetchval(f"SELECT count(*) FROM {table}")
-    timings["monthly tier (from the daily rollups)"] = perf_counter() - mark
+    rows["perf_span"] = await conn.fetchval("SELECT count(*) FROM perf_span")
+    timings["perf_span (days, months, years from the daily rollups)"] = perf_counter() - mark
     mark = perf_counter()
-    monthly = tuple(domain_rollups.MONTHLY.values())
-    await conn.execute(f"ANALYZE {', '.join((*LOADED, *monthly, 'region', 'category', 'agency'))}")
+    await conn.execute(f"ANALYZE {', '.join((*LOADED, 'perf_span', 'region', 'category', 'agency'))}")
     timings["analyze"] = perf_counter() - mark
     total = perf_counter() - started
 

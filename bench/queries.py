@@ -195,6 +195,7 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--only", help="comma-separated scenario names")
+    p.add_argument("--periods", default="90,365", help="ranking periods in days, comma-separated")
     p.add_argument("--writes", type=float, default=0.5,
                    help="createReport per second during the run (0.5: the city's average; 0: none)")  # fmt: skip
     args = p.parse_args()
@@ -215,7 +216,7 @@ def main() -> None:
         ("feed (cache off)", [{"query": FEED}]),
         ("report detail", [{"query": DETAIL, "variables": {"id": str(i)}} for i in data["detail_ids"]]),
     ]
-    for days in (90, 365):
+    for days in (int(d) for d in args.periods.split(",")):
         for level in ("STAFF", "KELURAHAN", "KECAMATAN", "KOTA", "DINAS"):
             scenarios.append((f"rankings {level} {days}d",
                               [{"query": RANKINGS, "variables": {"level": level, "period": period(days)}}]))  # fmt: skip

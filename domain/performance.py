@@ -5,21 +5,36 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
 
 import h3
+import numpy as np
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
 from domain.catalog import catalog
 from domain.errors import BadUserInput
-from domain.rollups import RESOLUTION, RESPONSE, TABLES, bucket_minutes, jakarta_day, monthly, tiers
+from domain.flips import flips_at
+from domain.rollups import (
+    JAKARTA,
+    RESOLUTION,
+    RESPONSE,
+    SPAN_COUNTERS,
+    bucket_minutes,
+    cover,
+    hist_array,
+    jakarta_day,
+)
 from domain.tx import now
 from domain.visibility import PUBLIC_STATUSES
 from models import User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
-from models.sql import fetch, in_list
+from models.sql import arg, execute, fetch, in_list, is_postgres
 
 DEFAULT_DAYS = 90  # Qlue's quarterly rankings
 MAX_DAYS = 3661
@@ -36,6 +51,8 @@ class Period:
     def of(cls, start: date | None, end: date | None, default_days: int = DEFAULT_DAYS) -> Period:
         if start is None or end is None:
             today = jakarta_day(now())
+            midnight = datetime.combine(today + timedelta(days=1), time(), JAKARTA)
+            flips_at(midnight)  # "the last 90 days" moves on then
             return cls(today - timedelta(days=default_days - 1), today)
         if start > end:
             raise BadUserInput("period", "`period.from` must not be after `period.to`.")
@@ -103,7 +120,7 @@ class Entry:
     median_resolution: float | None = None
     rank: int | None = None
     below_minimum: bool = False
-    hist: dict[str, dict[int, int]] = field(default_factory=dict)
+    as_of: datetime | None = None  # the figures include every change committed before it
 
     # Exact values: what orders the entries, so mathematically equal figures tie (13/13 and
     # 20/20 are both exactly 1) and the tie rules decide; the floats served are these, rounded.
@@ -163,23 +180,16 @@ class Entry:
         return wilson(self.sla_met, self.received)
 
 
-def median(hist: dict[int, int]) -> float | None:
-    """The median of a duration histogram, in minutes (within 2 % of the exact one)."""
-    total = sum(hist.values())
+def median(hist: np.ndarray) -> float | None:
+    """The median of a duration histogram (counts by bucket), in minutes (within 2 % of the
+    exact one): the representatives of the middle one or two buckets, averaged."""
+    total = int(hist.sum())
     if total == 0:
         return None
+    cumulative = np.cumsum(hist)
     lo_rank, hi_rank = (total - 1) // 2, total // 2  # 0-based ranks of the middle one or two
-    values: dict[int, float] = {}
-    seen = 0
-    for b in sorted(hist):
-        n = hist[b]
-        for rank in (lo_rank, hi_rank):
-            if seen <= rank < seen + n:
-                values[rank] = bucket_minutes(b)
-        seen += n
-        if hi_rank in values:
-            break
-    return (values[lo_rank] + values[hi_rank]) / 2
+    lo, hi = np.searchsorted(cumulative, [lo_rank, hi_rank], side="right")
+    return (bucket_minutes(int(lo)) + bucket_minutes(int(hi))) / 2
 
 
 def _minutes(value: float | None) -> Fraction | None:
@@ -260,86 +270,122 @@ async def rankings(
         raise BadUserInput("first", "`first` must be between 0 and 500.")
     if offset < 0:
         raise BadUserInput("offset", "`offset` must not be negative.")
+    as_of = now()
     allowed = await _units_within(level, within_region_id) if within_region_id is not None else None
-    args: list[Any] = [level]
-    rows = await fetch(
-        "SELECT unit_id, SUM(received) AS received, SUM(responded) AS responded,"
-        " SUM(resolved) AS resolved, SUM(sla_met) AS sla_met, SUM(rating_sum) AS rating_sum,"
-        f" SUM(rating_count) AS rating_count FROM {_tiered('perf', period, args)}"
-        " GROUP BY unit_id HAVING SUM(received) > 0",
-        *args,
-    )
-    if allowed is not None:
-        rows = [r for r in rows if r["unit_id"] in allowed]
-    names = await _unit_names(level, {r["unit_id"] for r in rows})
-    entries = {
-        r["unit_id"]: Entry(
-            level=level,
-            unit_id=r["unit_id"],
-            unit_name=names.get(r["unit_id"], str(r["unit_id"])),
-            received=int(r["received"]),
-            responded=int(r["responded"]),
-            resolved=int(r["resolved"]),
-            sla_met=int(r["sla_met"]),
-            rating_sum=int(r["rating_sum"]),
-            rating_count=int(r["rating_count"]),
+    weights = cover(period.start, period.end)
+    async with snapshot() as conn:
+        args: list[Any] = [level]
+        weighted = _weighted(weights, args)
+        sums = ", ".join(f"SUM({weighted} * {c}) AS {c}" for c in SPAN_COUNTERS)
+        rows = await fetch(
+            f"SELECT unit_id, {sums} FROM perf_span WHERE level = $1 AND {_slots(weights, args)}"
+            " GROUP BY unit_id",
+            *args,
+            conn=conn,
         )
-        for r in rows
-    }
-    by_median = metric in ("MEDIAN_RESPONSE_TIME", "MEDIAN_RESOLUTION_TIME")
-    if by_median:  # every unit's median decides the order
-        await _medians(level, period, entries)
-    key = sort_key(metric)
-    ranked = sorted((e for e in entries.values() if e.received >= min_reports), key=key)
-    below = sorted((e for e in entries.values() if e.received < min_reports), key=key)
-    for i, entry in enumerate(ranked, start=1):
-        entry.rank = i
-    for entry in below:
-        entry.below_minimum = True
-    ordered = ranked + below
-    page = ordered[offset : offset + first]
-    if not by_median:  # the histograms are the heavy part: read them for this page only
-        await _medians(level, period, {e.unit_id: e for e in page})
+        rows = [r for r in rows if int(r["received"]) > 0 and (allowed is None or r["unit_id"] in allowed)]
+        names = await _unit_names(level, {r["unit_id"] for r in rows})
+        entries = {
+            r["unit_id"]: Entry(
+                level=level,
+                unit_id=r["unit_id"],
+                unit_name=names.get(r["unit_id"], str(r["unit_id"])),
+                received=int(r["received"]),
+                responded=int(r["responded"]),
+                resolved=int(r["resolved"]),
+                sla_met=int(r["sla_met"]),
+                rating_sum=int(r["rating_sum"]),
+                rating_count=int(r["rating_count"]),
+                as_of=as_of,
+            )
+            for r in rows
+        }
+        by_median = metric in ("MEDIAN_RESPONSE_TIME", "MEDIAN_RESOLUTION_TIME")
+        if by_median:  # every unit's median decides the order
+            await _medians(level, weights, entries, conn)
+        key = sort_key(metric)
+        ranked = sorted((e for e in entries.values() if e.received >= min_reports), key=key)
+        below = sorted((e for e in entries.values() if e.received < min_reports), key=key)
+        for i, entry in enumerate(ranked, start=1):
+            entry.rank = i
+        for entry in below:
+            entry.below_minimum = True
+        page = (ranked + below)[offset : offset + first]
+        if not by_median:  # the histograms are the heavy part: read them for this page only
+            await _medians(level, weights, {e.unit_id: e for e in page}, conn)
     return page
 
 
-def _tiered(kind: str, period: Period, args: list[Any], where: str = "") -> str:
-    """A performance rollup's rows of `level` ($1) over the period: whole months from the monthly
-    tier, the days around them from the daily table (domain.rollups.tiers)."""
-    _, keys, counters = TABLES[kind]
-    columns = ", ".join((*keys[1:], *counters))
-    days, months = tiers(period.start, period.end)
-    parts = []
-    for tier, ranges in ((kind, days), (monthly(kind), [months] if months else [])):
-        spans = []
-        for first, last in ranges:
-            args += [first, last]
-            spans.append(f"(day >= ${len(args) - 1} AND day <= ${len(args)})")
-        if spans:
-            where_days = " OR ".join(spans)
-            parts.append(
-                f"SELECT {columns} FROM {TABLES[tier][0]} WHERE level = $1 AND ({where_days}){where}"
-            )
-    return "(" + " UNION ALL ".join(parts) + ") AS tiered"
+@asynccontextmanager
+async def snapshot() -> AsyncIterator[BaseDBAsyncClient]:
+    """One consistent view for the statements of an answer (counters and medians of the same
+    moment): a read-only REPEATABLE READ transaction on PostgreSQL, a transaction on SQLite."""
+    async with in_transaction() as conn:
+        if is_postgres(conn):
+            await execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", conn=conn)
+        yield conn
 
 
-async def _medians(level: str, period: Period, entries: dict[int, Entry]) -> None:
+def _slots(weights: dict[tuple[str, date], int], args: list[Any]) -> str:
+    """perf_span rows of the cover's spans."""
+    by_span: dict[str, list[date]] = defaultdict(list)
+    for span, day in weights:
+        by_span[span].append(day)
+    parts = [
+        f"(span = {arg(args, span)} AND {in_list('day', days, args)})"
+        for span, days in sorted(by_span.items())
+    ]
+    return "(" + " OR ".join(parts) + ")"
+
+
+def _weighted(weights: dict[tuple[str, date], int], args: list[Any]) -> str:
+    """A row's weight in the cover (1 for most)."""
+    others: dict[int, dict[tuple[str, date], int]] = defaultdict(dict)
+    for k, w in weights.items():
+        if w != 1:
+            others[w][k] = w
+    if not others:
+        return "1"
+    cases = " ".join(f"WHEN {_slots(ks, args)} THEN {w}" for w, ks in sorted(others.items()))
+    return f"(CASE {cases} ELSE 1 END)"
+
+
+async def _medians(
+    level: str, weights: dict[tuple[str, date], int], entries: dict[int, Entry], conn: BaseDBAsyncClient
+) -> None:
+    """Each unit's histograms over the period: its spans' weighted sum, then the middle ranks."""
     if not entries:
         return
     args: list[Any] = [level]
     units = "" if len(entries) > 200 else " AND " + in_list("unit_id", list(entries), args)
-    hist_rows = await fetch(
-        f"SELECT unit_id, metric, bucket, SUM(n) AS n FROM {_tiered('hist', period, args, units)}"
-        " GROUP BY unit_id, metric, bucket",
+    rows = await fetch(
+        f"SELECT unit_id, span, day, response, resolution FROM perf_span WHERE level = $1{units}"
+        f" AND {_slots(weights, args)}",
         *args,
+        conn=conn,
     )
-    hists: dict[tuple[int, str], dict[int, int]] = defaultdict(dict)
-    for h in hist_rows:
-        if h["unit_id"] in entries and int(h["n"]):
-            hists[(h["unit_id"], h["metric"])][int(h["bucket"])] = int(h["n"])
+    parts: dict[tuple[int, str], list[tuple[int, int, np.ndarray]]] = defaultdict(list)
+    for r in rows:
+        if r["unit_id"] not in entries:
+            continue
+        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])
+        weight = weights.get((r["span"], day), 0)
+        for metric, column in ((RESPONSE, "response"), (RESOLUTION, "resolution")):
+            if r[column]:
+                lo, counts = hist_array(r[column])
+                parts[(r["unit_id"], metric)].append((weight, lo, counts))
     for unit_id, entry in entries.items():
-        entry.median_response = median(hists.get((unit_id, RESPONSE), {}))
-        entry.median_resolution = median(hists.get((unit_id, RESOLUTION), {}))
+        entry.median_response = median(_summed(parts.get((unit_id, RESPONSE), [])))
+        entry.median_resolution = median(_summed(parts.get((unit_id, RESOLUTION), [])))
+
+
+def _summed(parts: list[tuple[int, int, np.ndarray]]) -> np.ndarray:
+    if not parts:
+        return np.zeros(0, np.int64)
+    total = np.zeros(max(lo + len(c) for _, lo, c in parts), np.int64)
+    for weight, lo, counts in parts:
+        total[lo : lo + len(counts)] += weight * counts.astype(np.int64)
+    return total
 
 
 # ---------------------------------------------------------------- stats and heatmap
@@ -352,6 +398,7 @@ class Stats:
     by_category: dict[int, int]
     by_region: list[tuple[int, int, int, int]]  # region id, count, open, resolved
     daily: list[tuple[date, int, int]]  # day, created, resolved
+    as_of: datetime  # the figures include every change committed before it
 
 
 def _region_clause(region_id: int | None, args: list[Any]) -> tuple[str, str | None]:
@@ -387,6 +434,7 @@ def _category_clause(category_ids: list[int] | None, args: list[Any]) -> str:
 
 
 async def stats(region_id: int | None, category_ids: list[int] | None, period: Period) -> Stats:
+    as_of = now()
     args: list[Any] = [period.start, period.end]
     where = "day >= $1 AND day <= $2"
     region_sql, child = _region_clause(region_id, args)
@@ -442,6 +490,7 @@ async def stats(region_id: int | None, category_ids: list[int] | None, period: P
         by_category=dict(by_category),
         by_region=children,  # type: ignore[arg-type]
         daily=[(d, created.get(d, 0), resolved.get(d, 0)) for d in period.days()],
+        as_of=as_of,
     )
 
 

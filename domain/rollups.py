@@ -12,12 +12,13 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import h3
+import numpy as np
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from models import Report
 from models.enums import DONE_STATUSES, ReportStatus
-from models.sql import execute, fetch, is_postgres
+from models.sql import arg, execute, fetch, is_postgres
 
 JAKARTA = timezone(timedelta(hours=7), "Asia/Jakarta")
 HEAT_RESOLUTION = 9
@@ -151,66 +152,178 @@ CONFLICT = {
     "heat": ("day", "cell", "category_id"),
 }
 
-# ---------------------------------------------------------------- the monthly tier
+# ---------------------------------------------------------------- spans
 
-DAILY_KINDS = tuple(TABLES)
-MONTHLY = {"perf": "perf_monthly", "hist": "perf_hist_monthly"}
-"""Kinds with a monthly tier: the same cells summed per calendar month (`day` = its first day),
-so a year's ranking reads about 12 rows per unit and metric bucket instead of 365."""
+DAILY_KINDS = tuple(TABLES)  # the daily tables; the spans are perf_span's rows
+SPANS = ("D", "M", "Y")
+"""perf_span: the performance counters and both duration histograms of a unit over a Jakarta
+day (D), calendar month (M) or calendar year (Y) of report creation, `day` its first day. Any
+period is a few spans added and subtracted (`cover`): at most about 40 whatever its length (a
+year is typically 13), so a ranking's cost does not grow with its period."""
+SPAN_COUNTERS = TABLES["perf"][2]
+SPAN_KEYS = ("level", "unit_id", "span", "day")
+SpanKey = tuple[str, int, str, date]  # level, unit, span, first day
+ROLLUP_TABLES = (*(table for table, _, _ in TABLES.values()), "perf_span")
 
 
-def monthly(kind: str) -> str:
-    """The kind (TABLES, CONFLICT, cell keys) of a kind's monthly tier."""
-    return f"{kind}/month"
+@dataclass
+class SpanDelta:
+    counters: list[int]
+    hists: dict[str, dict[int, int]]  # metric -> bucket -> n
 
 
-for _kind, _table in MONTHLY.items():
-    TABLES[monthly(_kind)] = (_table, *TABLES[_kind][1:])
-    CONFLICT[monthly(_kind)] = CONFLICT[_kind]
+def span_start(span: str, day: date) -> date:
+    return day if span == "D" else day.replace(day=1) if span == "M" else day.replace(month=1, day=1)
+
+
+def tiered(cells: dict[Key, Vector]) -> dict[Key, Vector]:
+    """Cells plus the span cells they move: ("span", first day, level, unit, span) -> counters
+    and ("span_hist", first day, level, unit, span, metric, bucket) -> (n,)."""
+    out = dict(cells)
+    for key, vec in cells.items():
+        if key[0] not in ("perf", "hist"):
+            continue
+        kind = "span" if key[0] == "perf" else "span_hist"
+        for span in SPANS:
+            tier = (kind, span_start(span, key[1]), key[2], key[3], span, *key[4:])
+            acc = out.get(tier)
+            out[tier] = vec if acc is None else tuple(a + b for a, b in zip(acc, vec, strict=True))
+    return {k: v for k, v in out.items() if any(v)}
+
+
+def span_rows(cells: dict[Key, Vector]) -> dict[SpanKey, SpanDelta]:
+    """The span cells grouped into perf_span rows."""
+    out: dict[SpanKey, SpanDelta] = {}
+    for key, vec in cells.items():
+        if key[0] not in ("span", "span_hist"):
+            continue
+        skey = (key[2], key[3], key[4], key[1])
+        acc = out.get(skey)
+        if acc is None:
+            acc = out[skey] = SpanDelta([0] * len(SPAN_COUNTERS), {RESPONSE: {}, RESOLUTION: {}})
+        if key[0] == "span":
+            acc.counters = [a + b for a, b in zip(acc.counters, vec, strict=True)]
+        else:
+            hist = acc.hists[key[5]]
+            hist[key[6]] = hist.get(key[6], 0) + vec[0]
+    return out
+
+
+# A histogram as stored: the first bucket, then the counts from it on, big-endian int32 (the
+# PostgreSQL function warga_hist_add, migration 0007, adds two such values in place).
+_I32 = np.dtype(">i4")
+
+
+def hist_blob(counts: dict[int, int]) -> bytes | None:
+    nonzero = {b: n for b, n in counts.items() if n}
+    if not nonzero:
+        return None
+    lo = min(nonzero)
+    values = np.zeros(max(nonzero) - lo + 1, _I32)
+    for b, n in nonzero.items():
+        values[b - lo] = n
+    return int(lo).to_bytes(4, "big", signed=True) + values.tobytes()
+
+
+def hist_array(blob: bytes | None) -> tuple[int, np.ndarray]:
+    """(first bucket, counts) of a stored histogram."""
+    if not blob or len(blob) <= 4:
+        return 0, np.zeros(0, _I32)
+    return int.from_bytes(blob[:4], "big", signed=True), np.frombuffer(blob, _I32, offset=4)
+
+
+def hist_counts(blob: bytes | None) -> dict[int, int]:
+    lo, values = hist_array(blob)
+    return {lo + i: int(n) for i, n in enumerate(values.tolist()) if n}
+
+
+def hist_add(a: bytes | None, b: bytes | None) -> bytes | None:
+    counts = hist_counts(a)
+    for bucket, n in hist_counts(b).items():
+        counts[bucket] = counts.get(bucket, 0) + n
+    return hist_blob(counts)
+
+
+def _days(first: date, last: date, sign: int) -> list[tuple[str, date, int]]:
+    return [("D", first + timedelta(days=i), sign) for i in range((last - first).days + 1)]
+
+
+def _month_end(day: date) -> date:
+    return month(day.replace(day=28) + timedelta(days=4)) - timedelta(days=1)
+
+
+def _within_month(first: date, last: date, sign: int) -> list[tuple[str, date, int]]:
+    start, end = month(first), _month_end(first)
+    if first == start and last == end:
+        return [("M", start, sign)]
+    outside = [("M", start, sign), *_days(start, first - timedelta(days=1), -sign)]
+    outside += _days(last + timedelta(days=1), end, -sign)
+    return min(_days(first, last, sign), outside, key=len)
+
+
+def _months(first: date, last: date, sign: int) -> list[tuple[str, date, int]]:
+    out: list[tuple[str, date, int]] = []
+    while first <= last:
+        end = min(_month_end(first), last)
+        out += _within_month(first, end, sign)
+        first = end + timedelta(days=1)
+    return out
+
+
+def _within_year(first: date, last: date, sign: int) -> list[tuple[str, date, int]]:
+    start, end = date(first.year, 1, 1), date(first.year, 12, 31)
+    if first == start and last == end:
+        return [("Y", start, sign)]
+    outside = [("Y", start, sign)]
+    if first > start:
+        outside += _months(start, first - timedelta(days=1), -sign)
+    if last < end:
+        outside += _months(last + timedelta(days=1), end, -sign)
+    return min(_months(first, last, sign), outside, key=len)
+
+
+def cover(first: date, last: date) -> dict[tuple[str, date], int]:
+    """[first, last] as spans with weights: the days of each span times its weight, summed, are
+    the period's days once each. Per year, and per month inside it, the fewer of "the parts
+    inside" and "the whole minus the parts outside"."""
+    out: dict[tuple[str, date], int] = defaultdict(int)
+    while first <= last:
+        end = min(date(first.year, 12, 31), last)
+        for span, day, sign in _within_year(first, end, 1):
+            out[(span, day)] += sign
+        first = end + timedelta(days=1)
+    return {k: w for k, w in out.items() if w}
 
 
 def month(day: date) -> date:
     return day.replace(day=1)
 
 
-def tiered(cells: dict[Key, Vector]) -> dict[Key, Vector]:
-    """Cells plus their monthly-tier cells."""
-    out = dict(cells)
-    for key, vec in cells.items():
-        if key[0] in MONTHLY:
-            tier = (monthly(key[0]), month(key[1]), *key[2:])
-            acc = out.get(tier)
-            out[tier] = vec if acc is None else tuple(a + b for a, b in zip(acc, vec, strict=True))
-    return {k: v for k, v in out.items() if any(v)}
-
-
-def tiers(start: date, end: date) -> tuple[list[tuple[date, date]], tuple[date, date] | None]:
-    """[start, end] as day ranges (read from the daily tables) around the whole months inside it
-    (read from the monthly tier: their first days, inclusive)."""
-    first = start if start.day == 1 else month(start.replace(day=28) + timedelta(days=4))
-    after = month(end + timedelta(days=1))  # the month after the last whole one
-    if first >= after:
-        return [(start, end)], None
-    days = []
-    if start < first:
-        days.append((start, first - timedelta(days=1)))
-    if after <= end:
-        days.append((after, end))
-    return days, (first, month(after - timedelta(days=1)))
-
-
-def monthly_fill(postgres: bool) -> list[str]:
-    """SQL that (re)derives the monthly tier from the daily tables (migration, bulk loads)."""
-    first_day = "CAST(date_trunc('month', day) AS DATE)" if postgres else "strftime('%Y-%m-01', day)"
-    out = []
-    for kind, table in MONTHLY.items():
-        daily, keys, counters = TABLES[kind]
-        rest = ", ".join(keys[1:])
-        sums = ", ".join(f"SUM({c})" for c in counters)
-        out.append(f"DELETE FROM {table}")
+def span_fill(postgres: bool) -> list[str]:
+    """SQL that (re)derives perf_span from the daily tables (bulk loads; PostgreSQL)."""
+    assert postgres, "SQLite databases are filled by rebuild()"
+    out = ["DELETE FROM perf_span"]
+    counters = ", ".join(SPAN_COUNTERS)
+    sums = ", ".join(f"SUM({c}) AS {c}" for c in SPAN_COUNTERS)
+    picked = ", ".join(f"c.{c}" for c in SPAN_COUNTERS)
+    for span, first in (("D", "day"), ("M", "CAST(date_trunc('month', day) AS DATE)"),
+                        ("Y", "CAST(date_trunc('year', day) AS DATE)")):  # fmt: skip
         out.append(
-            f"INSERT INTO {table} (day, {rest}, {', '.join(counters)})"
-            f" SELECT {first_day}, {rest}, {sums} FROM {daily} GROUP BY {first_day}, {rest}"
+            f"""INSERT INTO perf_span (level, unit_id, span, day, {counters}, response, resolution)
+WITH c AS (SELECT level, unit_id, {first} AS day, {sums} FROM perf_daily GROUP BY 1, 2, 3),
+h AS (SELECT level, unit_id, {first} AS day, metric, bucket::int AS bucket, SUM(n)::int AS n FROM perf_hist
+      GROUP BY 1, 2, 3, 4, 5 HAVING SUM(n) <> 0),
+g AS (SELECT h.*, bucket - coalesce(lag(bucket) OVER w, bucket - 1) - 1 AS gap FROM h
+      WINDOW w AS (PARTITION BY level, unit_id, day, metric ORDER BY bucket)),
+b AS (SELECT level, unit_id, day, metric, int4send(min(bucket))
+             || string_agg(decode(repeat('00', 4 * gap), 'hex') || int4send(n), ''::bytea
+                           ORDER BY bucket) AS blob
+      FROM g GROUP BY 1, 2, 3, 4)
+SELECT c.level, c.unit_id, '{span}', c.day, {picked}, rb.blob, sb.blob FROM c
+LEFT JOIN b rb
+  ON rb.level = c.level AND rb.unit_id = c.unit_id AND rb.day = c.day AND rb.metric = '{RESPONSE}'
+LEFT JOIN b sb
+  ON sb.level = c.level AND sb.unit_id = c.unit_id AND sb.day = c.day AND sb.metric = '{RESOLUTION}'"""
         )
     return out
 
@@ -235,6 +348,43 @@ async def _upsert(conn: BaseDBAsyncClient, kind: str, rows: list[tuple[Key, Vect
         )
 
 
+async def _write_spans(conn: BaseDBAsyncClient, rows: dict[SpanKey, SpanDelta]) -> None:
+    """One statement: counters added; histograms added by warga_hist_add on PostgreSQL, and on
+    SQLite (one writer at a time, which this transaction is) merged here from the stored ones."""
+    keys = sorted(rows, key=lambda k: (k[0], k[1], k[2], str(k[3])))  # the same lock order everywhere
+    blobs = {k: (hist_blob(rows[k].hists[RESPONSE]), hist_blob(rows[k].hists[RESOLUTION])) for k in keys}
+    postgres = is_postgres(conn)
+    if postgres:
+        merge = "warga_hist_add(perf_span.{0}, excluded.{0})"
+    else:
+        merge = "excluded.{0}"
+        args: list[Any] = []
+        where = " OR ".join(
+            f"(level = {arg(args, k[0])} AND unit_id = {arg(args, k[1])} AND span = {arg(args, k[2])}"
+            f" AND day = {arg(args, k[3])})"
+            for k in keys
+        )
+        stored = f"SELECT level, unit_id, span, day, response, resolution FROM perf_span WHERE {where}"
+        for row in await fetch(stored, *args, conn=conn):
+            day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+            key = (row["level"], row["unit_id"], row["span"], day)
+            response, resolution = blobs[key]
+            blobs[key] = (hist_add(row["response"], response), hist_add(row["resolution"], resolution))
+    columns = (*SPAN_KEYS, *SPAN_COUNTERS, "response", "resolution")
+    values, args = [], []
+    for k in keys:
+        row_args = (*k, *rows[k].counters, *blobs[k])
+        values.append("(" + ", ".join(arg(args, v) for v in row_args) + ")")
+    updates = [f"{c} = perf_span.{c} + excluded.{c}" for c in SPAN_COUNTERS]
+    updates += [f"{c} = {merge.format(c)}" for c in ("response", "resolution")]
+    await execute(
+        f"INSERT INTO perf_span ({', '.join(columns)}) VALUES {', '.join(values)}"
+        f" ON CONFLICT ({', '.join(SPAN_KEYS)}) DO UPDATE SET {', '.join(updates)}",
+        *args,
+        conn=conn,
+    )
+
+
 async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
     by_kind: dict[str, list[tuple[Key, Vector]]] = defaultdict(list)
     for key, vec in cells.items():
@@ -242,6 +392,10 @@ async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
     for kind in TABLES:
         if by_kind.get(kind):
             await _upsert(conn, kind, sorted(by_kind[kind], key=lambda kv: tuple(map(str, kv[0]))))
+    rows = span_rows(cells)
+    keys = list(rows)
+    for start in range(0, len(keys), 200):
+        await _write_spans(conn, {k: rows[k] for k in keys[start : start + 200]})
 
 
 async def move(conn: BaseDBAsyncClient, before: Facts | None, after: Facts | None) -> None:
@@ -285,7 +439,7 @@ async def rebuild() -> int:
         if is_postgres(conn):
             await execute("LOCK TABLE report IN SHARE MODE", conn=conn)
         cells = await recompute(conn)
-        for table, _, _ in TABLES.values():
+        for table in ROLLUP_TABLES:
             await execute(f"DELETE FROM {table}", conn=conn)
         await write(conn, cells)
     return len(cells)
@@ -305,4 +459,14 @@ async def snapshot(conn: BaseDBAsyncClient | None = None) -> dict[Key, Vector]:
                     *(row[k] for k in keys[1:]),
                 )
                 out[key] = vec
+    spans = f"SELECT {', '.join((*SPAN_KEYS, *SPAN_COUNTERS))}, response, resolution FROM perf_span"
+    for row in await fetch(spans, conn=conn):
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+        head = (day, row["level"], row["unit_id"], row["span"])
+        vec = tuple(int(row[c]) for c in SPAN_COUNTERS)
+        if any(vec):
+            out[("span", *head)] = vec
+        for metric, column in ((RESPONSE, "response"), (RESOLUTION, "resolution")):
+            for bucket, n in hist_counts(row[column]).items():
+                out[("span_hist", *head, metric, bucket)] = (n,)
     return out

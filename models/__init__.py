@@ -302,15 +302,6 @@ class PerfDaily(PerfCounters):
         indexes = (Index(fields=("level", "day")),)
 
 
-class PerfMonthly(PerfCounters):
-    """The monthly tier of perf_daily (day: the first day of the month), so long periods read few rows."""
-
-    class Meta:
-        table = "perf_monthly"
-        unique_together = (("level", "unit_id", "day"),)
-        indexes = (Index(fields=("level", "day")),)
-
-
 class PerfHistogram(Model):
     """Duration histograms (log buckets, 4 percent wide) behind the median response and resolution
     times."""
@@ -337,13 +328,29 @@ class PerfHist(PerfHistogram):
         indexes = (Index(fields=("level", "day")),)
 
 
-class PerfHistMonthly(PerfHistogram):
-    """The monthly tier of perf_hist (day: the first day of the month)."""
+class PerfSpan(Model):
+    """The counters and duration histograms of a unit over a Jakarta day, calendar month or
+    calendar year (span D/M/Y, day: its first day), so that any period reads a few rows per unit
+    (domain.rollups.cover). Histograms: the first bucket then the counts, big-endian int32."""
+
+    id = fields.BigIntField(primary_key=True)
+    level = fields.CharField(max_length=10)
+    unit_id = fields.IntField()
+    span = fields.CharField(max_length=1)
+    day = fields.DateField()
+    received = fields.IntField(default=0)
+    responded = fields.IntField(default=0)
+    resolved = fields.IntField(default=0)
+    sla_met = fields.IntField(default=0)
+    rating_sum = fields.IntField(default=0)
+    rating_count = fields.IntField(default=0)
+    response = fields.BinaryField(null=True)
+    resolution = fields.BinaryField(null=True)
 
     class Meta:
-        table = "perf_hist_monthly"
-        unique_together = (("level", "unit_id", "metric", "day", "bucket"),)
-        indexes = (Index(fields=("level", "day")),)
+        table = "perf_span"
+        unique_together = (("level", "unit_id", "span", "day"),)
+        indexes = (Index(fields=("level", "span", "day")),)
 
 
 class StatusDaily(Model):

@@ -63,6 +63,7 @@ async def stats(
         ],
         by_region=[RegionCount(region_id=r, count=n, open=o, resolved=d) for r, n, o, d in s.by_region],
         daily=[DailyCount(date=d, created=c, resolved=r) for d, c, r in s.daily],
+        as_of=s.as_of,
     )
 
 

@@ -221,9 +221,15 @@ class WargaSchema(strawberry.Schema):
             shared = audience in (SHARED_BY_ALL, SIGNED_OUT)
             version = None
             if self.cache is not None and app is not None:
-                # Read before any row: what is rendered from them is at least this new.
-                version = (app.state.hub.position, publish.local_commits, self.cache.generation)
-                context_value.read_version = version
+                hub = app.state.hub
+                # Aggregates: every process's commits; feeds: what this process has seen, read
+                # before any row (what is rendered from them is at least this new).
+                if plan.aggregate:
+                    commits = await hub.bus.version()
+                    version = None if commits is None else (commits, self.cache.generation)
+                else:
+                    version = (hub.position, publish.local_commits, self.cache.generation)
+                    context_value.read_version = version
             if version is not None and shared:
 
                 async def compute() -> Any:
@@ -232,7 +238,7 @@ class WargaSchema(strawberry.Schema):
 
                 assert self.cache is not None
                 key = self.cache.key(query, variable_values, operation_name, audience)
-                data = await self.cache.get_or_compute(key, version, compute, plan.fresh_for, plan.max_stale)
+                data = await self.cache.get_or_compute(key, version, compute, plan.min_interval)
                 if data is not None:
                     return ExecutionResult(data=data, errors=None)
             else:

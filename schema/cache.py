@@ -7,12 +7,14 @@ is served only while both are unchanged and for at most TTL seconds, which also 
 depends on the clock alone (`overdue`, "the last 90 days"). Only answers that are the same
 for every viewer are cached (anonymous reads, and selections without viewer-specific fields).
 
-Aggregates over months (rankings, stats, heatmap: fields with AGGREGATE metadata) take up to
-half a second to compute on a year of data and move little with each new report, while a
-city changes every few seconds: a computed one is served as is for AGGREGATE_FRESH seconds,
-then, up to AGGREGATE_MAX_STALE seconds old, while one recomputation runs in the background.
-Readers never wait for a recomputation once the first is done, and the recomputing load is
-bounded by the number of distinct aggregate queries, not by the rate of changes.
+Aggregates (rankings, stats, heatmap: fields with AGGREGATE metadata) are versioned by a stamp
+of every process's commits (subscriptions.bus.Bus.version: with Redis a counter bumped with each
+announcement, before the change's client has its answer), so an answer is reused only while no
+change has committed since its computation began, and a reader after a change waits for (or
+starts) the computation of the newest version. Under a stream of changes each one is
+recomputed at most once per AGGREGATE_INTERVAL: readers in between get the latest answer, whose
+`asOf` says when it was computed. Whatever changes with the clock alone is noted while an answer
+is computed (domain.flips), and the answer is not served past that moment.
 
 Memory: entries are keyed by a SHA-256 of the request (never its text or variables, which a
 client may make as large as the body limit allows), and bounded by the bytes of their answers
@@ -26,17 +28,37 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+from domain.flips import watching
+from domain.tx import now
+
 TTL_SECONDS = 5.0
-AGGREGATE_FRESH = 15.0
-AGGREGATE_MAX_STALE = 60.0
-AGGREGATE = {"fresh_for": AGGREGATE_FRESH, "max_stale": AGGREGATE_MAX_STALE}
+AGGREGATE_INTERVAL = 1.0
+AGGREGATE = {"min_interval": AGGREGATE_INTERVAL}
 MAX_BYTES = 64 << 20
 Key = bytes
+
+
+@dataclass
+class Entry:
+    version: Any
+    started: float  # cache clock when its computation began
+    data: Any
+    size: int
+    expires: float  # cache clock when something in it flips by itself (inf: never)
+
+
+@dataclass
+class Flight:
+    version: Any
+    started: float
+    task: asyncio.Task[Any]
 
 
 class ResponseCache:
@@ -46,10 +68,9 @@ class ResponseCache:
         self.bytes = 0
         self.ttl = ttl
         self.clock: Callable[[], float] = time.monotonic  # tests move it
-        self._entries: OrderedDict[Key, tuple[Any, float, Any, int]] = OrderedDict()
+        self._entries: OrderedDict[Key, Entry] = OrderedDict()
         self.hits = self.misses = self.stale_hits = 0
-        self._inflight: dict[tuple[Any, ...], asyncio.Task[Any]] = {}
-        self._refreshing: set[Key] = set()
+        self._inflight: dict[Key, Flight] = {}
         self.generation = 0  # moved by clear(): part of every version (schema/__init__.py)
 
     @staticmethod
@@ -63,65 +84,74 @@ class ResponseCache:
             digest.update(encoded)
         return digest.digest()
 
-    def get(self, key: Key, version: Any) -> Any | None:
+    def _valid(self, entry: Entry | None, ttl: float | None) -> bool:
+        t = self.clock()
+        return entry is not None and t < entry.expires and (ttl is None or t - entry.started < ttl)
+
+    def get(self, key: Key, version: Any, bounded: bool = True) -> Any | None:
+        """The answer of this version, if cached (and, if `bounded`, for at most TTL seconds)."""
         entry = self._entries.get(key)
-        if entry is not None and entry[0] == version and self.clock() - entry[1] < self.ttl:
+        ttl = self.ttl if bounded else None
+        if entry is not None and entry.version == version and self._valid(entry, ttl):
             self.hits += 1
-            return entry[2]
+            return entry.data
         self.misses += 1
         return None
 
     async def get_or_compute(
-        self,
-        key: Key,
-        version: Any,
-        compute: Callable[[], Awaitable[Any]],
-        fresh_for: float = 0.0,
-        max_stale: float = 0.0,
+        self, key: Key, version: Any, compute: Callable[[], Awaitable[Any]], min_interval: float = 0.0
     ) -> Any:
-        """The cached data, or compute it once however many identical requests arrive together
-        (a burst of misses would otherwise all run the same heavy query). None is not cached.
-        Without `fresh_for` and `max_stale`, only an answer of the current version is served."""
-        found = self.get(key, version)
+        """The cached data of this version, or compute it once however many identical requests
+        arrive together (a burst of misses would otherwise all run the same heavy query). None
+        is not cached, nor is anything when the version is unknown (None). With `min_interval`
+        (aggregates: no TTL, versions and flips alone end an answer) a computation starts at most
+        that often: meanwhile the latest answer is served."""
+        if version is None:
+            return await compute()
+        ttl = None if min_interval else self.ttl
+        found = self.get(key, version, bounded=ttl is not None)
         if found is not None:
             return found
+        t = self.clock()
         entry = self._entries.get(key)
-        age = self.clock() - entry[1] if entry is not None else None
-        if entry is not None and age is not None and age < fresh_for:
-            self.hits += 1
-            return entry[2]
-        if entry is not None and age is not None and age < max_stale:
+        usable = entry if self._valid(entry, ttl) else None
+        flight = self._inflight.get(key)
+        if flight is not None and flight.version != version and t - flight.started < min_interval:
+            if usable is not None:  # a newer answer is on its way; this one is the latest yet
+                self.stale_hits += 1
+                return usable.data
+        elif (
+            usable is not None
+            and t - usable.started < min_interval
+            and (flight is None or flight.version != version)
+        ):
             self.stale_hits += 1
-            if key not in self._refreshing:
-                self._refreshing.add(key)
-                task = asyncio.create_task(self._refresh(key, version, compute))
-                task.add_done_callback(lambda _: self._refreshing.discard(key))
-            return entry[2]
-        flight = (key, version)
-        task = self._inflight.get(flight)
-        if task is None:
-            task = self._inflight[flight] = asyncio.create_task(self._compute(key, version, compute))
-            task.add_done_callback(lambda t: self._landed(flight, t))
+            return usable.data
+        elif flight is None or flight.version != version:
+            task = asyncio.create_task(self._compute(key, version, t, compute))
+            flight = self._inflight[key] = Flight(version, t, task)
+            task.add_done_callback(lambda t, f=flight: self._landed(key, f))
         # A waiter that is cancelled (its client hung up) stops waiting; the computation goes
         # on for the others, and its answer is cached.
-        return await asyncio.shield(task)
+        return await asyncio.shield(flight.task)
 
-    async def _compute(self, key: Key, version: Any, compute: Callable[[], Awaitable[Any]]) -> Any:
-        data = await compute()
+    async def _compute(
+        self, key: Key, version: Any, started: float, compute: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        with watching() as flips:
+            data = await compute()
         if data is not None:
-            self.put(key, version, data)
+            expires = math.inf
+            if flips:
+                expires = self.clock() + (min(flips) - now()).total_seconds()
+            self.put(key, version, data, started, expires)
         return data
 
-    def _landed(self, flight: tuple[Any, ...], task: asyncio.Task[Any]) -> None:
-        if self._inflight.get(flight) is task:
-            del self._inflight[flight]
-        if not task.cancelled():
-            task.exception()  # retrieved: the waiters get it, nobody logs it as never retrieved
-
-    async def _refresh(self, key: Key, version: Any, compute: Callable[[], Awaitable[Any]]) -> None:
-        data = await compute()
-        if data is not None:
-            self.put(key, version, data)
+    def _landed(self, key: Key, flight: Flight) -> None:
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+        if not flight.task.cancelled():
+            flight.task.exception()  # retrieved: the waiters get it, nobody logs it as never retrieved
 
     def clear(self) -> None:
         """Forget every answer, and every shared rendering (schema/renderings.py), which the
@@ -130,15 +160,21 @@ class ResponseCache:
         self.bytes = 0
         self.generation += 1
 
-    def put(self, key: Key, version: Any, data: Any) -> None:
+    def put(
+        self, key: Key, version: Any, data: Any, started: float | None = None, expires: float = math.inf
+    ) -> None:
+        started = self.clock() if started is None else started
+        old = self._entries.get(key)
+        if old is not None and old.started > started:
+            return  # a computation that began later has landed first: keep it
         size = len(json.dumps(data, default=str)) + len(key)
         if size > self.max_bytes // 8:
             return  # one answer may not take the room of many
         old = self._entries.pop(key, None)
         if old is not None:
-            self.bytes -= old[3]
-        self._entries[key] = (version, self.clock(), data, size)
+            self.bytes -= old.size
+        self._entries[key] = Entry(version, started, data, size, expires)
         self.bytes += size
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             _, evicted = self._entries.popitem(last=False)
-            self.bytes -= evicted[3]
+            self.bytes -= evicted.size

@@ -131,8 +131,8 @@ class Plan:
     document: DocumentNode | None = None
     share_variables: tuple[str, ...] = ()  # variables the root field's selection reads
     per_viewer: bool = False  # the selection shows viewer-specific fields
-    fresh_for: float = 0.0  # seconds a cached answer is served even after a change (schema/cache.py)
-    max_stale: float = 0.0  # seconds a cached answer may be served while it is recomputed
+    aggregate: bool = False  # some field is an aggregate: versioned by every process's commits
+    min_interval: float = 0.0  # all are: recomputed at most this often (schema/cache.py)
     source: Hashable = None  # (document text, operation name): what renderings are shared by
 
     def audience(self, viewer: Any) -> Hashable:
@@ -207,9 +207,9 @@ class FastExecutor:
         if operation.operation == OperationType.QUERY:
             assert self.gql.query_type is not None
             fields = self._selection(self.gql.query_type, operation.selection_set, fragments)
-            fresh, stale = (min(_metadata(f, name) for f in fields) for name in ("fresh_for", "max_stale"))
-            return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)), fresh_for=fresh,
-                        max_stale=stale)  # fmt: skip
+            intervals = [_metadata(f, "min_interval") for f in fields]
+            return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)),
+                        aggregate=any(intervals), min_interval=min(intervals))  # fmt: skip
         if operation.operation != OperationType.SUBSCRIPTION:
             raise Unsupported
         assert self.gql.subscription_type is not None

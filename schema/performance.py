@@ -41,6 +41,7 @@ class RankingEntry:
     response_rate_high: float
     sla_compliance_rate_low: float = strawberry.field(description="95% Wilson interval of slaComplianceRate")
     sla_compliance_rate_high: float
+    as_of: dt.datetime = strawberry.field(description="when these figures were computed")
     e: strawberry.Private[Entry]
 
     @classmethod
@@ -56,7 +57,8 @@ class RankingEntry:
             median_response_minutes=e.median_response, median_resolution_minutes=e.median_resolution,
             average_rating=e.average_rating, score=e.score,
             response_rate_low=e.response_interval[0], response_rate_high=e.response_interval[1],
-            sla_compliance_rate_low=e.sla_interval[0], sla_compliance_rate_high=e.sla_interval[1], e=e,
+            sla_compliance_rate_low=e.sla_interval[0], sla_compliance_rate_high=e.sla_interval[1],
+            as_of=e.as_of, e=e,
         )  # fmt: skip
 
     @strawberry.field
@@ -108,6 +110,7 @@ class Stats:
         description="the children of the filtered region (KOTA level when none)"
     )
     daily: list[DailyCount]
+    as_of: dt.datetime = strawberry.field(description="when these figures were computed")
 
 
 @strawberry.type

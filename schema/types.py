@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from domain import visibility
 from domain.catalog import Catalog, catalog
 from domain.errors import NotFound
+from domain.flips import flips_at
 from domain.report import is_overdue
 from models import Agency as AgencyRow
 from models import ApiKey as ApiKeyRow
@@ -24,7 +25,7 @@ from models import Region as RegionRow
 from models import Report as ReportRow
 from models import StatusChange as StatusChangeRow
 from models import User as UserRow
-from models.enums import RegionLevel, ReportEventKind, ReportStatus, Role
+from models.enums import WITH_OFFICERS, RegionLevel, ReportEventKind, ReportStatus, Role
 from schema.context import Info
 from schema.policy import EVERYONE, OWN, PERSONAL
 
@@ -389,7 +390,11 @@ class Report:
 
     @strawberry.field(metadata=EVERYONE)
     def overdue(self, info: Info) -> bool:
-        return is_overdue(self.row.status, self.row.due_at, info.context.started)
+        due, status = self.row.due_at, self.row.status
+        late = is_overdue(status, due, info.context.started)
+        if due is not None and not late and status in WITH_OFFICERS:
+            flips_at(due)  # becomes overdue then: a cached answer must not outlive it
+        return late
 
     @strawberry.field(metadata=PERSONAL)
     async def viewer_has_voted(self, info: Info) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -11,6 +12,7 @@ from broadcaster._backends.memory import MemoryBackend
 from subscriptions.redis_backend import SupervisedRedisBackend
 
 CHANNEL = "warga.events"
+COMMITS = "warga.commits"  # Redis counter: one more with every announcement, from any process
 
 
 class Bus:
@@ -24,6 +26,7 @@ class Bus:
             raise ValueError(f"BROADCAST_URL must be memory:// or redis://..., not {url!r}")
         self.broadcast = Broadcast(backend=self.backend)
         self.started = False
+        self.announced = 0
 
     async def start(self) -> None:
         await self.broadcast.connect()
@@ -36,7 +39,24 @@ class Bus:
 
     async def announce(self, event_id: int) -> None:
         if self.started:
-            await self.broadcast.publish(CHANNEL, str(event_id))
+            self.announced += 1
+            if isinstance(self.backend, SupervisedRedisBackend):
+                await self.backend.publish_counted(CHANNEL, str(event_id), COMMITS)
+            else:
+                await self.broadcast.publish(CHANNEL, str(event_id))
+
+    async def version(self) -> Hashable | None:
+        """A stamp that changes once any process sharing this bus has committed and announced a
+        change (announced before the change's client gets its answer), or None when it cannot be
+        known (Redis unreachable: then nothing may be reused). With Redis the shared counter,
+        and the listener's reconnections, as announcements lost meanwhile were not counted;
+        with the in-memory bus, this process's announcements (it is the only writer)."""
+        if isinstance(self.backend, SupervisedRedisBackend):
+            try:
+                return ("redis", await self.backend.counter(COMMITS), self.backend.reconnects)
+            except Exception:
+                return None
+        return ("memory", self.announced)
 
     def subscribe(self) -> AbstractAsyncContextManager[Any]:
         return self.broadcast.subscribe(CHANNEL)

@@ -69,6 +69,18 @@ class SupervisedRedisBackend(BroadcastBackend):
         assert self._publisher is not None, "connect() first"
         await self._publisher.publish(channel, message)
 
+    async def publish_counted(self, channel: str, message: Any, counter: str) -> None:
+        """Publish and count it in one round trip: the counter is the cluster's commit stamp."""
+        assert self._publisher is not None, "connect() first"
+        async with self._publisher.pipeline(transaction=False) as pipe:
+            pipe.incr(counter)
+            pipe.publish(channel, message)
+            await pipe.execute()
+
+    async def counter(self, key: str) -> int:
+        assert self._publisher is not None, "connect() first"
+        return int(await self._publisher.get(key) or 0)
+
     async def next_published(self) -> Event:
         return await self._queue.get()
 

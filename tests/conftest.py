@@ -150,16 +150,16 @@ MUTABLE_TABLES = [
     "report",
     "api_key",
     "app_user",
-]  # and every rollup table (domain.rollups.TABLES)
+]  # and every rollup table (domain.rollups.ROLLUP_TABLES)
 
 
 async def wipe() -> None:
     """No users, reports or rollups; regions and categories stay."""
     from tortoise import connections
 
-    from domain.rollups import TABLES
+    from domain.rollups import ROLLUP_TABLES
 
-    tables = [*MUTABLE_TABLES, *(table for table, _, _ in TABLES.values())]
+    tables = [*MUTABLE_TABLES, *ROLLUP_TABLES]
     conn = connections.get("default")
     if BACKEND == "postgres":
         await conn.execute_script(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")

@@ -21,11 +21,7 @@ from graphql import (
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT = [ROOT.parent / "shared/api/schema.graphql", ROOT.parent / "shared/api/notifications.graphql"]
 
-PENDING: dict[str, int] = {
-    # issue 13: versioned aggregates
-    "RankingEntry.asOf": 13,
-    "Stats.asOf": 13,
-}
+PENDING: dict[str, int] = {}
 
 
 def contract() -> GraphQLSchema:

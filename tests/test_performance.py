@@ -9,10 +9,12 @@ import random
 import statistics
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
+from tortoise import connections
 
-from domain.rollups import tiers
+from domain.rollups import cover
 from models.enums import ReportStatus
 from tests.helpers import CREATE_REPORT, category_id, citizen, error, gql, ok, staff
 
@@ -251,7 +253,7 @@ async def test_rankings_match_the_definitions_at_all_five_levels(client, workloa
     whole = (days[0], days[-1])
     middle = (days[len(days) // 3], days[2 * len(days) // 3])
     assert whole[1] - whole[0] > timedelta(days=7)
-    assert all(tiers(*p)[0] and tiers(*p)[1] for p in (whole, middle))  # read from both tiers
+    assert all({s for s, _ in cover(*p)} >= {"D", "M"} for p in (whole, middle))  # days and months
     for start, end in (whole, middle):
         period = {"from": start.isoformat(), "to": end.isoformat()}
         for level in ("KELURAHAN", "KECAMATAN", "KOTA", "DINAS", "STAFF"):
@@ -410,19 +412,20 @@ async def test_rebuild_equals_incremental(workload):
 
     incremental = await rollups.snapshot()
     assert len(incremental) > 100
-    assert {k[0] for k in incremental} >= {rollups.monthly("perf"), rollups.monthly("hist")}
+    assert {k[0] for k in incremental} >= {"span", "span_hist"}
     await rollups.rebuild()
     rebuilt = await rollups.snapshot()
     assert rebuilt == incremental
     assert rebuilt == await rollups.recompute()
-    # The monthly tier derived from the daily tables (bench/generate, and migration 0003's own
-    # frozen copy of that SQL) is the same.
-    for statement in rollups.monthly_fill(postgres=is_postgres()):
-        await execute(statement)
-    assert await rollups.snapshot() == incremental
-    migration = importlib.import_module("models.migrations.0003_monthly_tier")
-    for statement in migration.fill_sql("postgres" if is_postgres() else "sqlite"):
-        await execute(statement)
+    # The spans derived from the daily tables (bench/generate on PostgreSQL, and migration
+    # 0007's own frozen copy) are the same.
+    if is_postgres():
+        for statement in rollups.span_fill(postgres=True):
+            await execute(statement)
+        assert await rollups.snapshot() == incremental
+    migration = importlib.import_module("models.migrations.0007_perf_span")
+    await execute("DELETE FROM perf_span")
+    await migration.fill(None, SimpleNamespace(client=connections.get("default")))
     assert await rollups.snapshot() == incremental
 
 

@@ -1,39 +1,44 @@
-"""The monthly tier's read rule: a period splits into whole months and the days around them,
-covering every day exactly once."""
+"""The spans' read rule (domain.rollups.cover): a period is days, months and years added and
+subtracted so that every day of it counts exactly once, in few spans whatever its length."""
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from datetime import date, timedelta
 
-from domain.rollups import month, tiers
+from domain.rollups import cover, span_start
 
 
 def _days(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def _next_month(day: date) -> date:
-    return month(day.replace(day=28) + timedelta(days=4))
+def _span_days(span: str, first: date) -> list[date]:
+    if span == "D":
+        return [first]
+    if span == "M":
+        return [d for d in _days(first, first + timedelta(days=31)) if span_start("M", d) == first]
+    return [d for d in _days(first, first + timedelta(days=366)) if d.year == first.year]
 
 
-def test_tiers_cover_every_day_of_a_period_exactly_once():
+def test_cover_counts_every_day_of_a_period_exactly_once_in_few_spans():
     rng = random.Random(1)
     cases = [(date(2026, 1, 1), date(2026, 12, 31)), (date(2026, 2, 1), date(2026, 2, 28)),
-             (date(2024, 2, 29), date(2024, 3, 31)), (date(2026, 3, 5), date(2026, 3, 30))]  # fmt: skip
+             (date(2024, 2, 29), date(2024, 3, 31)), (date(2026, 3, 5), date(2026, 3, 30)),
+             (date(2025, 12, 6), date(2026, 12, 5)), (date(2021, 12, 7), date(2026, 12, 5))]  # fmt: skip
     for _ in range(3000):
-        start = date(2024, 1, 1) + timedelta(days=rng.randrange(900))
-        cases.append((start, start + timedelta(days=rng.randrange(800))))
+        start = date(2016, 1, 1) + timedelta(days=rng.randrange(3600))
+        cases.append((start, start + timedelta(days=rng.randrange(3660))))
     for start, end in cases:
-        days, months = tiers(start, end)
-        covered = [d for first, last in days for d in _days(first, last)]
-        if months is not None:
-            m = months[0]
-            assert m.day == 1 and months[1].day == 1
-            while m <= months[1]:
-                covered += _days(m, _next_month(m) - timedelta(days=1))
-                m = _next_month(m)
-            assert len(days) <= 2 and all((last - first).days < 31 for first, last in days)
-        assert sorted(covered) == _days(start, end), (start, end)
-    assert tiers(date(2026, 1, 1), date(2026, 12, 31)) == ([], (date(2026, 1, 1), date(2026, 12, 1)))
-    assert tiers(date(2026, 3, 5), date(2026, 3, 30)) == ([(date(2026, 3, 5), date(2026, 3, 30))], None)
+        weights = cover(start, end)
+        counted: Counter[date] = Counter()
+        for (span, first), w in weights.items():
+            assert span_start(span, first) == first
+            for d in _span_days(span, first):
+                counted[d] += w
+        assert {d: n for d, n in counted.items() if n} == dict.fromkeys(_days(start, end), 1), (start, end)
+        years = end.year - start.year + 1
+        assert len(weights) <= 15 + 6 + years + 6 + 15, (start, end, len(weights))
+    assert cover(date(2026, 1, 1), date(2026, 12, 31)) == {("Y", date(2026, 1, 1)): 1}
+    assert len(cover(date(2025, 12, 6), date(2026, 12, 5))) == 13  # the bench's year
