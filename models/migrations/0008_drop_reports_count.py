@@ -8,7 +8,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("warga", "0006_phone")]
+    dependencies = [("warga", "0007_perf_span")]
 
     initial = False
 
