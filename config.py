@@ -160,6 +160,13 @@ class Settings:
     total_count_cap: int = field(default_factory=lambda: _int("TOTAL_COUNT_CAP", 10_000))
     searches_per_client: int = field(default_factory=lambda: _int("SEARCHES_PER_CLIENT", 4))
 
+    # The garbage collector (subscriptions/heap.py): a burst of websocket connections is frozen
+    # once none has come for GC_SETTLE_SECONDS, or every GC_BURST_CONNECTIONS while it lasts;
+    # every GC_THAW_SECONDS (0: never) the whole heap is thawed and collected once.
+    gc_settle_seconds: float = field(default_factory=lambda: _float("GC_SETTLE_SECONDS", 2))
+    gc_burst_connections: int = field(default_factory=lambda: _int("GC_BURST_CONNECTIONS", 1000))
+    gc_thaw_seconds: float = field(default_factory=lambda: _float("GC_THAW_SECONDS", 3600))
+
     @property
     def is_postgres(self) -> bool:
         return self.database_url.startswith(("postgres://", "postgresql://", "asyncpg://"))

@@ -195,6 +195,7 @@ class WargaGraphQL(GraphQLView):
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) from None
         if context.expires_at is not None:
             context.expiry_timer = asyncio.create_task(close_at_expiry(context))
+        context.request.app.state.collector.connected()  # its state is frozen once the burst settles
         return await super().on_ws_connect(context)
 
 
@@ -263,7 +264,7 @@ async def healthz(request: Request) -> JSONResponse:
             "source": cat.region_source,
             **{level.value.lower(): cat.count(level) for level in RegionLevel},
         },
-        "gc": heap.PAUSES.status(),
+        "gc": request.app.state.collector.status(),
         "notifications": request.app.state.sender.status(),
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
@@ -282,8 +283,19 @@ async def close_stale_forever(settings: Settings) -> None:
             log.exception("close-stale run failed; will retry")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def collector_for(settings: Settings) -> heap.Collector:
+    policy = heap.FreezePolicy(
+        settle=settings.gc_settle_seconds,
+        burst=settings.gc_burst_connections,
+        thaw_every=settings.gc_thaw_seconds,
+    )
+    return heap.Collector(policy)
+
+
+def create_app(settings: Settings | None = None, collector: heap.Collector | None = None) -> Starlette:
+    """The app; `collector` (the garbage-collector policy) defaults to the settings' one."""
     settings = settings or get_settings()
+    collector = collector or collector_for(settings)
     settings.media_root.mkdir(parents=True, exist_ok=True)
     graphql = WargaGraphQL(
         schema,
@@ -308,9 +320,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sender = Sender(settings)
             app.state.sender = sender
             await sender.start()
+            collector.start()  # start-up is over: what it built is frozen
             background = [
                 asyncio.create_task(close_stale_forever(settings), name="warga-close-stale"),
-                asyncio.create_task(heap.freeze_survivors_forever(), name="warga-heap"),
+                asyncio.create_task(collector.run(), name="warga-collector"),
                 asyncio.create_task(sample_forever(app), name="warga-metrics"),
             ]
             try:
@@ -320,6 +333,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+                collector.stop()
                 await sender.stop()
                 await hub.stop()
                 await bus.stop()
@@ -362,6 +376,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.limiter = limiter
+    app.state.collector = collector
     app.state.graphql = graphql
     app.state.read_gate = ReadGate(settings.searches_per_client)
     app.state.decoder = Decoder(

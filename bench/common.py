@@ -76,6 +76,7 @@ class Server:
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    start_timeout: float = 60  # seconds to answer /healthz (a loaded machine needs more)
 
     @property
     def url(self) -> str:
@@ -91,7 +92,11 @@ class Server:
              "--no-access-log"],
             cwd=ROOT, env=env,
         )  # fmt: skip
-        wait_http(f"{self.url}/healthz", self.proc)
+        try:
+            wait_http(f"{self.url}/healthz", self.proc, self.start_timeout)
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
         return self
 
     def stop(self) -> None:

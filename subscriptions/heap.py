@@ -2,10 +2,15 @@
 
 CPython's full collection walks every live container object; 19,500 subscriptions are about
 1.8 GB of them, and a walk took up to 3.2 s here, stalling every delivery meanwhile. Objects
-that survive a while (a connection's state) are moved to the permanent generation every
-FREEZE_EVERY seconds, so automatic full collections only walk what is newer; cyclic garbage
-that forms among frozen objects waits for the next thaw (every THAW_EVERY seconds), when one
-full collection walks everything again.
+that will live a long while (the start-up state, then each burst of connections) are moved to
+the permanent generation (`gc.freeze()`), so automatic full collections only walk what is
+newer. Freezing is not periodic: freezing every live object also freezes whatever is garbage
+by then but not yet collected (and cyclic garbage formed later among frozen objects), which
+stays until the next thaw. So the collector freezes once after start-up, then once after each
+burst of new connections has settled (or, while connections keep coming, every
+`burst` connections, which bounds what an automatic full collection walks), each time right
+after a full collection of the unfrozen objects. Every `thaw_every` seconds it thaws and
+collects at once (one long pause, the only walk of the whole heap), then freezes again.
 """
 
 from __future__ import annotations
@@ -13,66 +18,186 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import Any
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-FREEZE_EVERY = 5.0
-THAW_EVERY = 3600.0
+Action = Literal["freeze", "thaw"]
+LONG_PAUSE_MS = 50.0  # pauses at least this long are listed (with their time) in /healthz
 
 
-class Pauses:
-    """Collector pauses by generation, for /healthz and the realtime benchmark."""
+class Timings:
+    """Count, total and worst duration of one kind of pause."""
 
     def __init__(self) -> None:
-        self.frozen = 0  # objects moved to the permanent generation (counted as they are frozen)
-        self._started = 0.0
-        self.by_generation = [[0, 0.0, 0.0] for _ in range(3)]  # collections, total s, max s
+        self.count = 0
+        self.total = 0.0
+        self.worst = 0.0
+        self.last = 0.0
 
-    def __call__(self, phase: str, info: dict[str, int]) -> None:
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.worst = max(self.worst, seconds)
+        self.last = seconds
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "total_ms": round(1000 * self.total, 1),
+            "max_ms": round(1000 * self.worst, 1),
+            "last_ms": round(1000 * self.last, 1),
+        }
+
+
+@dataclass
+class FreezePolicy:
+    """When to freeze and when to thaw; it only decides (the clock is passed in, so tests
+    move it by hand instead of sleeping)."""
+
+    clock: Callable[[], float] = time.monotonic
+    settle: float = 2.0  # seconds without a new connection before a burst is over
+    burst: int = 1000  # connections after which a burst still going on is frozen anyway
+    thaw_every: float = 3600.0  # 0: never
+    pending: int = 0  # connections since the last freeze
+    last_arrival: float = 0.0
+    thawed_at: float = field(default=0.0)
+
+    def __post_init__(self) -> None:
+        self.thawed_at = self.clock()
+
+    def connected(self) -> None:
+        self.pending += 1
+        self.last_arrival = self.clock()
+
+    def due(self) -> Action | None:
+        now = self.clock()
+        if self.thaw_every > 0 and now - self.thawed_at >= self.thaw_every:
+            return "thaw"
+        if self.pending and (self.pending >= self.burst or now - self.last_arrival >= self.settle):
+            return "freeze"
+        return None
+
+    def done(self, action: Action) -> None:
+        self.pending = 0
+        if action == "thaw":
+            self.thawed_at = self.clock()
+
+
+class Collector:
+    """Applies a FreezePolicy to this process's collector and measures every pause: the
+    automatic collections by generation (a `gc.callbacks` hook) and its own freezes and thaws.
+
+    `frozen` is the size of the permanent generation, counted without walking it (gc.get_freeze_count()
+    walks the whole generation: seconds at 19,500 connections, too slow for /healthz): exactly
+    at start-up and at each thaw, then plus the objects each freeze adds. Frozen objects freed
+    since (by reference counting) are only taken off at the next thaw."""
+
+    def __init__(self, policy: FreezePolicy | None = None, tick: float = 1.0) -> None:
+        self.policy = policy or FreezePolicy()
+        self.tick = tick
+        self.frozen = 0
+        self.generations = [Timings() for _ in range(3)]
+        self.freezes = Timings()
+        self.thaws = Timings()
+        self.thaw_collected = 0  # garbage the last thaw's collection freed (it was frozen)
+        self.long_pauses: deque[dict[str, Any]] = deque(maxlen=20)
+        self._started = 0.0
+        self._own = False  # a collection this object runs is counted as its freeze or thaw
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if self._own:
+            return
         if phase == "start":
             self._started = time.perf_counter()
             return
         took = time.perf_counter() - self._started
-        acc = self.by_generation[info["generation"]]
-        acc[0] += 1
-        acc[1] += took
-        acc[2] = max(acc[2], took)
+        self.generations[info["generation"]].add(took)
+        self._noted(f"gen{info['generation']}", took)
+
+    def _noted(self, kind: str, seconds: float) -> None:
+        if 1000 * seconds >= LONG_PAUSE_MS:
+            self.long_pauses.append(
+                {"kind": kind, "ms": round(1000 * seconds, 1), "at": round(time.time(), 3)}
+            )
+
+    def start(self) -> None:
+        """Measure collections from now on, and freeze what start-up built (counted exactly:
+        the heap is small yet)."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+        self.freeze()
+        self.frozen = gc.get_freeze_count()
+
+    def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        gc.unfreeze()
+        self.frozen = 0
+
+    def connected(self) -> None:
+        """A new connection: part of a burst that will be frozen once it has settled."""
+        self.policy.connected()
+
+    def step(self) -> Action | None:
+        """Freeze or thaw if the policy says it is time; what was done, if anything."""
+        action = self.policy.due()
+        if action == "thaw":
+            self.thaw()
+        elif action == "freeze":
+            self.freeze()
+        return action
+
+    def freeze(self) -> None:
+        """Collect the unfrozen objects (the burst's garbage is not frozen with it), then
+        freeze the survivors, counting them first (they are few: only what came since the
+        last freeze is unfrozen)."""
+        started = time.perf_counter()
+        self._own = True
+        try:
+            gc.collect()
+            self.frozen += sum(len(gc.get_objects(generation)) for generation in range(3))
+            gc.freeze()
+        finally:
+            self._own = False
+        self.policy.done("freeze")
+        took = time.perf_counter() - started
+        self.freezes.add(took)
+        self._noted("freeze", took)
+
+    def thaw(self) -> None:
+        """Thaw, collect everything at once (cyclic garbage formed among frozen objects is
+        freed only here), and freeze the survivors again, counted exactly."""
+        started = time.perf_counter()
+        self._own = True
+        try:
+            gc.unfreeze()
+            self.thaw_collected = gc.collect()
+            gc.freeze()
+            self.frozen = gc.get_freeze_count()
+        finally:
+            self._own = False
+        self.policy.done("thaw")
+        took = time.perf_counter() - started
+        self.thaws.add(took)
+        self._noted("thaw", took)
+
+    async def run(self) -> None:
+        """Ask the policy every `tick` seconds."""
+        while True:
+            await asyncio.sleep(self.tick)
+            self.step()
 
     def status(self) -> dict[str, Any]:
-        # Not gc.get_freeze_count(): it walks the whole permanent generation (57 ms for 470,000
-        # objects here), and /healthz must stay cheap whatever the heap.
-        out: dict[str, Any] = {"frozen": self.frozen}
-        for g, (n, total, worst) in enumerate(self.by_generation):
-            out[f"gen{g}"] = {
-                "collections": n,
-                "total_ms": round(1000 * total, 1),
-                "max_ms": round(1000 * worst, 1),
-            }
+        """For /healthz: cheap whatever the heap (nothing here walks it)."""
+        out: dict[str, Any] = {
+            "frozen": self.frozen,
+            "pending_connections": self.policy.pending,
+            "freezes": self.freezes.status(),
+            "thaws": {**self.thaws.status(), "collected": self.thaw_collected},
+        }
+        for g, timings in enumerate(self.generations):
+            out[f"gen{g}"] = timings.status()
+        out["long_pauses"] = list(self.long_pauses)
         return out
-
-
-PAUSES = Pauses()
-gc.callbacks.append(PAUSES)
-
-
-def freeze_survivors() -> None:
-    gc.collect(1)  # young cyclic garbage is collected first, cheaply
-    # What is about to be frozen: the objects of the three generations (few, once the old ones
-    # are frozen), counted here once rather than by walking the permanent generation.
-    PAUSES.frozen += sum(len(gc.get_objects(generation)) for generation in range(3))
-    gc.freeze()
-
-
-def unfreeze() -> None:
-    gc.unfreeze()
-    PAUSES.frozen = 0
-
-
-async def freeze_survivors_forever(every: float = FREEZE_EVERY, thaw_every: float = THAW_EVERY) -> None:
-    thawed = time.monotonic()
-    while True:
-        await asyncio.sleep(every)
-        if time.monotonic() - thawed >= thaw_every:
-            unfreeze()  # the next full collection frees what died among the frozen
-            thawed = time.monotonic()
-        else:
-            freeze_survivors()

@@ -119,12 +119,28 @@ async def _prepare_database() -> None:
     await _with_orm(seed)
 
 
+class ManualClock:
+    """A monotonic clock moved by hand: the collector's policy in tests (tests/test_collector.py)
+    freezes and thaws when a test says time has passed, never on its own."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture(scope="session")
 async def app() -> AsyncIterator[object]:
     await _prepare_database()
     from server import create_app
+    from subscriptions.heap import Collector, FreezePolicy
 
-    application = create_app()
+    policy = FreezePolicy(clock=ManualClock(), settle=2.0, burst=8, thaw_every=3600.0)
+    application = create_app(collector=Collector(policy))
     async with application.router.lifespan_context(application):
         yield application
 

@@ -1,24 +1,52 @@
-"""Collector pauses are measured, and survivors leave the generations full collections walk."""
+"""The freeze policy's decisions, for any sequence of connections and clock moves: a freeze only
+after new connections, once their burst has settled or reached `burst` connections, never two
+for one burst; a thaw every `thaw_every` seconds."""
 
 from __future__ import annotations
 
-import gc
+from hypothesis import given
+from hypothesis import strategies as st
 
-from subscriptions import heap
+from subscriptions.heap import FreezePolicy
+
+SETTLE, BURST, THAW = 2.0, 5, 100.0
+
+# Each step: seconds that pass, then connections that arrive, then the collector's tick.
+steps = st.lists(st.tuples(st.floats(0, 5, allow_nan=False), st.integers(0, 7)), max_size=60)
 
 
-def test_survivors_are_frozen_and_pauses_counted():
-    survivors = [{"connection": i} for i in range(10_000)]
-    try:
-        heap.freeze_survivors()
-        assert gc.get_freeze_count() >= len(survivors)
-        before = heap.PAUSES.status()["gen2"]["collections"]
-        gc.collect()
-        status = heap.PAUSES.status()
-        assert status["gen2"]["collections"] == before + 1
-        assert status["frozen"] >= len(survivors)
-        assert status["gen2"]["max_ms"] >= 0.0
-    finally:
-        heap.unfreeze()
-    assert gc.get_freeze_count() == 0
-    assert heap.PAUSES.status()["frozen"] == 0
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@given(steps)
+def test_freezes_follow_settled_or_large_bursts_and_thaws_are_periodic(moves):
+    clock = Clock()
+    policy = FreezePolicy(clock=clock, settle=SETTLE, burst=BURST, thaw_every=THAW)
+    last_thaw = 0.0
+    for seconds, arrivals in moves:
+        clock.now += seconds
+        pending_before = policy.pending
+        quiet = clock.now - policy.last_arrival
+        for _ in range(arrivals):
+            policy.connected()
+        if arrivals:
+            quiet = 0.0
+        action = policy.due()
+        if clock.now - last_thaw >= THAW:
+            assert action == "thaw"
+            last_thaw = clock.now
+        elif policy.pending == 0:
+            assert action is None  # nothing new since the last freeze: no periodic freezing
+        elif policy.pending >= BURST or quiet >= SETTLE:
+            assert action == "freeze"
+        else:
+            assert action is None, (pending_before, arrivals, quiet)
+        if action is not None:
+            policy.done(action)
+            assert policy.pending == 0
+            assert policy.due() is None  # one freeze per burst

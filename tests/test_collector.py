@@ -1,0 +1,111 @@
+"""The garbage-collector policy through the service: start-up is frozen, a burst of websocket
+connections (either subprotocol) is frozen once after it settles and not again while nothing
+new comes, a long burst is frozen every `burst` connections, and a thaw is followed by a
+collection that frees what died among frozen objects. /healthz shows the frozen count.
+
+The session app's policy runs on a hand-moved clock (tests/conftest.py); a test moves it and
+asks the collector for its next step, as its background loop does every second."""
+
+from __future__ import annotations
+
+import gc
+import weakref
+from contextlib import AsyncExitStack
+from typing import Any
+
+import httpx
+
+from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
+
+
+async def collector_health(client: httpx.AsyncClient) -> dict[str, Any]:
+    return (await client.get("/healthz")).json()["gc"]
+
+
+def settled(app: Any) -> Any:
+    """The app's collector with whatever earlier tests left pending frozen: a clean start."""
+    collector = app.state.collector
+    collector.policy.clock.advance(collector.policy.settle)
+    collector.step()
+    return collector
+
+
+async def test_start_up_is_frozen_and_healthz_shows_the_count(app, client):
+    status = await collector_health(client)
+    assert status["freezes"]["count"] >= 1  # the one after start-up, at least
+    assert status["frozen"] > 1000  # the modules, the schema, the catalog
+    assert gc.get_freeze_count() > 0
+    assert set(status) >= {"pending_connections", "thaws", "gen0", "gen1", "gen2", "long_pauses"}
+
+
+async def test_a_burst_of_connections_is_frozen_once_after_it_settles(app, client, live_url):
+    collector = settled(app)
+    clock, settle = collector.policy.clock, collector.policy.settle
+    before = await collector_health(client)
+    assert before["pending_connections"] == 0
+    async with AsyncExitStack() as sockets:
+        for protocol in (TRANSPORT_WS, LEGACY_WS, TRANSPORT_WS):
+            await sockets.enter_async_context(GraphQLWebSocket(f"ws://{live_url}/graphql", protocol))
+            clock.advance(settle / 2)
+            assert collector.step() is None  # connections still arriving: not yet
+        during = await collector_health(client)
+        assert during["pending_connections"] == 3
+        assert during["freezes"]["count"] == before["freezes"]["count"]
+
+        clock.advance(settle / 2)  # `settle` seconds without a new connection
+        assert collector.step() == "freeze"
+        after = await collector_health(client)
+        assert after["freezes"]["count"] == before["freezes"]["count"] + 1
+        assert after["pending_connections"] == 0
+        assert after["frozen"] > before["frozen"]  # the three connections' state
+
+        for _ in range(5):  # nothing new: no periodic freezing
+            clock.advance(10 * settle)
+            assert collector.step() is None
+        assert (await collector_health(client))["freezes"]["count"] == after["freezes"]["count"]
+
+
+async def test_a_long_burst_is_frozen_every_burst_connections(app, client, live_url):
+    collector = settled(app)
+    burst = collector.policy.burst
+    before = await collector_health(client)
+    async with AsyncExitStack() as sockets:
+        for i in range(burst):
+            await sockets.enter_async_context(GraphQLWebSocket(f"ws://{live_url}/graphql", TRANSPORT_WS))
+            if i < burst - 1:
+                assert collector.step() is None
+        assert collector.step() == "freeze"  # the clock has not moved: the count did it
+    after = await collector_health(client)
+    assert after["freezes"]["count"] == before["freezes"]["count"] + 1
+
+
+class Node:
+    """Cyclic garbage: reference counting alone never frees it."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+async def test_a_thaw_is_followed_by_a_collection(app, client, live_url):
+    collector = settled(app)
+    clock = collector.policy.clock
+    node = Node()
+    dead = weakref.ref(node)
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", TRANSPORT_WS):
+        clock.advance(collector.policy.settle)
+        assert collector.step() == "freeze"  # the node too: it was alive then
+    del node
+    gc.collect()
+    assert dead() is not None  # garbage among frozen objects outlives full collections...
+    before = await collector_health(client)
+
+    clock.advance(collector.policy.thaw_every)
+    assert collector.step() == "thaw"
+    assert dead() is None  # ...until the thaw, which collects at once
+    after = await collector_health(client)
+    assert after["thaws"]["count"] == before["thaws"]["count"] + 1
+    assert after["thaws"]["collected"] >= 1
+    # Counted exactly at the thaw (everything alive is frozen again); frozen objects freed since
+    # can only lower the real count.
+    assert 0.9 * after["frozen"] <= gc.get_freeze_count() <= after["frozen"]
+    assert collector.step() is None  # the next thaw is `thaw_every` away
