@@ -29,10 +29,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Hashable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
 
+from domain.flips import flips_at, watching
+from domain.tx import now
 from domain.visibility import sees_as_public
 from schema import policy
 from schema.cache import TTL_SECONDS
@@ -95,7 +98,8 @@ class SharedRendering:
         self.personal = personal
         self.owner = owner
         self.clock = owner.clock
-        self.entries: dict[int, tuple[Hashable, float, dict[str, Any]]] = {}
+        # report id -> (read version, clock at start, rendering, the moment it flips by itself)
+        self.entries: dict[int, tuple[Hashable, float, dict[str, Any], datetime | None]] = {}
         personal_ids = {id(f) for f in personal}
         self.order = [(f, id(f) in personal_ids) for f in field.sub]
 
@@ -106,8 +110,15 @@ class SharedRendering:
         if version is None or not sees_as_public(context.viewer, row):
             return executor._object(self.field.sub, value, info)
         entry = self.entries.get(row.id)
-        if entry is not None and entry[0] == version and self.clock() - entry[1] < TTL_SECONDS:
+        if (
+            entry is not None
+            and entry[0] == version
+            and self.clock() - entry[1] < TTL_SECONDS
+            and (entry[3] is None or now() < entry[3])
+        ):
             self.owner.hits += 1
+            if entry[3] is not None:
+                flips_at(entry[3])  # a cache of the whole answer must not outlive it either
             return self._combine(executor, entry[2], value, info)
         self.owner.misses += 1
         return self._render(executor, value, info, version)
@@ -118,15 +129,21 @@ class SharedRendering:
         from schema.fast import FastInfo
 
         started = self.clock()
-        data = executor._object(self.shared, value, FastInfo(info.context.signed_out(), info.variable_values))
-        own = self._combine(executor, {}, value, info) if self.personal else {}
-        if hasattr(data, "__await__"):
-            data, own = await asyncio.gather(data, own) if hasattr(own, "__await__") else (await data, own)
-        elif hasattr(own, "__await__"):
-            own = await own
+        with watching() as flips:  # `overdue` turns true by itself: not served past that moment
+            public = FastInfo(info.context.signed_out(), info.variable_values)
+            data = executor._object(self.shared, value, public)
+            own = self._combine(executor, {}, value, info) if self.personal else {}
+            if hasattr(data, "__await__"):
+                both = asyncio.gather(data, own) if hasattr(own, "__await__") else None
+                data, own = await both if both is not None else (await data, own)
+            elif hasattr(own, "__await__"):
+                own = await own
+        flip = min(flips) if flips else None
+        if flip is not None:
+            flips_at(flip)  # and the whole answer's cache, if one watches this request
         if len(self.entries) >= MAX_ENTRIES:
             self.entries.clear()
-        self.entries[value.row.id] = (version, started, data)
+        self.entries[value.row.id] = (version, started, data, flip)
         return self._merge(data, own)
 
     def _merge(self, shared: dict[str, Any], own: dict[str, Any]) -> dict[str, Any]:
