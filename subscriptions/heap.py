@@ -19,7 +19,8 @@ import asyncio
 import gc
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -153,35 +154,34 @@ class Collector:
         """Collect the unfrozen objects (the burst's garbage is not frozen with it), then
         freeze the survivors, counting them first (they are few: only what came since the
         last freeze is unfrozen)."""
-        started = time.perf_counter()
-        self._own = True
-        try:
+        with self._own_pause("freeze", self.freezes):
             gc.collect()
             self.frozen += sum(len(gc.get_objects(generation)) for generation in range(3))
             gc.freeze()
-        finally:
-            self._own = False
-        self.policy.done("freeze")
-        took = time.perf_counter() - started
-        self.freezes.add(took)
-        self._noted("freeze", took)
 
     def thaw(self) -> None:
         """Thaw, collect everything at once (cyclic garbage formed among frozen objects is
         freed only here), and freeze the survivors again, counted exactly."""
-        started = time.perf_counter()
-        self._own = True
-        try:
+        with self._own_pause("thaw", self.thaws):
             gc.unfreeze()
             self.thaw_collected = gc.collect()
             gc.freeze()
             self.frozen = gc.get_freeze_count()
+
+    @contextmanager
+    def _own_pause(self, action: Action, timings: Timings) -> Iterator[None]:
+        """A freeze or thaw: its collections are not counted as automatic ones; it is timed,
+        noted if long, and told to the policy."""
+        started = time.perf_counter()
+        self._own = True
+        try:
+            yield
         finally:
             self._own = False
-        self.policy.done("thaw")
+        self.policy.done(action)
         took = time.perf_counter() - started
-        self.thaws.add(took)
-        self._noted("thaw", took)
+        timings.add(took)
+        self._noted(action, took)
 
     async def run(self) -> None:
         """Ask the policy every `tick` seconds."""
