@@ -9,6 +9,7 @@ import logging
 import os
 import shutil
 import socket
+import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -276,6 +277,15 @@ def clock() -> Iterator[Clock]:
         yield c
     finally:
         set_clock(None)
+
+
+def stop_process(proc: subprocess.Popen, wait: float = 10) -> None:
+    """Stop a server process the tests started: politely, then for good."""
+    proc.terminate()
+    try:
+        proc.wait(wait)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def free_port() -> int:

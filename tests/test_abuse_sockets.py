@@ -20,7 +20,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 from tests.helpers import LOGIN, REGISTER
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
@@ -264,11 +264,7 @@ async def served_process(app: Any, tmp_path: Path) -> AsyncIterator[tuple[str, P
                 await asyncio.sleep(0.05)
         yield base, log
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc, 15)
 
 
 async def test_logs_are_json_with_a_request_id_and_never_a_secret(served_process):

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, hub_idle
+from tests.conftest import free_port, hub_idle, stop_process
 from tests.helpers import CREATE_REPORT, MONAS, category_id, citizen, ok, staff
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
@@ -164,11 +164,7 @@ class ServerProcess:
             return (await c.get(f"{self.url}/healthz")).json()
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import IN_CI, OFFICIAL_GEOJSON, free_port
+from tests.conftest import IN_CI, OFFICIAL_GEOJSON, free_port, stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 SEARCH = "query($q: String) { reports(filter: {search: $q}, first: 5) { totalCount edges { node { id } } } }"
@@ -124,11 +124,7 @@ async def warga(cluster: PgCluster) -> AsyncIterator[str]:
                 await asyncio.sleep(0.05)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 async def _post(c: httpx.AsyncClient, query: str, variables: dict) -> dict:
