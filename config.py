@@ -188,19 +188,11 @@ def reset_settings() -> None:
     _settings = None
 
 
-async def keep_session(connection: object) -> None:
-    """asyncpg's pool reset, less its statement: the default sends `SELECT
-    pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release, one more
-    round trip per statement (the largest cost of a short read, bench/README.md), to undo
-    session state this service never creates: its locks are transaction-scoped
-    (`pg_advisory_xact_lock_shared`), its settings `SET LOCAL`, its cursors inside transactions,
-    and it never LISTENs on pooled connections. An open transaction is still rolled back (the
-    pool does that before calling this)."""
-
-
 def tortoise_config(settings: Settings | None = None) -> dict:
     """Tortoise config for both backends; migrations live in models/migrations."""
     from tortoise.backends.base.config_generator import expand_db_url
+
+    from models.pool import Connection, keep_session
 
     s = settings or get_settings()
     connection: str | dict = s.database_url
@@ -209,6 +201,7 @@ def tortoise_config(settings: Settings | None = None) -> dict:
         sep = "&" if "?" in url else "?"
         connection = expand_db_url(f"{url}{sep}maxsize={s.db_pool_max}&minsize=2")
         connection["credentials"]["reset"] = keep_session
+        connection["credentials"]["connection_class"] = Connection
     return {
         "connections": {"default": connection},
         "apps": {

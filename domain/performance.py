@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
@@ -15,7 +13,6 @@ from typing import Any
 import h3
 import numpy as np
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from domain.catalog import catalog
 from domain.errors import BadUserInput
@@ -34,7 +31,7 @@ from domain.tx import now
 from domain.visibility import PUBLIC_STATUSES
 from models import User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
-from models.sql import arg, execute, fetch, in_list, is_postgres
+from models.sql import arg, fetch, in_list, snapshot
 
 DEFAULT_DAYS = 90  # Qlue's quarterly rankings
 MAX_DAYS = 3661
@@ -227,13 +224,20 @@ def sort_key(metric: str) -> Any:
 REGION_LEVELS = {"KELURAHAN", "KECAMATAN", "KOTA"}
 
 
-async def _unit_names(level: str, unit_ids: set[int]) -> dict[int, str]:
+async def _unit_names(level: str, unit_ids: set[int], conn: Any) -> dict[int, str]:
     cat = catalog()
     if level in REGION_LEVELS:
         return {i: cat.regions[i].name for i in unit_ids if i in cat.regions}
     if level == "DINAS":
         return {i: cat.agencies[i].name for i in unit_ids if i in cat.agencies}
-    users = await User.filter(id__in=unit_ids).values("id", "display_name")
+    if not unit_ids:
+        return {}
+    args: list[Any] = []
+    users = await fetch(
+        f"SELECT id, display_name FROM app_user WHERE {in_list('id', sorted(unit_ids), args)}",
+        *args,
+        conn=conn,
+    )
     return {u["id"]: u["display_name"] for u in users}
 
 
@@ -284,7 +288,7 @@ async def rankings(
             conn=conn,
         )
         rows = [r for r in rows if int(r["received"]) > 0 and (allowed is None or r["unit_id"] in allowed)]
-        names = await _unit_names(level, {r["unit_id"] for r in rows})
+        names = await _unit_names(level, {r["unit_id"] for r in rows}, conn)
         entries = {
             r["unit_id"]: Entry(
                 level=level,
@@ -314,16 +318,6 @@ async def rankings(
         if not by_median:  # the histograms are the heavy part: read them for this page only
             await _medians(level, weights, {e.unit_id: e for e in page}, conn)
     return page
-
-
-@asynccontextmanager
-async def snapshot() -> AsyncIterator[BaseDBAsyncClient]:
-    """One consistent view for the statements of an answer (counters and medians of the same
-    moment): a read-only REPEATABLE READ transaction on PostgreSQL, a transaction on SQLite."""
-    async with in_transaction() as conn:
-        if is_postgres(conn):
-            await execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", conn=conn)
-        yield conn
 
 
 def _slots(weights: dict[tuple[str, date], int], args: list[Any]) -> str:

@@ -75,9 +75,9 @@ class HasTimeout(Protocol):
 
 class _Pooled:
     """Just enough of a Tortoise client for fetch(): one pooled asyncpg connection, each
-    statement cancelled after `timeout` seconds."""
+    statement cancelled after `timeout` seconds (if given)."""
 
-    def __init__(self, client: BaseDBAsyncClient, raw: Any, timeout: float) -> None:
+    def __init__(self, client: BaseDBAsyncClient, raw: Any, timeout: float | None) -> None:
         self.capabilities = client.capabilities
         self._log = client.log
         self._raw = raw
@@ -107,3 +107,33 @@ async def budgeted(budget: HasTimeout) -> AsyncIterator[Any]:
         return
     async with conn.acquire_connection() as raw:
         yield _Pooled(conn, raw, budget.timeout_ms / 1000)
+
+
+class _Held:
+    """Just enough of a Tortoise client for fetch(): SQLite's one connection, held under the
+    client's own lock (which its transactions hold too, so no write interleaves)."""
+
+    def __init__(self, client: BaseDBAsyncClient, raw: Any) -> None:
+        self.capabilities = client.capabilities
+        self._raw = raw
+
+    async def execute_query_dict(self, sql: str, values: list[Any] | None = None) -> list[dict[str, Any]]:
+        return [dict(row) for row in await self._raw.execute_fetchall(sql, values or [])]
+
+
+@asynccontextmanager
+async def snapshot() -> AsyncIterator[Any]:
+    """One consistent view for the statements of an answer (the counters and medians of the
+    same moment), for fetch() only. On PostgreSQL a REPEATABLE READ, READ ONLY transaction
+    opened by its BEGIN itself, on a pooled connection of its own. On SQLite the one
+    connection, held: no transaction, since Tortoise's transaction entry is not safe against
+    cancellation (graphql-core cancels a failed field's siblings; one cancelled during its
+    BEGIN kept SQLite's lock forever and stalled the server), and the ORM must not be called
+    inside (it waits for the same lock)."""
+    conn = conn_of()
+    async with conn.acquire_connection() as raw:
+        if is_postgres(conn):
+            async with raw.transaction(isolation="repeatable_read", readonly=True):
+                yield _Pooled(conn, raw, None)
+        else:
+            yield _Held(conn, raw)

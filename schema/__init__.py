@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from typing import Any
+from collections.abc import Awaitable, Coroutine
+from typing import Any, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types.execution import ExecutionResult, PreExecutionError
@@ -159,8 +161,28 @@ class CachedDocuments(SchemaExtension):
         yield
 
 
+MUTATION = OperationType.MUTATION
+T = TypeVar("T")
+
+
 async def _refused(errors: list[Any]) -> Any:
     yield PreExecutionError(data=None, errors=errors)
+
+
+async def _single(result: Awaitable[Any]) -> Any:
+    yield await result
+
+
+def _is_mutation(checked: Checked | None) -> bool:
+    return checked is not None and checked.operation is not None and checked.operation.operation == MUTATION
+
+
+async def _to_its_end(run: Coroutine[Any, Any, T]) -> T:
+    """Once accepted, a mutation runs to its end in a task of its own: a request cancelled
+    meanwhile (its client hung up, a websocket `complete`) no longer cuts a transaction in
+    half. Tortoise's transaction entry is not safe against cancellation: one cancelled during
+    its BEGIN kept SQLite's lock, or a pooled connection, forever."""
+    return await asyncio.shield(asyncio.ensure_future(run))
 
 
 class WargaSchema(strawberry.Schema):
@@ -210,6 +232,12 @@ class WargaSchema(strawberry.Schema):
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
             return checked
+        if _is_mutation(checked):
+            run = super().execute(
+                query, variable_values, context_value, root_value, operation_name, allowed_operation_types,
+                operation_extensions,
+            )  # fmt: skip
+            return await _to_its_end(run)
         plan = None
         if self.fast is not None and checked is not None and query:
             plan = self.fast.plan(query, operation_name, document=checked.document.node)
@@ -273,6 +301,12 @@ class WargaSchema(strawberry.Schema):
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
             return _refused(checked.errors or [])
+        if _is_mutation(checked):  # over a websocket: one result, the same as over HTTP
+            run = super().execute(
+                query, variable_values, context_value, root_value, operation_name,
+                operation_extensions=operation_extensions,
+            )  # fmt: skip
+            return _single(_to_its_end(run))
         if self.fast is not None and root_value is None and checked is not None:
             source = self.fast.subscribe(
                 query, variable_values, context_value, operation_name, document=checked.document.node

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import faulthandler
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -39,8 +41,27 @@ collect_ignore = (
     if BACKEND == "postgres"
     else [
         "test_cluster_pg.py", "test_notifications_cluster_pg.py", "test_pg_restart.py", "test_read_budget_pg.py",
+        "test_pool_pg.py",
     ]
 )
+
+def _dump_tasks(signum: int, frame: object) -> None:
+    """`kill -USR1 <pytest pid>`: where every thread and asyncio task of a stuck run waits,
+    written to /tmp/warga-test-tasks-<pid>.txt (pytest captures stderr; a hang otherwise shows
+    only an idle event loop)."""
+    with open(f"/tmp/warga-test-tasks-{os.getpid()}.txt", "w") as out:
+        faulthandler.dump_traceback(file=out, all_threads=True)
+        out.flush()
+        try:
+            tasks = asyncio.all_tasks()
+        except RuntimeError:  # no running loop in this thread
+            return
+        for task in tasks:
+            print(f"--- {task!r}", file=out)
+            task.print_stack(limit=40, file=out)
+
+
+signal.signal(signal.SIGUSR1, _dump_tasks)
 
 _tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))
 atexit.register(shutil.rmtree, _tmp, True)

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import mutations, nodes, queries
 
+from models.sql import fetch, is_postgres
 from tests.helpers import citizen, report, staff
 
 FUZZ_SECONDS = float(os.environ.get("FUZZ_SECONDS", "40"))
@@ -132,3 +133,9 @@ async def test_fuzz_the_schema_as_every_viewer(app, client, live_url) -> None:
     assert elapsed < FUZZ_SECONDS + 30, elapsed
     logged = [f"{r.name}: {r.getMessage()}" for r in handler.records]
     assert logged == [], logged[:5]
+    if is_postgres():  # no pooled connection was given back half-way through a statement
+        stuck = await fetch(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+        )
+        assert stuck[0]["n"] == 0, stuck
