@@ -38,7 +38,7 @@ from domain.ratelimit import RateLimiter
 from domain.readgate import ReadGate
 from domain.tx import now
 from models.enums import RegionLevel
-from rest import exports, open311
+from rest import exports, media, open311
 from rest import notifications as notification_links
 from schema import schema
 from schema.context import Context
@@ -350,7 +350,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
             Route("/exports/reports.csv", exports.reports_csv),
             *open311.routes,
             *notification_links.routes,
-            Mount("/media", StaticFiles(directory=settings.media_root, check_dir=False)),
+            *media.routes,
             Route("/dashboard", lambda request: RedirectResponse("/dashboard/")),
             Mount("/dashboard/", StaticFiles(directory=ROOT / "dashboard", html=True, check_dir=False)),
         ],

@@ -102,7 +102,7 @@ async def upload_media(info: Info, file: Upload) -> Media:
     data = await file.read(media.MAX_BYTES + 1)  # one byte over the limit is enough to refuse
     decoder = getattr(info.context.request.app.state, "decoder", None)
     row = await media.upload(viewer.id, data, get_settings().media_root, decoder)
-    return Media.of(row)
+    return Media.of(row, info, public=False)  # attached to nothing yet: the uploader's alone
 
 
 async def verify_report(

@@ -11,8 +11,10 @@ from typing import Any
 
 from strawberry.types import Info as _Info
 
+from config import get_settings
 from domain.auth import Viewer
 from domain.errors import Unauthenticated
+from domain.media_access import signed_url
 from domain.pagination import ReadBudget
 from domain.ratelimit import LoginGuard
 from domain.tx import now
@@ -82,6 +84,14 @@ class Context:
             self.user = self.viewer = self.loaders.viewer = None
         else:
             self.user_changed(user)
+
+    def media_url(self, path: str, public: bool) -> str:
+        """A stored file's URL: plain when the public may fetch it, else signed for the hour
+        (an `<img>` sends no token; domain/media_access.py)."""
+        if public:
+            return f"/media/{path}"
+        settings = getattr(getattr(getattr(self.request, "app", None), "state", None), "settings", None)
+        return signed_url(path, (settings or get_settings()).secret_key, time.time())
 
     def read_budget(self) -> ReadBudget:
         """The app's budget for one read (config.Settings), the defaults outside an app."""

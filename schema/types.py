@@ -241,9 +241,12 @@ class Media:
     height: int
 
     @classmethod
-    def of(cls, row: MediaRow) -> Media:
+    def of(cls, row: MediaRow, info: Info, public: bool) -> Media:
+        """`public`: whether the public sees the report it belongs to (else its URLs are signed
+        for this viewer, who was allowed to see it)."""
+        url = info.context.media_url
         return cls(
-            id=_id(row.id), url=f"/media/{row.path}", thumbnail_url=f"/media/{row.thumb_path}",
+            id=_id(row.id), url=url(row.path, public), thumbnail_url=url(row.thumb_path, public),
             content_type=row.content_type, width=row.width, height=row.height,
         )  # fmt: skip
 
@@ -281,7 +284,11 @@ class StatusChange:
 
     @strawberry.field(metadata=EVERYONE)
     async def media(self, info: Info) -> list[Media]:
-        return [Media.of(m) for m in await info.context.loaders.change_media.load(self.row.id)]
+        rows = await info.context.loaders.change_media.load(self.row.id)
+        if not rows:
+            return []
+        public = visibility.can_see_report(None, await parent_report(info, self.row.report_id))  # type: ignore[attr-defined]
+        return [Media.of(m, info, public) for m in rows]
 
 
 @strawberry.type
@@ -386,7 +393,8 @@ class Report:
 
     @strawberry.field(metadata=EVERYONE)
     async def media(self, info: Info) -> list[Media]:
-        return [Media.of(m) for m in await info.context.loaders.report_media.load(self.row.id)]
+        public = visibility.can_see_report(None, self.row)
+        return [Media.of(m, info, public) for m in await info.context.loaders.report_media.load(self.row.id)]
 
     @strawberry.field(metadata=EVERYONE)
     def overdue(self, info: Info) -> bool:

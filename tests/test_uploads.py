@@ -79,7 +79,7 @@ async def test_jpeg_gps_exif_is_stripped_and_served(app, client):
     assert max(thumb.size) <= 320
     # Same picture again: same content address.
     again = (await upload(client, token, jpeg_with_gps()))["data"]["uploadMedia"]
-    assert again["url"] == media["url"] and again["id"] != media["id"]
+    assert _plain(again["url"]) == _plain(media["url"]) and again["id"] != media["id"]
 
 
 async def test_bad_uploads_are_refused_and_nothing_is_stored(app, client):
@@ -136,3 +136,76 @@ async def test_media_attach_only_by_uploader_on_report_and_proof(client):
     assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "mediaIds"}
     done = (await ok(client, resolve, {"id": target["id"], "m": [proof]}, lurah))["resolveReport"]
     assert done["status"] == "RESOLVED" and done["timeline"][-1]["media"] == [{"id": proof}]
+
+
+def _plain(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+async def test_media_is_served_only_to_whom_its_report_is_shown(client):
+    """A photo is fetched as its report is seen: public while the public sees the report;
+    signed for the uploader before it is attached and for the author and staff once the
+    report is REJECTED; every other request (no or a bad signature, a guessed or malformed
+    name) is the same 404."""
+    token, _ = await citizen(client)
+    moderator, _ = await staff(client, "MODERATOR")
+    media = (await upload(client, token, jpeg_with_gps()))["data"]["uploadMedia"]
+    assert "sig=" in media["url"] and "sig=" in media["thumbnailUrl"]
+    for url in (media["url"], media["thumbnailUrl"]):
+        resp = await client.get(url)
+        assert resp.status_code == 200 and resp.headers["cache-control"] == "private, no-store"
+        assert (await client.get(_plain(url))).status_code == 404  # not attached: not public yet
+
+    payload = {
+        "clientRequestId": "photo-access",
+        "categoryId": category_id("sampah"),
+        "description": "Sampah menumpuk, foto terlampir",
+        "location": MONAS,
+        "mediaIds": [media["id"]],
+    }
+    r = (await ok(client, CREATE_REPORT, {"input": payload}, token))["createReport"]
+    q = "query($id: ID!) { report(id: $id) { media { url thumbnailUrl } } }"
+    public = (await ok(client, q, {"id": r["id"]}))["report"]["media"][0]
+    assert public["url"] == _plain(media["url"])  # the public's URL: plain, the same for all
+    resp = await client.get(public["url"])
+    assert resp.status_code == 200 and resp.headers["cache-control"].startswith("public, max-age=")
+    assert resp.headers["x-content-type-options"] == "nosniff"
+
+    await ok(client, 'mutation($id: ID!) { rejectReport(id: $id, reason: "Iklan") { id } }', {"id": r["id"]}, moderator)
+    for url in (public["url"], public["thumbnailUrl"]):
+        assert (await client.get(url)).status_code == 404
+    for viewer in (token, moderator):  # the author and staff still see the report: signed URLs
+        seen = (await ok(client, q, {"id": r["id"]}, viewer))["report"]["media"][0]
+        assert seen["url"] != public["url"] and (await client.get(seen["url"])).status_code == 200
+    signed = seen["url"]
+    path, query = signed.split("?", 1)
+    params = dict(p.split("=", 1) for p in query.split("&"))
+    forged = [
+        f"{path}?exp={params['exp']}&sig={'A' * len(params['sig'])}",
+        f"{path}?exp={int(params['exp']) + 3600}&sig={params['sig']}",
+        f"{path}?exp=1&sig={params['sig']}",
+        f"{path}?exp=x&sig={params['sig']}",
+        f"{path}?sig={params['sig']}",
+        f"{path.replace('.jpg', '_thumb.jpg')}?{query}",  # a signature is for one file
+        "/media/" + "ab/cd/" + "ab" * 32 + ".jpg",
+        "/media/../config.py",
+        "/media/%2e%2e/%2e%2e/etc/passwd",
+        "/media/ab/cd/x.jpg",
+        "/media/",
+    ]
+    for url in forged:
+        resp = await client.get(url)
+        assert resp.status_code == 404, (url, resp.status_code)
+
+
+async def test_expired_media_signatures_are_refused() -> None:
+    from domain.media_access import SIGNED_FOR, signature_valid, signed_url
+
+    path = "ab/cd/" + "ab" * 32 + ".jpg"
+    url = signed_url(path, "k", 1_000_000.0)
+    params = dict(p.split("=", 1) for p in url.split("?", 1)[1].split("&"))
+    expires = int(params["exp"])
+    assert 1_000_000 + SIGNED_FOR <= expires <= 1_000_000 + 2 * SIGNED_FOR
+    assert signature_valid(path, params["exp"], params["sig"], "k", expires - 1)
+    assert not signature_valid(path, params["exp"], params["sig"], "k", expires + 1)
+    assert not signature_valid(path, params["exp"], params["sig"], "other key", expires - 1)
