@@ -182,6 +182,7 @@ class WargaGraphQL(GraphQLView):
     async def get_context(self, request: Any, response: Any = None) -> Context:
         context = Context(request=request, response=response)
         if request.scope["type"] == "http":
+            self.schema.prepare_reads(context, request.app)  # type: ignore[attr-defined]
             await context.authenticate(request.headers.get("authorization"))
         return context
 

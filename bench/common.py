@@ -135,16 +135,22 @@ request = function()
   if token and token ~= "" then headers["Authorization"] = "Bearer " .. token end
   return wrk.format("POST", os.getenv("WRK_PATH"), headers, bodies[i])
 end
-local non2xx = 0
+-- response() runs in each thread's Lua state and done() in the main one: the threads' counts
+-- are read back through setup()'s handles (a local here would always read 0 in done()).
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+non2xx = 0
 response = function(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then non2xx = non2xx + 1 end
 end
 done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + (t:get("non2xx") or 0) end
   io.write(string.format(
     'WRKJSON {"requests": %d, "duration_us": %d, "errors": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "bad": %d}\n',
     summary.requests, summary.duration,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), non2xx))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), bad))
 end
 """
 

@@ -36,16 +36,25 @@ request = function()
     '"variables":{"i":{"clientRequestId":"ing-' .. tag .. '-' .. n .. '","categoryId":"' ..
     categories[(n % #categories) + 1] .. '","description":"Laporan uji beban nomor ' .. n .. '",' ..
     '"location":{' .. p .. '}}}}'
+  -- Each user writes from an address of their own, as a city's phones do (the server trusts
+  -- 127.0.0.1's X-Forwarded-For: uvicorn's default), so per-address limits apply as in life.
+  local u = (n % #tokens) + 1
   return wrk.format("POST", "/graphql", {["Content-Type"] = "application/json",
-    ["Authorization"] = "Bearer " .. tokens[(n % #tokens) + 1]}, body)
+    ["Authorization"] = "Bearer " .. tokens[u],
+    ["X-Forwarded-For"] = string.format("10.%d.%d.%d", math.floor(u / 65536) % 256, math.floor(u / 256) % 256, u % 256)}, body)
 end
-local bad = 0
+-- Counted per thread, read back in done() (which runs in the main Lua state).
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
+bad = 0
 response = function(status, headers, body)
   if status ~= 200 or string.find(body, '"errors"', 1, true) then bad = bad + 1 end
 end
 done = function(summary, latency, requests)
+  local failed = 0
+  for _, t in ipairs(threads) do failed = failed + (t:get("bad") or 0) end
   io.write(string.format('INGJSON %d %d %d %d %d %d\n', summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), bad,
+    latency:percentile(50), latency:percentile(99), failed,
     summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 """

@@ -18,10 +18,10 @@ from domain.errors import BadUserInput, Unauthenticated
 from domain.pagination import Order, Page, ReadBudget, paginate
 from domain.timeline import record
 from domain.tx import atomic
-from domain.visibility import by_author_condition, can_see_report, report_condition
+from domain.visibility import by_author_condition, can_see_report, hidden_own_condition, report_condition
 from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
-from models.sql import arg, fetch_model, in_list
+from models.sql import arg, fetch, fetch_model, in_list
 
 MAX_MEDIA = 5
 ORDERS = {
@@ -290,6 +290,14 @@ async def search_reports(
     page = await paginate(Report, within, ranked_args, ordered, first, after, budget=budget, computed=score)
     page.count = newest.count  # every match counts, not only the window ranked
     return page
+
+
+async def has_hidden_own(viewer: Viewer) -> bool:
+    """Whether the viewer wrote a report the public does not see (domain/visibility.py)."""
+    args: list[Any] = []
+    condition = hidden_own_condition(viewer, args)
+    found = await fetch(f"SELECT 1 AS x FROM report WHERE {condition} LIMIT 1", *args)
+    return bool(found)
 
 
 async def get_visible(viewer: Viewer | None, report_id: int) -> Report | None:

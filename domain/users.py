@@ -9,14 +9,14 @@ from tortoise.exceptions import IntegrityError
 
 from config import get_settings
 from domain import validate
-from domain.auth import Viewer, bearer, hash_password, issue_token, read_token, token_claims, verify_password
+from domain.auth import Viewer, bearer, hash_password, issue_token, token_claims, verify_password
 from domain.catalog import catalog
 from domain.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from domain.ratelimit import LoginGuard, account_key
 from domain.tx import atomic
 from models import User
 from models.enums import EventKind, RegionLevel, Role
-from models.sql import fetch_model
+from models.sql import fetch
 
 HANDLE_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -100,23 +100,24 @@ async def _create(**values: object) -> User:
 async def authenticate(authorization: str | None) -> User | None:
     """The caller of an `Authorization: Bearer <token>` header: None when absent, and an error
     (not silent anonymity) when present but invalid, so the app knows to log in again."""
+    found = await caller(authorization)
+    return User._init_from_db(**found[0]) if found is not None else None
+
+
+async def caller(authorization: str | None) -> tuple[dict, float] | None:
+    """authenticate's answer as data: the caller's row and when the token expires (a Unix
+    time). Rows, not model instances, so that a caller may be remembered between requests
+    (schema/context.py) while each request gets an instance of its own."""
     token = bearer(authorization)
     if token is None:
         if authorization:
             raise Unauthenticated("Malformed Authorization header; use `Bearer <token>`.")
         return None
-    user_id = read_token(token, get_settings().secret_key)
-    user = await fetch_model(User, "SELECT * FROM app_user WHERE id = $1", user_id) if user_id else None
-    if user is None:
+    claims = token_claims(token, get_settings().secret_key)
+    rows = await fetch("SELECT * FROM app_user WHERE id = $1", claims[0]) if claims else []
+    if not rows or claims is None:
         raise Unauthenticated("Invalid or expired token; log in again.")
-    return user
-
-
-def token_expiry(authorization: str | None) -> float | None:
-    """When the bearer token of a header stops being valid (Unix time), or None."""
-    token = bearer(authorization)
-    claims = token_claims(token, get_settings().secret_key) if token else None
-    return claims[1] if claims is not None else None
+    return rows[0], claims[1]
 
 
 def token_for(user: User) -> str:

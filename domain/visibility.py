@@ -69,6 +69,22 @@ def sees_as_public(viewer: Viewer | None, report: ReportLike) -> bool:
     return viewer is None or (viewer.role not in SEES_REJECTED and viewer.id != report.author_id)
 
 
+def rows_as_public(viewer: Viewer | None, author_id: int | None, has_hidden_own: bool) -> bool:
+    """Whether a search's rows for this viewer are exactly the public's, so that the page may
+    be shared with them (schema/context.py): signed out, or no role that sees more, no report
+    of their own the public may not see (`has_hidden_own`, see hidden_own_condition), and no
+    author filter on themself (where they see their own anonymous reports)."""
+    if viewer is None:
+        return True
+    return viewer.role not in SEES_REJECTED and not has_hidden_own and author_id != viewer.id
+
+
+def hidden_own_condition(viewer: Viewer, args: list[Any]) -> str:
+    """The viewer's own reports the public does not see, as an SQL condition."""
+    public = report_condition(None, args)
+    return f"author_id = {arg(args, viewer.id)} AND NOT ({public})"
+
+
 def report_condition(viewer: Viewer | None, args: list[Any]) -> str | None:
     """can_see_report as an SQL condition on `report` rows (None: every row)."""
     if viewer is not None and viewer.role in SEES_REJECTED:

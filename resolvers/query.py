@@ -52,17 +52,17 @@ async def reports(
     after: str | None = None,
 ) -> ReportConnection:
     query = report_query(filter)
+    order, size = (order_by or ReportOrder.NEWEST).value, validate.page_size(first)
+    viewer = await info.context.rows_viewer(query.author_id)
+    # The public's page is shared (not an `overdue` one: that moves with the clock alone).
+    shared = (repr(query), order, size, after) if viewer is None and query.overdue is None else None
+
+    async def read() -> ReportConnection:
+        started, budget = info.context.started, info.context.read_budget()
+        return report_connection(await search_reports(viewer, query, order, size, after, started, budget))
+
     with info.context.expensive_read() if query.search else contextlib.nullcontext():
-        page = await search_reports(
-            info.context.viewer,
-            query,
-            (order_by or ReportOrder.NEWEST).value,
-            validate.page_size(first),
-            after,
-            info.context.started,
-            info.context.read_budget(),
-        )
-    return report_connection(page)
+        return await info.context.shared_read(shared, read)
 
 
 async def moderation_queue(info: Info, first: int | None = 20, after: str | None = None) -> ReportConnection:

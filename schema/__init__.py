@@ -194,6 +194,18 @@ class WargaSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Client errors are answers, not incidents: ClientErrors logs the unexpected ones."""
 
+    def prepare_reads(self, context: Any, app: Any) -> Any:
+        """The request's read version: what this process has seen (the hub's position in the
+        log, its own commits, the cache's generation), read before any row, so that what is
+        rendered from them is at least this new. Reads shared under it (schema/context.py)
+        go to the read cache."""
+        hub = getattr(getattr(app, "state", None), "hub", None)
+        if self.cache is None or hub is None:  # no read cache, or an app not started (no hub)
+            return None
+        context.read_version = (hub.position, publish.local_commits, self.cache.generation)
+        context.shared_reads = self.cache
+        return context.read_version
+
     def check(
         self, query: str | None, variable_values: Any, context_value: Any, operation_name: Any
     ) -> Checked | PreExecutionError | None:
@@ -256,8 +268,7 @@ class WargaSchema(strawberry.Schema):
                     commits = await hub.bus.version()
                     version = None if commits is None else (commits, self.cache.generation)
                 else:
-                    version = (hub.position, publish.local_commits, self.cache.generation)
-                    context_value.read_version = version
+                    version = self.prepare_reads(context_value, app)
             if version is not None and shared:
 
                 async def compute() -> Any:

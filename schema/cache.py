@@ -42,7 +42,7 @@ TTL_SECONDS = 5.0
 AGGREGATE_INTERVAL = 1.0
 AGGREGATE = {"min_interval": AGGREGATE_INTERVAL}
 MAX_BYTES = 64 << 20
-Key = bytes
+Key = bytes | tuple  # a whole answer's digest, or a shared read's key (schema/context.py)
 
 
 @dataclass
@@ -69,7 +69,8 @@ class ResponseCache:
         self.ttl = ttl
         self.clock: Callable[[], float] = time.monotonic  # tests move it
         self._entries: OrderedDict[Key, Entry] = OrderedDict()
-        self.hits = self.misses = self.stale_hits = 0
+        self.hits = self.misses = self.stale_hits = 0  # whole answers
+        self.read_hits = self.read_misses = 0  # reads shared between viewers (pages, callers)
         self._inflight: dict[Key, Flight] = {}
         self.generation = 0  # moved by clear(): part of every version (schema/__init__.py)
 
@@ -92,10 +93,17 @@ class ResponseCache:
         """The answer of this version, if cached (and, if `bounded`, for at most TTL seconds)."""
         entry = self._entries.get(key)
         ttl = self.ttl if bounded else None
+        read = isinstance(key, tuple)  # a shared read (schema/context.py), not a whole answer
         if entry is not None and entry.version == version and self._valid(entry, ttl):
-            self.hits += 1
+            if read:
+                self.read_hits += 1
+            else:
+                self.hits += 1
             return entry.data
-        self.misses += 1
+        if read:
+            self.read_misses += 1
+        else:
+            self.misses += 1
         return None
 
     async def get_or_compute(

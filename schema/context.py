@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable, Iterator
+from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from strawberry.types import Info as _Info
 
 from config import get_settings
+from domain import visibility
 from domain.auth import Viewer
 from domain.errors import Unauthenticated
 from domain.media_access import signed_url
 from domain.pagination import ReadBudget
 from domain.ratelimit import LoginGuard
+from domain.report import has_hidden_own
 from domain.tx import now
-from domain.users import authenticate, token_expiry, viewer_of
+from domain.users import caller, viewer_of
 from models import User
 from resolvers.loaders import Loaders
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Context:
     # The read cache's version when the request began (schema/__init__.py): renderings made in
     # it may be shared under that version (schema/renderings.py). None: share nothing.
     read_version: Hashable | None = None
+    # Where reads shared between viewers are kept under that version (schema/cache.py).
+    shared_reads: Any = None
     _signed_out: Context | None = field(default=None, repr=False)
 
     def signed_out(self) -> Context:
@@ -47,11 +53,18 @@ class Context:
         return self._signed_out
 
     async def authenticate(self, authorization: str | None) -> None:
-        """Resolve the caller once per request (or websocket connection)."""
-        user = await authenticate(authorization)
-        if user is not None:
-            self.expires_at = token_expiry(authorization)
-            self.user_changed(user)
+        """Resolve the caller once per request (or websocket connection). A caller is
+        remembered under the read version when the request has one (HTTP): every change to a
+        user commits (a role, region or agency change an event as well), which moves it."""
+        key = ("caller", authorization) if authorization else None
+        found = await self.shared_read(key, lambda: caller(authorization))
+        if found is None:
+            return
+        row, expires_at = found
+        if expires_at <= time.time():  # remembered past its expiry
+            raise Unauthenticated("Invalid or expired token; log in again.")
+        self.expires_at = expires_at
+        self.user_changed(User._init_from_db(**row))  # an instance of this request's own
 
     def user_changed(self, user: User) -> None:
         """The caller as they are now: at sign-in, and on an open websocket whenever an admin
@@ -84,6 +97,23 @@ class Context:
             self.user = self.viewer = self.loaders.viewer = None
         else:
             self.user_changed(user)
+
+    async def shared_read(self, key: Hashable | None, compute: Callable[[], Awaitable[T]]) -> T:
+        """A read whose answer is the same for every request that asks it under the request's
+        read version (the feed's page for everyone whose rows are the public's): computed once
+        per version and kept as whole answers are. `key` None: not shareable, computed here."""
+        if key is None or self.read_version is None or self.shared_reads is None:
+            return await compute()
+        return await self.shared_reads.get_or_compute(("read", key), self.read_version, compute)
+
+    async def rows_viewer(self, author_id: int | None) -> Viewer | None:
+        """Whom a search of reports is made for: None (the public) when this viewer's rows are
+        exactly the public's (domain/visibility.rows_as_public), so the page is shared."""
+        viewer = self.viewer
+        if viewer is None or not visibility.rows_as_public(viewer, author_id, False):
+            return viewer
+        hidden = await self.shared_read(("hidden-own", viewer.id), lambda: has_hidden_own(viewer))
+        return None if visibility.rows_as_public(viewer, author_id, hidden) else viewer
 
     def media_url(self, path: str, public: bool) -> str:
         """A stored file's URL: plain when the public may fetch it, else signed for the hour
