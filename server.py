@@ -40,7 +40,7 @@ from domain.tx import now
 from models.enums import RegionLevel
 from rest import exports, media, open311
 from rest import notifications as notification_links
-from schema import schema
+from schema import schema, tasks
 from schema.context import Context
 from schema.http import GraphQLView
 from serving.guard import Guard, GzipWhenAsked
@@ -267,6 +267,8 @@ async def healthz(request: Request) -> JSONResponse:
         },
         "gc": request.app.state.collector.status(),
         "notifications": request.app.state.sender.status(),
+        # Requests the compiled plans handed to graphql-core, by reason (schema/fast.py).
+        "fast_path": schema.fast.status() if schema.fast is not None else {"enabled": False},
     }
     return JSONResponse(body, status_code=200 if healthy else 503)
 
@@ -310,6 +312,8 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Tasks cancelled before their first step close what they were given (schema/tasks.py).
+        uninstall = tasks.install(asyncio.get_running_loop())
         async with RegisterTortoise(app, config=tortoise_config(settings)):
             await reload_catalog()
             bus = install_bus(Bus(settings.broadcast_url))
@@ -330,6 +334,8 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
             try:
                 yield
             finally:
+                with contextlib.suppress(TimeoutError):
+                    await schema.settle()  # accepted mutations finish before the pools close
                 for task in background:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
@@ -340,6 +346,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
                 await bus.stop()
                 await limiter.close()
                 app.state.decoder.close()
+                uninstall()
 
     app = Starlette(
         routes=[

@@ -92,9 +92,10 @@ DDL_KEY = "bench.detached_ddl"
 DATA_TABLES = ("report", "status_change", "comment", "vote")
 ROLLUP_TABLES = ("perf_daily", "perf_hist", "status_daily", "resolved_daily", "heat_daily")
 LOADED = ("app_user", *DATA_TABLES, *ROLLUP_TABLES)
+SPANS = ("perf_span", "status_span")  # derived from the daily rollups once they are loaded
 # The notification tables reference users and reports, so they are emptied with them.
 NOTIFYING = ("notification", "follow", "area_alert", "push_subscription", "notify_settings")
-EMPTIED = (*NOTIFYING, "event", "media", "api_key", *LOADED)
+EMPTIED = (*NOTIFYING, "event", "media", "api_key", *LOADED, *SPANS)
 
 
 def log(message: str) -> None:
@@ -418,7 +419,13 @@ async def load(args: argparse.Namespace) -> None:
     rows["perf_span"] = await conn.fetchval("SELECT count(*) FROM perf_span")
     timings["perf_span (days, months, years from the daily rollups)"] = perf_counter() - mark
     mark = perf_counter()
-    await conn.execute(f"ANALYZE {', '.join((*LOADED, 'perf_span', 'region', 'category', 'agency'))}")
+    async with conn.transaction():
+        for statement in domain_rollups.status_span_fill(postgres=True):
+            await conn.execute(statement)
+    rows["status_span"] = await conn.fetchval("SELECT count(*) FROM status_span")
+    timings["status_span (days, months, years from status_daily)"] = perf_counter() - mark
+    mark = perf_counter()
+    await conn.execute(f"ANALYZE {', '.join((*LOADED, *SPANS, 'region', 'category', 'agency'))}")
     timings["analyze"] = perf_counter() - mark
     total = perf_counter() - started
 

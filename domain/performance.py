@@ -22,14 +22,18 @@ from domain.rollups import (
     RESOLUTION,
     RESPONSE,
     SPAN_COUNTERS,
+    STATUS_COLUMN,
     bucket_minutes,
     cover,
     hist_array,
     jakarta_day,
+    span_arms,
+    span_slots,
+    span_weight,
 )
 from domain.tx import now
 from domain.visibility import PUBLIC_STATUSES
-from models import User
+from models import Region, User
 from models.enums import DONE_STATUSES, OPEN_STATUSES, RegionLevel, Role
 from models.sql import arg, fetch, in_list, snapshot
 
@@ -279,10 +283,10 @@ async def rankings(
     weights = cover(period.start, period.end)
     async with snapshot() as conn:
         args: list[Any] = [level]
-        weighted = _weighted(weights, args)
+        weighted = span_weight(weights, args)
         sums = ", ".join(f"SUM({weighted} * {c}) AS {c}" for c in SPAN_COUNTERS)
         rows = await fetch(
-            f"SELECT unit_id, {sums} FROM perf_span WHERE level = $1 AND {_slots(weights, args)}"
+            f"SELECT unit_id, {sums} FROM perf_span WHERE level = $1 AND {span_slots(weights, args)}"
             " GROUP BY unit_id",
             *args,
             conn=conn,
@@ -320,30 +324,6 @@ async def rankings(
     return page
 
 
-def _slots(weights: dict[tuple[str, date], int], args: list[Any]) -> str:
-    """perf_span rows of the cover's spans."""
-    by_span: dict[str, list[date]] = defaultdict(list)
-    for span, day in weights:
-        by_span[span].append(day)
-    parts = [
-        f"(span = {arg(args, span)} AND {in_list('day', days, args)})"
-        for span, days in sorted(by_span.items())
-    ]
-    return "(" + " OR ".join(parts) + ")"
-
-
-def _weighted(weights: dict[tuple[str, date], int], args: list[Any]) -> str:
-    """A row's weight in the cover (1 for most)."""
-    others: dict[int, dict[tuple[str, date], int]] = defaultdict(dict)
-    for k, w in weights.items():
-        if w != 1:
-            others[w][k] = w
-    if not others:
-        return "1"
-    cases = " ".join(f"WHEN {_slots(ks, args)} THEN {w}" for w, ks in sorted(others.items()))
-    return f"(CASE {cases} ELSE 1 END)"
-
-
 async def _medians(
     level: str, weights: dict[tuple[str, date], int], entries: dict[int, Entry], conn: BaseDBAsyncClient
 ) -> None:
@@ -354,7 +334,7 @@ async def _medians(
     units = "" if len(entries) > 200 else " AND " + in_list("unit_id", list(entries), args)
     rows = await fetch(
         f"SELECT unit_id, span, day, response, resolution FROM perf_span WHERE level = $1{units}"
-        f" AND {_slots(weights, args)}",
+        f" AND {span_slots(weights, args)}",
         *args,
         conn=conn,
     )
@@ -395,28 +375,17 @@ class Stats:
     as_of: datetime  # the figures include every change committed before it
 
 
-def _region_clause(region_id: int | None, args: list[Any]) -> tuple[str, str | None]:
-    """SQL restricting rollup rows to a region, and the column that names its children."""
-    cat = catalog()
+def _region_clause(region_id: int | None, args: list[Any]) -> str:
+    """SQL restricting the daily rollup rows to a region (the province: the whole city)."""
     if region_id is None:
-        return "", "kota_id"
-    region = cat.region(region_id, "regionId")
+        return ""
+    region = catalog().region(region_id, "regionId")
     column = {
-        RegionLevel.PROVINSI: None,
         RegionLevel.KOTA: "kota_id",
         RegionLevel.KECAMATAN: "kecamatan_id",
         RegionLevel.KELURAHAN: "kelurahan_id",
-    }[RegionLevel(region.level)]
-    child = {
-        RegionLevel.PROVINSI: "kota_id",
-        RegionLevel.KOTA: "kecamatan_id",
-        RegionLevel.KECAMATAN: "kelurahan_id",
-        RegionLevel.KELURAHAN: None,
-    }[RegionLevel(region.level)]
-    if column is None:
-        return "", child
-    args.append(region.id)
-    return f" AND {column} = ${len(args)}", child
+    }.get(RegionLevel(region.level))
+    return f" AND {column} = {arg(args, region.id)}" if column else ""
 
 
 def _category_clause(category_ids: list[int] | None, args: list[Any]) -> str:
@@ -427,62 +396,83 @@ def _category_clause(category_ids: list[int] | None, args: list[Any]) -> str:
     return " AND " + in_list("category_id", category_ids, args)
 
 
+def _stat_units(region_id: int | None) -> tuple[tuple[str, list[int]], tuple[str, list[Region]] | None]:
+    """The status_span rows of a region (level, unit ids) and of its children (level, regions;
+    None for a kelurahan). The city and a province are their kota."""
+    cat = catalog()
+    kota = [r for r in cat.regions.values() if r.level == RegionLevel.KOTA]
+    region = cat.region(region_id, "regionId") if region_id is not None else None
+    if region is None or region.level == RegionLevel.PROVINSI:
+        kids = kota if region is None else cat.children.get(region.id, [])
+        return ("KOTA", [r.id for r in kota]), ("KOTA", kids)
+    own = (str(region.level), [region.id])
+    child = {RegionLevel.KOTA: "KECAMATAN", RegionLevel.KECAMATAN: "KELURAHAN"}.get(RegionLevel(region.level))
+    return own, (child, cat.children.get(region.id, [])) if child else None
+
+
+def _day(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
 async def stats(region_id: int | None, category_ids: list[int] | None, period: Period) -> Stats:
+    """Public figures, the same for every viewer (a rejected report is counted for nobody), from
+    status_span: the period's cover per child unit and category, and its days for the series."""
     as_of = now()
-    args: list[Any] = [period.start, period.end]
-    where = "day >= $1 AND day <= $2"
-    region_sql, child = _region_clause(region_id, args)
-    where += region_sql + _category_clause(category_ids, args)
-    # Public figures, the same for every viewer: a rejected report is not counted (and is
-    # never resolved, so resolved_daily, which has no status, needs no such condition).
-    where_args = list(args)
-    shown = " AND " + in_list("status", sorted(PUBLIC_STATUSES), args)
-    group = "day, category_id, status" + (f", {child}" if child else "")
-    child_col = f"{child} AS child" if child else "NULL AS child"
+    (own_level, own_ids), children = _stat_units(region_id)
+    _category_clause(category_ids, [])  # an unknown id is the client's mistake, whatever the region
+    level, ids = own_level, own_ids
+    if children is not None and children[1]:
+        level, ids = children[0], [k.id for k in children[1]]
+    public = [(s, column) for s, column in STATUS_COLUMN.items() if s in PUBLIC_STATUSES]
+    args: list[Any] = []
+    where = f"level = {arg(args, level)} AND {in_list('unit_id', ids, args)}"
+    where += _category_clause(category_ids, args)
+    arms = " UNION ALL ".join(  # one per span and weight (domain.rollups.span_arms)
+        f"SELECT unit_id, category_id, {', '.join(f'{w} * {c} AS {c}' for _, c in public)} FROM status_span"
+        f" WHERE {where} AND {rows}"
+        for w, rows in span_arms(cover(period.start, period.end), args)
+    )
+    sums = ", ".join(f"SUM({column}) AS {column}" for _, column in public)
     rows = await fetch(
-        f"SELECT day, category_id, status, {child_col}, SUM(n) AS n FROM status_daily"
-        f" WHERE {where}{shown} GROUP BY {group}",
-        *args,
+        f"SELECT unit_id, category_id, {sums} FROM ({arms}) AS arms GROUP BY unit_id, category_id", *args
     )
     by_status: dict[str, int] = defaultdict(int)
     by_category: dict[int, int] = defaultdict(int)
     by_child: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
-    created: dict[date, int] = defaultdict(int)
     for r in rows:
-        n = int(r["n"])
-        if not n:
-            continue
-        day = r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])
-        by_status[r["status"]] += n
-        by_category[r["category_id"]] += n
-        created[day] += n
-        if child:
-            acc = by_child[r["child"]]
+        for status, column in public:
+            n = int(r[column])
+            if not n:
+                continue
+            by_status[status.value] += n
+            by_category[r["category_id"]] += n
+            acc = by_child[r["unit_id"]]
             acc[0] += n
-            acc[1] += n if r["status"] in OPEN_STATUSES else 0
-            acc[2] += n if r["status"] in DONE_STATUSES else 0
-    resolved_rows = await fetch(
-        f"SELECT day, SUM(n) AS n FROM resolved_daily WHERE {where} GROUP BY day", *where_args
+            acc[1] += n if status in OPEN_STATUSES else 0
+            acc[2] += n if status in DONE_STATUSES else 0
+    args = [period.start, period.end, own_level]
+    where = f"level = $3 AND {in_list('unit_id', own_ids, args)} AND span = 'D' AND day >= $1 AND day <= $2"
+    where += _category_clause(category_ids, args)
+    shown = " + ".join(column for _, column in public)
+    created_rows = await fetch(
+        f"SELECT day, SUM({shown}) AS n FROM status_span WHERE {where} GROUP BY day", *args
     )
-    resolved = {
-        (r["day"] if isinstance(r["day"], date) else date.fromisoformat(r["day"])): int(r["n"])
-        for r in resolved_rows
-    }
-    children = []
-    if child:
-        parent = region_id if region_id is not None else None
-        kids = (
-            catalog().children.get(parent, [])
-            if parent is not None
-            else [r for r in catalog().regions.values() if r.level == RegionLevel.KOTA]
-        )
-        children = [(k.id, *by_child.get(k.id, [0, 0, 0])) for k in kids]
-        children.sort(key=lambda c: (-c[1], catalog().regions[c[0]].name))
+    created = {_day(r["day"]): int(r["n"]) for r in created_rows}
+    args = [period.start, period.end]
+    where = f"day >= $1 AND day <= $2{_region_clause(region_id, args)}{_category_clause(category_ids, args)}"
+    resolved_rows = await fetch(
+        f"SELECT day, SUM(n) AS n FROM resolved_daily WHERE {where} GROUP BY day", *args
+    )
+    resolved = {_day(r["day"]): int(r["n"]) for r in resolved_rows}
+    by_region = []
+    if children is not None:
+        by_region = [(k.id, *by_child.get(k.id, [0, 0, 0])) for k in children[1]]
+        by_region.sort(key=lambda c: (-c[1], catalog().regions[c[0]].name))
     return Stats(
         total=sum(by_status.values()),
         by_status=dict(by_status),
         by_category=dict(by_category),
-        by_region=children,  # type: ignore[arg-type]
+        by_region=by_region,  # type: ignore[arg-type]
         daily=[(d, created.get(d, 0), resolved.get(d, 0)) for d in period.days()],
         as_of=as_of,
     )

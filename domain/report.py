@@ -3,14 +3,16 @@ domain.lifecycle; this module owns a report's birth and its visibility.)"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from domain import rollups, validate
+from domain import counts, rollups, validate
 from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
@@ -18,7 +20,13 @@ from domain.errors import BadUserInput, Unauthenticated
 from domain.pagination import Order, Page, ReadBudget, paginate
 from domain.timeline import record
 from domain.tx import atomic
-from domain.visibility import by_author_condition, can_see_report, hidden_own_condition, report_condition
+from domain.visibility import (
+    authors_only,
+    by_author_condition,
+    can_see_report,
+    hidden_own_condition,
+    report_condition,
+)
 from models import Media, Report
 from models.enums import WITH_OFFICERS, EventKind, RegionLevel, ReportStatus
 from models.sql import arg, fetch, fetch_model, in_list
@@ -155,6 +163,49 @@ class ReportQuery:
     overdue: bool | None = None
 
 
+# The filters the status rollup answers exactly (domain.counts), given whole Jakarta days for
+# the creation period; any other filter set means counting rows (up to the cap).
+ROLLUP_FILTERS = frozenset(
+    {"status", "category_ids", "region_id", "agency_id", "created_after", "created_before", "search"}
+)
+
+
+def exact_count(
+    viewer: Viewer | None, f: ReportQuery, now: datetime, budget: ReadBudget
+) -> Callable[[], Awaitable[tuple[int, bool]]] | None:
+    """The count of the reports the viewer may see that match the filter, from the rollup, if
+    it can tell: what the rows' own conditions would count, for every viewer (the rollup does
+    not know authors, so a viewer's own reports of a status only authors see are counted as
+    rows and added)."""
+    words = search_words(f.search)
+    others = (getattr(f, x.name) for x in dataclasses.fields(f) if x.name not in ROLLUP_FILTERS)
+    if words or any(value is not None for value in others):
+        return None
+    days = counts.whole_days(f.created_after, f.created_before)
+    if days is None:
+        return None
+    wanted = frozenset(ReportStatus(s) for s in f.status) if f.status else frozenset(ReportStatus)
+    hidden = wanted & authors_only(viewer)
+    tally = counts.Tally(
+        statuses=wanted - hidden,
+        category_ids=tuple(f.category_ids) if f.category_ids else None,
+        agency_id=f.agency_id,
+        region_id=f.region_id,
+        first=days[0],
+        last=days[1],
+    )
+    if viewer is None or not hidden:
+        return lambda: counts.count(tally, budget)
+    mine = dataclasses.replace(f, status=sorted(hidden))
+    viewer_id = viewer.id
+
+    def own(args: list[Any]) -> str:
+        """The viewer's own reports in the statuses only authors see, matching the filter."""
+        return " AND ".join([*conditions(viewer, mine, now, args), f"author_id = {arg(args, viewer_id)}"])
+
+    return lambda: counts.count(tally, budget, own)
+
+
 def in_region(region_id: int, args: list[Any], field_name: str = "regionId") -> str:
     """Reports whose kelurahan lies in the region, at any level, as one indexed equality."""
     region = catalog().region(region_id, field_name)
@@ -245,6 +296,20 @@ def _escape_like(word: str) -> str:
     return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def order_of(f: ReportQuery, order: Order | str) -> Order:
+    """The order a search pages in: RELEVANCE without a search is NEWEST."""
+    if order == "RELEVANCE" and not search_words(f.search):
+        order = "NEWEST"
+    return ORDERS[order] if isinstance(order, str) else order
+
+
+def check_cursor(f: ReportQuery, order: Order | str, after: str | None) -> None:
+    """A page's cursor checked before any read, so that bad input is the error a request
+    gets whatever else it asks (as when the search itself refuses it)."""
+    if after is not None:
+        order_of(f, order).after(after, [])
+
+
 async def search_reports(
     viewer: Viewer | None,
     f: ReportQuery,
@@ -257,9 +322,7 @@ async def search_reports(
     """One page of the reports the viewer may see that match the filter, in `order` (an Order
     or the name of one of ORDERS; RELEVANCE without a search is NEWEST)."""
     args: list[Any] = []
-    if order == "RELEVANCE" and not search_words(f.search):
-        order = "NEWEST"
-    ordered = ORDERS[order] if isinstance(order, str) else order
+    ordered = order_of(f, order)
     filters, text = split_conditions(viewer, f, now, args)
     # Kept inside paginate's window: visibility, and the period when the order is by creation.
     visible = (1 if report_condition(viewer, []) else 0) + (
@@ -268,9 +331,11 @@ async def search_reports(
         else 0
     )
     if ordered.column != "relevance":
-        return await paginate(
+        page = await paginate(
             Report, filters, args, ordered, first, after, text=text, windowed=visible, budget=budget
         )
+        page.count = exact_count(viewer, f, now, budget or ReadBudget()) or page.count
+        return page
     # The newest matches (as NEWEST finds them), then those ranked by their score.
     newest = await paginate(
         Report,

@@ -1,6 +1,7 @@
-"""Rollups: what each report contributes to the per-day aggregates behind rankings, stats and
-the heatmap, moved in the same transaction as every change of the report, so they are never
-stale and never drift. `rebuild` recomputes them from the reports with the same rules."""
+"""Rollups: what each report contributes to the per-day aggregates behind rankings, stats,
+the heatmap and exact report counts, moved in the same transaction as every change of the
+report, so they are never stale and never drift. `rebuild` recomputes them from the reports
+with the same rules."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from tortoise.transactions import in_transaction
 
 from models import Report
 from models.enums import DONE_STATUSES, ReportStatus
-from models.sql import arg, execute, fetch, is_postgres
+from models.sql import arg, execute, fetch, in_list, is_postgres
 
 JAKARTA = timezone(timedelta(hours=7), "Asia/Jakarta")
 HEAT_RESOLUTION = 9
@@ -81,11 +82,23 @@ Key = tuple[Any, ...]
 Vector = tuple[int, ...]
 
 
+# status_span's counters, one per status (a report counts once, in its current status).
+STATUS_COLUMNS = tuple(s.value.lower() for s in ReportStatus)
+STATUS_COLUMN = dict(zip(ReportStatus, STATUS_COLUMNS, strict=True))
+_STATUS_INDEX = {s: i for i, s in enumerate(ReportStatus)}
+
+
 def contributions(f: Facts) -> dict[Key, Vector]:
-    """Every rollup cell this report state adds to, and by how much."""
+    """Every rollup cell this report state adds to, and by how much. A "tally" cell is stored
+    nowhere itself: tiered() turns it into the status_span cells of its kelurahan, kecamatan
+    and kota (day, month, year)."""
     out: dict[Key, Vector] = {}
     day = jakarta_day(f.created_at)
     out[("status", day, f.kelurahan_id, f.kecamatan_id, f.kota_id, f.category_id, f.status.value)] = (1,)
+    tally = [0] * len(STATUS_COLUMNS)
+    tally[_STATUS_INDEX[f.status]] = 1
+    tally_key = ("tally", day, f.kelurahan_id, f.kecamatan_id, f.kota_id, f.category_id, f.agency_id or 0)
+    out[tally_key] = tuple(tally)
     if f.resolved_at is not None:
         out[
             ("resolved", jakarta_day(f.resolved_at), f.kelurahan_id, f.kecamatan_id, f.kota_id, f.category_id)
@@ -163,7 +176,20 @@ year is typically 13), so a ranking's cost does not grow with its period."""
 SPAN_COUNTERS = TABLES["perf"][2]
 SPAN_KEYS = ("level", "unit_id", "span", "day")
 SpanKey = tuple[str, int, str, date]  # level, unit, span, first day
-ROLLUP_TABLES = (*(table for table, _, _ in TABLES.values()), "perf_span")
+STATUS_SPAN = (
+    "status_span",
+    ("day", "level", "unit_id", "span", "category_id", "agency_id"),
+    STATUS_COLUMNS,
+)
+"""status_span: reports by current status (one counter each) per kelurahan, kecamatan and kota
+(`level`, `unit_id`), category and agency (0: none), over a Jakarta day, month or year of
+creation (`span`, `day` its first day). What an exact `totalCount` and `stats` read
+(domain.counts): any period is a few spans (`cover`), so a year of a unit is about 150 rows
+(9 spans x 18 categories). No city-wide cells: every report would lock the same row per category until
+its transaction ends; the city is its kota."""
+STATUS_SPAN_CONFLICT = ("level", "unit_id", "span", "day", "category_id", "agency_id")
+COUNT_LEVELS = ("KELURAHAN", "KECAMATAN", "KOTA")  # the order of a tally's region ids
+ROLLUP_TABLES = (*(table for table, _, _ in TABLES.values()), "perf_span", "status_span")
 
 
 @dataclass
@@ -177,17 +203,27 @@ def span_start(span: str, day: date) -> date:
 
 
 def tiered(cells: dict[Key, Vector]) -> dict[Key, Vector]:
-    """Cells plus the span cells they move: ("span", first day, level, unit, span) -> counters
-    and ("span_hist", first day, level, unit, span, metric, bucket) -> (n,)."""
-    out = dict(cells)
+    """Cells plus the span cells they move: ("span", first day, level, unit, span) -> counters,
+    ("span_hist", first day, level, unit, span, metric, bucket) -> (n,) and, in place of the
+    tallies, ("status_span", first day, level, unit, span, category, agency) -> counters."""
+    out = {k: v for k, v in cells.items() if k[0] != "tally"}
+
+    def add(tier: Key, vec: Vector) -> None:
+        acc = out.get(tier)
+        out[tier] = vec if acc is None else tuple(a + b for a, b in zip(acc, vec, strict=True))
+
     for key, vec in cells.items():
+        if key[0] == "tally":
+            _, day, *units, category, agency = key
+            for level, unit in zip(COUNT_LEVELS, units, strict=True):
+                for span in SPANS:
+                    add(("status_span", span_start(span, day), level, unit, span, category, agency), vec)
+            continue
         if key[0] not in ("perf", "hist"):
             continue
         kind = "span" if key[0] == "perf" else "span_hist"
         for span in SPANS:
-            tier = (kind, span_start(span, key[1]), key[2], key[3], span, *key[4:])
-            acc = out.get(tier)
-            out[tier] = vec if acc is None else tuple(a + b for a, b in zip(acc, vec, strict=True))
+            add((kind, span_start(span, key[1]), key[2], key[3], span, *key[4:]), vec)
     return {k: v for k, v in out.items() if any(v)}
 
 
@@ -299,6 +335,40 @@ def month(day: date) -> date:
     return day.replace(day=1)
 
 
+def span_slots(weights: dict[tuple[str, date], int], args: list[Any]) -> str:
+    """SQL picking the span rows of a cover."""
+    by_span: dict[str, list[date]] = defaultdict(list)
+    for span, day in weights:
+        by_span[span].append(day)
+    parts = [
+        f"(span = {arg(args, span)} AND {in_list('day', days, args)})"
+        for span, days in sorted(by_span.items())
+    ]
+    return "(" + (" OR ".join(parts) or "1 = 0") + ")"
+
+
+def span_weight(weights: dict[tuple[str, date], int], args: list[Any]) -> str:
+    """SQL for a span row's weight in a cover (1 for most)."""
+    others: dict[int, dict[tuple[str, date], int]] = defaultdict(dict)
+    for k, w in weights.items():
+        if w != 1:
+            others[w][k] = w
+    if not others:
+        return "1"
+    cases = " ".join(f"WHEN {span_slots(ks, args)} THEN {w}" for w, ks in sorted(others.items()))
+    return f"(CASE {cases} ELSE 1 END)"
+
+
+def span_arms(weights: dict[tuple[str, date], int], args: list[Any]) -> list[tuple[int, str]]:
+    """A cover as (weight, SQL picking its span rows), one per span and weight: each condition
+    is one range of a (..., span, day) index per unit, where an OR of them is read as a filter
+    over every row of the unit (all its history)."""
+    groups: dict[tuple[int, str], list[date]] = defaultdict(list)
+    for (span, day), w in sorted(weights.items()):
+        groups[(w, span)].append(day)
+    return [(w, f"span = {arg(args, s)} AND {in_list('day', days, args)}") for (w, s), days in groups.items()]
+
+
 def span_fill(postgres: bool) -> list[str]:
     """SQL that (re)derives perf_span from the daily tables (bulk loads; PostgreSQL)."""
     assert postgres, "SQLite databases are filled by rebuild()"
@@ -328,9 +398,45 @@ LEFT JOIN b sb
     return out
 
 
-async def _upsert(conn: BaseDBAsyncClient, kind: str, rows: list[tuple[Key, Vector]]) -> None:
+def status_span_fill(postgres: bool) -> list[str]:
+    """SQL that (re)derives status_span from status_daily (bulk loads; PostgreSQL). status_daily
+    has no agency: a report's is its category's (domain.dinas), as in every bulk load."""
+    assert postgres, "SQLite databases are filled by rebuild()"
+    table, _, counters = STATUS_SPAN
+    pivot = ", ".join(
+        f"SUM(CASE WHEN s.status = '{status.value}' THEN s.n ELSE 0 END) AS {column}"
+        for status, column in zip(ReportStatus, counters, strict=True)
+    )
+    sums = ", ".join(f"SUM({c})" for c in counters)
+    firsts = {
+        "D": "day",
+        "M": "CAST(date_trunc('month', day) AS DATE)",
+        "Y": "CAST(date_trunc('year', day) AS DATE)",
+    }
+    parts = [
+        f"SELECT '{level}', {column}, '{span}', {first}, category_id, agency_id, {sums} FROM t"
+        f" GROUP BY {column}, {first}, category_id, agency_id"
+        for level, column in zip(COUNT_LEVELS, ("kelurahan_id", "kecamatan_id", "kota_id"), strict=True)
+        for span, first in firsts.items()
+    ]
+    return [
+        f"DELETE FROM {table}",
+        f"INSERT INTO {table} (level, unit_id, span, day, category_id, agency_id, {', '.join(counters)})"
+        f" WITH t AS MATERIALIZED (SELECT s.day, s.kelurahan_id, s.kecamatan_id, s.kota_id, s.category_id,"
+        f" COALESCE(c.agency_id, 0) AS agency_id, {pivot} FROM status_daily s"
+        " LEFT JOIN category c ON c.id = s.category_id GROUP BY 1, 2, 3, 4, 5, 6 HAVING SUM(s.n) <> 0) "
+        + " UNION ALL ".join(parts),
+    ]
+
+
+async def _upsert(
+    conn: BaseDBAsyncClient,
+    spec: tuple[str, tuple[str, ...], tuple[str, ...]],
+    conflict: tuple[str, ...],
+    rows: list[tuple[Key, Vector]],
+) -> None:
     """One statement per table; rows sorted so concurrent writers lock in the same order."""
-    table, keys, counters = TABLES[kind]
+    table, keys, counters = spec
     columns = (*keys, *counters)
     width = len(columns)
     for start in range(0, len(rows), 200):
@@ -342,7 +448,7 @@ async def _upsert(conn: BaseDBAsyncClient, kind: str, rows: list[tuple[Key, Vect
         updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
         await execute(
             f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
-            f" ON CONFLICT ({', '.join(CONFLICT[kind])}) DO UPDATE SET {updates}",
+            f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}",
             *args,
             conn=conn,
         )
@@ -389,9 +495,11 @@ async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
     by_kind: dict[str, list[tuple[Key, Vector]]] = defaultdict(list)
     for key, vec in cells.items():
         by_kind[key[0]].append((key, vec))
-    for kind in TABLES:
+    specs = {kind: (TABLES[kind], CONFLICT[kind]) for kind in TABLES}
+    specs["status_span"] = (STATUS_SPAN, STATUS_SPAN_CONFLICT)
+    for kind, (spec, conflict) in specs.items():
         if by_kind.get(kind):
-            await _upsert(conn, kind, sorted(by_kind[kind], key=lambda kv: tuple(map(str, kv[0]))))
+            await _upsert(conn, spec, conflict, sorted(by_kind[kind], key=lambda kv: tuple(map(str, kv[0]))))
     rows = span_rows(cells)
     keys = list(rows)
     for start in range(0, len(keys), 200):
@@ -459,6 +567,12 @@ async def snapshot(conn: BaseDBAsyncClient | None = None) -> dict[Key, Vector]:
                     *(row[k] for k in keys[1:]),
                 )
                 out[key] = vec
+    table, keys, counters = STATUS_SPAN
+    for row in await fetch(f"SELECT {', '.join((*keys, *counters))} FROM {table}", conn=conn):
+        vec = tuple(int(row[c]) for c in counters)
+        if any(vec):
+            day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+            out[("status_span", day, *(row[k] for k in keys[1:]))] = vec
     spans = f"SELECT {', '.join((*SPAN_KEYS, *SPAN_COUNTERS))}, response, resolution FROM perf_span"
     for row in await fetch(spans, conn=conn):
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])

@@ -93,6 +93,14 @@ def report_condition(viewer: Viewer | None, args: list[Any]) -> str | None:
     return shown if viewer is None else f"({shown} OR author_id = {arg(args, viewer.id)})"
 
 
+def authors_only(viewer: Viewer | None) -> frozenset[ReportStatus]:
+    """The statuses whose reports this viewer sees only if they wrote them (can_see_report by
+    status, for counts from rollups that do not know authors)."""
+    if viewer is not None and viewer.role in SEES_REJECTED:
+        return frozenset()
+    return frozenset({ReportStatus.REJECTED})
+
+
 def shows_author(viewer: Viewer | None, report: ReportLike) -> bool:
     """Whether the viewer may know who wrote the report."""
     if not report.anonymous:

@@ -29,6 +29,7 @@ __all__ = [
     "ResolvedDaily",
     "StatusChange",
     "StatusDaily",
+    "StatusSpan",
     "User",
     "Vote",
 ]
@@ -369,6 +370,33 @@ class StatusDaily(Model):
         table = "status_daily"
         unique_together = (("day", "kelurahan_id", "category_id", "status"),)
         indexes = (Index(fields=("kota_id", "day")), Index(fields=("kecamatan_id", "day")))
+
+
+class StatusSpan(Model):
+    """Reports by current status (a counter each) per kelurahan, kecamatan or kota, category and
+    agency (0: none) over a Jakarta day, calendar month or calendar year of creation (span
+    D/M/Y, day: its first day): exact counts and stats of any period in a few rows per unit
+    (domain.counts, domain.rollups.cover)."""
+
+    id = fields.BigIntField(primary_key=True)
+    level = fields.CharField(max_length=10)
+    unit_id = fields.IntField()
+    span = fields.CharField(max_length=1)
+    day = fields.DateField()
+    category_id = fields.IntField()
+    agency_id = fields.IntField()
+    submitted = fields.IntField(default=0)
+    verified = fields.IntField(default=0)
+    rejected = fields.IntField(default=0)
+    duplicate = fields.IntField(default=0)
+    in_progress = fields.IntField(default=0)
+    resolved = fields.IntField(default=0)
+    closed = fields.IntField(default=0)
+    reopened = fields.IntField(default=0)
+
+    class Meta:
+        table = "status_span"
+        unique_together = (("level", "unit_id", "span", "day", "category_id", "agency_id"),)
 
 
 class ResolvedDaily(Model):

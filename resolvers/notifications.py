@@ -8,8 +8,6 @@ from config import get_settings
 from domain import notifications_follow as following
 from domain import notifications_settings as prefs
 from domain import validate as v
-from domain import visibility
-from models import User as UserRow
 from resolvers.convert import opt_id
 from schema.context import Info
 from schema.notifications import (
@@ -72,24 +70,3 @@ async def create_area_alert(info: Info, input: AreaAlertInput) -> AreaAlert:
 
 async def delete_area_alert(info: Info, id: strawberry.ID) -> bool:
     return await following.delete_alert(info.context.viewer, v.parse_id(id, "id"))
-
-
-# ---------------------------------------------------------------- fields of User (only to the user themself)
-
-
-async def user_settings(info: Info, user: UserRow | None) -> NotificationSettings | None:
-    if user is None or not visibility.may_see_settings(info.context.viewer, user.id):
-        return None
-    return NotificationSettings.of(await prefs.settings_of(user.id))
-
-
-async def user_alerts(info: Info, user: UserRow | None) -> list[AreaAlert] | None:
-    if user is None or not visibility.may_see_settings(info.context.viewer, user.id):
-        return None
-    return [AreaAlert.of(a) for a in await following.alerts_of(user.id)]
-
-
-async def user_email_verified(info: Info, user: UserRow | None) -> bool | None:
-    if user is None or not visibility.may_see_contact(info.context.viewer, user.id):
-        return None
-    return await prefs.email_verified(user)

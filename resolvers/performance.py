@@ -18,7 +18,7 @@ from schema.performance import (
     Stats,
     StatusCount,
 )
-from schema.types import GeoPoint
+from schema.places import GeoPoint
 
 
 def period_of(p: PeriodInput | None) -> performance.Period:

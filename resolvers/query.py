@@ -8,29 +8,15 @@ import strawberry
 
 from domain import apikeys, lifecycle, validate
 from domain.catalog import catalog
-from domain.engagement import comments_page
 from domain.errors import BadUserInput
-from domain.pagination import encode_cursor
-from domain.report import get_visible, search_reports
-from models import Report as ReportRow
+from domain.report import check_cursor, get_visible, search_reports
 from models.enums import RegionLevel
 from resolvers.convert import opt_id, report_connection, report_query
 from schema.context import Info
 from schema.enums import ReportOrder
 from schema.inputs import ReportFilter
-from schema.types import (
-    Agency,
-    ApiKey,
-    Category,
-    Comment,
-    CommentConnection,
-    CommentEdge,
-    PageInfo,
-    Region,
-    Report,
-    ReportConnection,
-    User,
-)
+from schema.places import Agency, Category, Region
+from schema.types import ApiKey, Report, ReportConnection, User
 
 
 async def me(info: Info) -> User | None:
@@ -53,6 +39,7 @@ async def reports(
 ) -> ReportConnection:
     query = report_query(filter)
     order, size = (order_by or ReportOrder.NEWEST).value, validate.page_size(first)
+    check_cursor(query, order, after)
     viewer = await info.context.rows_viewer(query.author_id)
     # The public's page is shared (not an `overdue` one: that moves with the clock alone).
     shared = (repr(query), order, size, after) if viewer is None and query.overdue is None else None
@@ -73,18 +60,6 @@ async def moderation_queue(info: Info, first: int | None = 20, after: str | None
 async def my_work(info: Info, first: int | None = 20, after: str | None = None) -> ReportConnection:
     page = await lifecycle.my_work(info.context.viewer, validate.page_size(first), after)
     return report_connection(page)
-
-
-async def report_comments(
-    info: Info, row: ReportRow, first: int | None, after: str | None
-) -> CommentConnection:
-    page = await comments_page(row.id, validate.page_size(first), after)
-    edges = [CommentEdge(cursor=encode_cursor(c.id, c.id), node=Comment.of(c)) for c in page.rows]
-    return CommentConnection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
-        total_count=row.comment_count,
-    )
 
 
 async def api_keys(info: Info) -> list[ApiKey]:

@@ -26,6 +26,7 @@ from schema.fast import ExecutionContext, FastExecutor
 from schema.limits import limits_of
 from schema.notifications import AreaAlert, NotificationSettings, PushSubscriptionInfo
 from schema.performance import HeatCell, RankingEntry, Stats
+from schema.places import Region
 from schema.policy import SHARED_BY_ALL, SIGNED_OUT
 from schema.renderings import Renderings
 from schema.types import (
@@ -34,7 +35,6 @@ from schema.types import (
     Comment,
     IssuedApiKey,
     Media,
-    Region,
     Report,
     ReportConnection,
     ReportEvent,
@@ -177,15 +177,8 @@ def _is_mutation(checked: Checked | None) -> bool:
     return checked is not None and checked.operation is not None and checked.operation.operation == MUTATION
 
 
-async def _to_its_end(run: Coroutine[Any, Any, T]) -> T:
-    """Once accepted, a mutation runs to its end in a task of its own: a request cancelled
-    meanwhile (its client hung up, a websocket `complete`) no longer cuts a transaction in
-    half. Tortoise's transaction entry is not safe against cancellation: one cancelled during
-    its BEGIN kept SQLite's lock, or a pooled connection, forever."""
-    return await asyncio.shield(asyncio.ensure_future(run))
-
-
 class WargaSchema(strawberry.Schema):
+    running: set[asyncio.Task[Any]]  # mutations whose requests may be gone (to_its_end)
     fast: FastExecutor | None = None
     cache: ResponseCache | None = None
     renderings: Renderings | None = None
@@ -193,6 +186,23 @@ class WargaSchema(strawberry.Schema):
 
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[no-untyped-def]
         """Client errors are answers, not incidents: ClientErrors logs the unexpected ones."""
+
+    async def to_its_end(self, run: Coroutine[Any, Any, T]) -> T:
+        """Once accepted, a mutation runs to its end in a task of its own: a request cancelled
+        meanwhile (its client hung up, a websocket `complete`) no longer cuts a transaction in
+        half. Tortoise's transaction entry is not safe against cancellation: one cancelled
+        during its BEGIN kept SQLite's lock, or a pooled connection, forever. settle() waits
+        for the ones whose requests are gone (at shutdown, before the pools close)."""
+        task = asyncio.ensure_future(run)
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
+        return await asyncio.shield(task)
+
+    async def settle(self, timeout: float = 30.0) -> None:
+        """Wait (a bounded time) for the mutations still running after their requests ended."""
+        async with asyncio.timeout(timeout):
+            while self.running:
+                await asyncio.wait(set(self.running))
 
     def prepare_reads(self, context: Any, app: Any) -> Any:
         """The request's read version: what this process has seen (the hub's position in the
@@ -249,7 +259,7 @@ class WargaSchema(strawberry.Schema):
                 query, variable_values, context_value, root_value, operation_name, allowed_operation_types,
                 operation_extensions,
             )  # fmt: skip
-            return await _to_its_end(run)
+            return await self.to_its_end(run)
         plan = None
         if self.fast is not None and checked is not None and query:
             plan = self.fast.plan(query, operation_name, document=checked.document.node)
@@ -317,7 +327,7 @@ class WargaSchema(strawberry.Schema):
                 query, variable_values, context_value, root_value, operation_name,
                 operation_extensions=operation_extensions,
             )  # fmt: skip
-            return _single(_to_its_end(run))
+            return _single(self.to_its_end(run))
         if self.fast is not None and root_value is None and checked is not None:
             source = self.fast.subscribe(
                 query, variable_values, context_value, operation_name, document=checked.document.node
@@ -345,6 +355,7 @@ schema = WargaSchema(
 
 schema.documents = Documents(schema._schema)
 schema.fast = FastExecutor(schema) if os.environ.get("WARGA_FAST_PATH", "1") != "0" else None
+schema.running = set()
 schema.cache = ResponseCache() if os.environ.get("WARGA_RESPONSE_CACHE", "1") != "0" else None
 schema.renderings = Renderings() if schema.fast is not None and schema.cache is not None else None
 if schema.fast is not None and schema.renderings is not None:

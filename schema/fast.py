@@ -9,23 +9,28 @@ plan is then a tight loop with the same resolvers, DataLoaders (siblings are gat
 level, so batching is unchanged) and scalar serialisers.
 
 Anything the plan does not cover (mutations, interfaces or unions, merged duplicate fields, a
-field error or null in a non-null position, invalid documents) falls back to the regular
-executor, which produces the exact errors: a query is side-effect free, so running it again
-there is safe.
+field error or null in a non-null position, a leaf its type cannot represent, an Info
+attribute FastInfo does not provide, invalid documents) falls back to the regular executor,
+which produces the exact errors: a query is side-effect free, so running it again there is
+safe. The first failing field cancels its siblings (a TaskGroup per level) rather than leaving
+them running meanwhile. Every fallback is counted by its reason (`FastExecutor.fallbacks`,
+shown in /healthz).
 
 Subscriptions: the same plans render each event, and once per event for every subscriber
 with the same selection (and the same viewer, where the selection shows viewer-specific
-fields): a city of subscribers costs one rendering per event and selection, not one GraphQL
-execution per delivery.
+fields): subscriptions/sharing.py.
+
+The plans walk strawberry's and graphql-core's own structures (resolvers, argument
+conversion, type maps): BUILT_AGAINST names the versions they were written for, pinned in
+pyproject.toml (tests/unit/test_fast_path_versions.py fails on any other).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,6 +52,7 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    Undefined,
     VariableNode,
     execute,
     parse,
@@ -61,21 +67,12 @@ from strawberry.types.execution import ExecutionResult
 
 from schema import policy
 from schema.errors import to_client_error
+from schema.tasks import close_unstarted
+from subscriptions.sharing import SharedEvent, SharedRenderings
 
-RENDERED_LIMIT = 4096  # shared renderings kept: far more than the events of a burst
-
-
-@dataclass(slots=True)
-class SharedEvent:
-    """A subscription event as its resolver yields it: `key` names the event as loaded (its
-    log position and the load: a replay reads the rows anew and is rendered anew), `make`
-    builds the root field's value and `context` a context of the rendering's own (fresh
-    DataLoaders primed with the event's rows): several subscriptions of one connection render
-    at once, and must not share loaders. Both run only when the event is rendered."""
-
-    key: Hashable
-    make: Callable[[], Any]
-    context: Callable[[], Any]
+# The versions the plans were written against (pinned in pyproject.toml): strawberry's field
+# and resolver objects and graphql-core's execution helpers are read here as they are there.
+BUILT_AGAINST = {"strawberry-graphql": "0.341.2", "graphql-core": "3.3.2"}
 
 
 class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
@@ -97,7 +94,20 @@ def _awaitable(value: Any) -> bool:
 
 
 class Unsupported(Exception):
-    """The plan cannot (or must not) answer this request: use the regular executor."""
+    """The plan cannot (or must not) answer this request: use the regular executor. `reason`
+    names the construct or event, as counted in FastExecutor.fallbacks."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a run fell back: an Unsupported's reason, else a field's error (graphql-core reports
+    it). A failing level raises its TaskGroup's group: its first error names it."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc.reason if isinstance(exc, Unsupported) else "field error"
 
 
 @dataclass
@@ -141,26 +151,58 @@ class Plan:
 
 
 class FastInfo:
-    """What our resolvers read from `info`: the context (and a few names)."""
+    """What our resolvers read from `info`: the context and the variables, nothing else. Any
+    other attribute read is counted (FastExecutor.info_misses, by name) and makes the request
+    fall back: graphql-core's Info has it. tests/conftest.py fails the test in which it
+    happened, so a resolver starting to read one is noticed, not silently slower."""
 
-    __slots__ = ("context", "field_name", "variable_values")
+    __slots__ = ("_executor", "context", "variable_values")
 
-    def __init__(self, context: Any, variables: dict[str, Any]) -> None:
+    def __init__(self, context: Any, variables: dict[str, Any], executor: FastExecutor) -> None:
         self.context = context
         self.variable_values = variables
-        self.field_name = ""
+        self._executor = executor
+
+    def with_context(self, context: Any) -> FastInfo:
+        """The same request's info over another context (a rendering's own, the public's)."""
+        return FastInfo(context, self.variable_values, self._executor)
+
+    def __getattr__(self, name: str) -> Any:  # only for what the slots do not provide
+        if name.startswith("__"):
+            raise AttributeError(name)  # Python's own protocol probes (copy, pickle)
+        self._executor.info_misses[name] += 1
+        raise Unsupported("info attribute")
 
 
 class FastExecutor:
     def __init__(self, schema: Any, max_plans: int = 256) -> None:
         self.schema = schema
         self.gql: GraphQLSchema = schema._schema
-        self.plans: OrderedDict[tuple[str, str | None], Plan | None] = OrderedDict()
+        # A document's plan, or why it has none (the fallback's reason, counted per request).
+        self.plans: OrderedDict[tuple[str, str | None], Plan | str] = OrderedDict()
         self.max_plans = max_plans
         self._fields: dict[str, dict[str, Any]] = {}
-        self.rendered: OrderedDict[Hashable, asyncio.Future[Any]] = OrderedDict()
-        self.renders = 0  # subscription events rendered (shared ones count once)
+        self.sharing = SharedRenderings()  # subscription events rendered once per selection
         self.prepare: Callable[[Plan], None] | None = None  # called on each new plan
+        # Requests (and subscription events) the regular executor answered instead, by reason:
+        # "compile: <construct>" for documents the plans do not cover, "run: <reason>" for a
+        # query that started here, "event: <reason>" for a subscription event.
+        self.fallbacks: Counter[str] = Counter()
+        self.info_misses: Counter[str] = Counter()  # Info attributes resolvers asked for, by name
+
+    def _fell_back(self, where: str, reason: str) -> None:
+        self.fallbacks[f"{where}: {reason}"] += 1
+
+    def status(self) -> dict[str, Any]:
+        """For /healthz."""
+        return {
+            "enabled": True,
+            "plans": sum(1 for p in self.plans.values() if isinstance(p, Plan)),
+            "uncovered_documents": sum(1 for p in self.plans.values() if isinstance(p, str)),
+            "fallbacks": dict(sorted(self.fallbacks.items())),
+            "info_attributes_missing": dict(sorted(self.info_misses.items())),
+            "subscription_renders": self.sharing.renders,
+        }
 
     # ------------------------------------------------------------ compiling
 
@@ -171,8 +213,10 @@ class FastExecutor:
         """The plan of a document; `document` is the parsed and validated one of the shared
         cache (schema/documents.py: limits and validation rules already passed)."""
         if not isinstance(operation_name, str | None):
+            self._fell_back("compile", "operation name")
             return None
         key = (query, operation_name)
+        plan: Plan | str
         if key in self.plans:
             self.plans.move_to_end(key)
             plan = self.plans[key]
@@ -181,18 +225,23 @@ class FastExecutor:
                 if document is None:
                     document = parse(query)
                     if validate(self.gql, document):
-                        raise Unsupported
+                        raise Unsupported("invalid document")
                 plan = self._compile(document, operation_name)
-                if plan is not None:
-                    plan.source = key
-                    if self.prepare is not None:
-                        self.prepare(plan)
-            except (Unsupported, GraphQLError):
-                plan = None
+                plan.source = key
+                if self.prepare is not None:
+                    self.prepare(plan)
+            except Unsupported as exc:
+                plan = exc.reason
+            except GraphQLError:
+                plan = "invalid document"
             self.plans[key] = plan
             if len(self.plans) > self.max_plans:
                 self.plans.popitem(last=False)
-        if plan is None or plan.operation.operation != kind:
+        if isinstance(plan, str):
+            self._fell_back("compile", plan)
+            return None
+        if plan.operation.operation != kind:
+            self._fell_back("compile", f"{plan.operation.operation.value} where a {kind.value} runs")
             return None
         return plan
 
@@ -201,7 +250,7 @@ class FastExecutor:
         if operation_name is not None:
             operations = [o for o in operations if o.name and o.name.value == operation_name]
         if len(operations) != 1:
-            raise Unsupported
+            raise Unsupported("operation choice")
         operation = operations[0]
         fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
         if operation.operation == OperationType.QUERY:
@@ -211,11 +260,11 @@ class FastExecutor:
             return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)),
                         aggregate=any(intervals), min_interval=min(intervals))  # fmt: skip
         if operation.operation != OperationType.SUBSCRIPTION:
-            raise Unsupported
+            raise Unsupported(operation.operation.value)
         assert self.gql.subscription_type is not None
         fields = self._selection(self.gql.subscription_type, operation.selection_set, fragments)
         if len(fields) != 1 or fields[0].conditional or fields[0].resolver is None:
-            raise Unsupported
+            raise Unsupported("subscription shape")
         below = _walk(fields[0].sub)
         variables = sorted({v for f in below for v in _variables(f.node)})
         return Plan(operation, fields, document, tuple(variables), _per_viewer(below))
@@ -225,7 +274,7 @@ class FastExecutor:
         if found is None:
             definition = self.schema.get_type_by_name(type_name)
             if definition is None or not hasattr(definition, "fields"):
-                raise Unsupported
+                raise Unsupported("type without fields")
             converter = self.schema.config.name_converter
             found = self._fields[type_name] = {converter.get_graphql_name(f): f for f in definition.fields}
         return found
@@ -238,7 +287,7 @@ class FastExecutor:
         for node, conditional in self._flatten(parent, selection_set, fragments, False):
             key = node.alias.value if node.alias else node.name.value
             if key in seen:
-                raise Unsupported  # merging repeated fields is left to graphql-core
+                raise Unsupported("merged fields")  # merging repeated fields is left to graphql-core
             seen.add(key)
             out.append(self._field(parent, node, key, conditional, fragments))
         return out
@@ -251,20 +300,20 @@ class FastExecutor:
         for sel in selection_set.selections:
             has_directives = bool(sel.directives)
             if has_directives and any(d.name.value not in ("skip", "include") for d in sel.directives):
-                raise Unsupported
+                raise Unsupported("directive")
             if isinstance(sel, FieldNode):
                 nodes.append((sel, conditional or has_directives))
                 continue
             if has_directives:
-                raise Unsupported  # conditional fragments: rare, leave them to graphql-core
+                raise Unsupported("conditional fragment")  # rare: leave them to graphql-core
             if isinstance(sel, FragmentSpreadNode):
                 frag = fragments.get(sel.name.value)
                 if frag is None or frag.type_condition.name.value != parent.name:
-                    raise Unsupported
+                    raise Unsupported("fragment on another type")
                 nodes += self._flatten(parent, frag.selection_set, fragments, conditional)
             elif isinstance(sel, InlineFragmentNode):
                 if sel.type_condition is not None and sel.type_condition.name.value != parent.name:
-                    raise Unsupported
+                    raise Unsupported("fragment on another type")
                 nodes += self._flatten(parent, sel.selection_set, fragments, conditional)
         return nodes
 
@@ -280,15 +329,15 @@ class FastExecutor:
         if name == "__typename":
             return FieldPlan(key=key, node=node, typename=parent.name, conditional=conditional)
         if name.startswith("__"):
-            raise Unsupported  # introspection
+            raise Unsupported("introspection")
         field_def = parent.fields[name]
         sfield = self._strawberry_fields(parent.name).get(name)
         if sfield is None:
-            raise Unsupported
+            raise Unsupported("field strawberry does not define")
         plan = FieldPlan(key=key, node=node, python_name=sfield.python_name, resolver=sfield.base_resolver,
                          field_def=field_def, strawberry_field=sfield, conditional=conditional)  # fmt: skip
         if sfield.extensions or getattr(sfield, "permission_classes", None):
-            raise Unsupported
+            raise Unsupported("field extension")
         if plan.resolver is not None:
             r = plan.resolver
             plan.has_args = bool(r.arguments)
@@ -308,14 +357,15 @@ class FastExecutor:
                 gtype = gtype.of_type
         if isinstance(gtype, GraphQLScalarType | GraphQLEnumType):
             plan.kind = "list_leaf" if listed else "leaf"
-            plan.serialize = gtype.serialize
+            # graphql-core 3.3's result coercion (`serialize` is its deprecated alias).
+            plan.serialize = getattr(gtype, "coerce_output_value", None) or gtype.serialize
         elif isinstance(gtype, GraphQLObjectType):
             if node.selection_set is None:
-                raise Unsupported
+                raise Unsupported("invalid document")
             plan.kind = "list_object" if listed else "object"
             plan.sub = self._selection(gtype, node.selection_set, fragments)
         else:
-            raise Unsupported  # lists of lists, interfaces, unions
+            raise Unsupported("abstract type or nested list")  # interfaces, unions, [[T]]
         return plan
 
     # ------------------------------------------------------------ executing
@@ -330,13 +380,15 @@ class FastExecutor:
         """A query plan's answer, or None when the regular executor must answer instead."""
         coerced = get_variable_values(self.gql, plan.operation.variable_definitions or [], variables or {})
         if isinstance(coerced, list):
-            return None  # variable errors: the regular path reports them
-        info = FastInfo(context, coerced)
+            self._fell_back("run", "variables")  # variable errors: the regular path reports them
+            return None
+        info = FastInfo(context, coerced, self)
         try:
             data = self._object(plan.fields, None, info)
             if _awaitable(data):
                 data = await data
-        except Exception:
+        except Exception as exc:
+            self._fell_back("run", _reason(exc))
             return None
         return ExecutionResult(data=data, errors=None)
 
@@ -352,6 +404,7 @@ class FastExecutor:
             return None
         coerced = get_variable_values(self.gql, plan.operation.variable_definitions or [], variables or {})
         if isinstance(coerced, list):
+            self._fell_back("run", "variables")
             return None
         return self._stream(plan, coerced, context, variables)
 
@@ -359,7 +412,7 @@ class FastExecutor:
         self, plan: Plan, coerced: dict[str, Any], context: Any, raw_variables: dict[str, Any] | None
     ) -> AsyncGenerator[ExecutionResult, None]:
         root = plan.fields[0]
-        info = FastInfo(context, coerced)
+        info = FastInfo(context, coerced, self)
         # Keyed by the document and operation (a freed plan's id could be reused by another).
         selection = (plan.source, json.dumps([coerced.get(v) for v in plan.share_variables], default=str))
         try:
@@ -369,10 +422,14 @@ class FastExecutor:
                     if isinstance(payload, SharedEvent):
                         # The audience is read per event: a role change applies to the next one.
                         audience = plan.audience(getattr(context, "viewer", None))
-                        data = await self._shared(root, payload, (payload.key, *selection, audience), info)
+                        data = await self.sharing.once(
+                            (payload.key, *selection, audience), _event_renderer(self, root, payload, info),
+                            RENDERER_GONE,
+                        )  # fmt: skip
                     else:
                         data = await self._render(root, payload, info)
-                    if data is None:  # the plan cannot render it: the regular executor, by the book
+                    if isinstance(data, _Fallback):  # the plan cannot render it: the regular executor
+                        self._fell_back("event", data.reason)
                         if isinstance(payload, SharedEvent):
                             value, own = payload.make(), payload.context()
                         else:
@@ -384,28 +441,13 @@ class FastExecutor:
             error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
             yield ExecutionResult(data=None, errors=[to_client_error(error)])
 
-    async def _shared(self, root: FieldPlan, event: SharedEvent, key: Hashable, info: FastInfo) -> Any:
-        """Render once per event, selection and audience; the other subscribers await it."""
-        found = self.rendered.get(key)
-        if found is None:
-            found = self.rendered[key] = asyncio.get_running_loop().create_future()
-            if len(self.rendered) > RENDERED_LIMIT:
-                self.rendered.popitem(last=False)
-            self.renders += 1
-            try:
-                own = FastInfo(event.context(), info.variable_values)
-                found.set_result(await self._render(root, event.make(), own))
-            except BaseException:
-                found.set_result(None)
-                raise
-        return found.result() if found.done() else await found
-
     async def _render(self, root: FieldPlan, value: Any, info: FastInfo) -> Any:
+        """An event's rendering, or a _Fallback saying why the regular executor must render it."""
         try:
             data = self._complete(root, value, info)
             return await data if _awaitable(data) else data
-        except Exception:
-            return None
+        except Exception as exc:
+            return _Fallback(_reason(exc))
 
     async def _regular_event(
         self, plan: Plan, value: Any, context: Any, variables: dict[str, Any] | None
@@ -448,9 +490,8 @@ class FastExecutor:
         try:
             self._fill(fields, source, info, out, pending)
         except BaseException:
-            for _, aw in pending:  # never started: close them quietly
-                if inspect.iscoroutine(aw):
-                    aw.close()
+            for _, aw in pending:  # never started: close them, and what they would have awaited
+                close_unstarted(aw)
             raise
         if not pending:
             return out
@@ -481,13 +522,16 @@ class FastExecutor:
     async def _gather_into(
         self, out: dict[str, Any], pending: list[tuple[str, Awaitable[Any]]]
     ) -> dict[str, Any]:
+        """The pending fields, concurrently: the first to fail cancels the others (they must not
+        go on running while the regular executor answers the request again)."""
         if len(pending) == 1:  # no need for a task (this coroutine is one already, gathered above)
             key, aw = pending[0]
             out[key] = await aw
             return out
-        values = await asyncio.gather(*(aw for _, aw in pending))
-        for (key, _), value in zip(pending, values, strict=True):
-            out[key] = value
+        async with asyncio.TaskGroup() as group:
+            tasks = [(key, group.create_task(aw)) for key, aw in pending]  # type: ignore[arg-type]
+        for key, task in tasks:
+            out[key] = task.result()
         return out
 
     async def _after(self, f: FieldPlan, awaitable: Awaitable[Any], info: FastInfo) -> Any:
@@ -497,40 +541,91 @@ class FastExecutor:
     def _complete(self, f: FieldPlan, value: Any, info: FastInfo) -> Any:
         if value is None:
             if not f.nullable:
-                raise Unsupported  # null propagation: let graphql-core do it by the book
+                raise Unsupported(NULL)  # null propagation: let graphql-core do it by the book
             return None
         kind = f.kind
-        if kind == "leaf":
-            return f.serialize(value)  # type: ignore[misc]
+        if kind == "leaf":  # _leaf, inlined: most fields are leaves
+            try:
+                out = f.serialize(value)  # type: ignore[misc]
+            except Exception as exc:
+                raise Unsupported(LEAF) from exc
+            if out is None or out is Undefined:
+                raise Unsupported(LEAF)
+            return out
         if kind == "object":
             if f.render is not None:
                 return f.render(self, value, info)
             return self._object(f.sub, value, info)
         if kind == "list_leaf":
             if not f.item_nullable and any(v is None for v in value):
-                raise Unsupported
-            return [None if v is None else f.serialize(v) for v in value]  # type: ignore[misc]
+                raise Unsupported(NULL)
+            return [None if v is None else _leaf(f, v) for v in value]
         items = []
         waiting = False
-        for v in value:
-            if v is None:
-                if not f.item_nullable:
-                    raise Unsupported
-                items.append(None)
-                continue
-            done = self._object(f.sub, v, info)
-            waiting = waiting or _awaitable(done)
-            items.append(done)
+        try:
+            for v in value:
+                if v is None:
+                    if not f.item_nullable:
+                        raise Unsupported(NULL)
+                    items.append(None)
+                    continue
+                done = self._object(f.sub, v, info)
+                waiting = waiting or _awaitable(done)
+                items.append(done)
+        except BaseException:
+            for item in items:  # the items built so far never started
+                close_unstarted(item)
+            raise
         if not waiting:
             return items
         return self._gather_list(items)
 
     async def _gather_list(self, items: list[Any]) -> list[Any]:
-        aws = [(i, x) for i, x in enumerate(items) if _awaitable(x)]
-        values = await asyncio.gather(*(x for _, x in aws))
-        for (i, _), value in zip(aws, values, strict=True):
-            items[i] = value
+        """The awaitable items, concurrently; the first to fail cancels the others."""
+        async with asyncio.TaskGroup() as group:
+            tasks = [(i, group.create_task(x)) for i, x in enumerate(items) if _awaitable(x)]
+        for i, task in tasks:
+            items[i] = task.result()
         return items
+
+
+NULL = "null in a non-null position"
+LEAF = "leaf coercion"
+
+
+def _leaf(f: FieldPlan, value: Any) -> Any:
+    """A scalar or enum value as graphql-core coerces it: its type's coerce_output_value, whose
+    None (or Undefined) is an error there, as is an exception. Either falls back."""
+    try:
+        out = f.serialize(value)  # type: ignore[misc]
+    except Exception as exc:
+        raise Unsupported(LEAF) from exc
+    if out is None or out is Undefined:
+        raise Unsupported(LEAF)
+    return out
+
+
+class _Fallback:
+    """An event rendering that could not be made here, and why (shared with every subscriber
+    of the same rendering, each of whom then asks the regular executor)."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+RENDERER_GONE = _Fallback("shared rendering failed")
+
+
+def _event_renderer(executor: FastExecutor, root: FieldPlan, event: SharedEvent, info: FastInfo) -> Any:
+    """What renders a shared event, with its own context (fresh loaders primed with its rows),
+    when the first of its subscribers asks."""
+
+    async def render() -> Any:
+        return await executor._render(root, event.make(), info.with_context(event.context()))
+
+    return render
 
 
 def _metadata(f: FieldPlan, name: str) -> float:

@@ -12,7 +12,7 @@ from domain.notifications_areas import categories_of
 from models import AreaAlert as AreaAlertRow
 from models import PushSubscription as PushSubscriptionRow
 from schema.inputs import GeoPointInput
-from schema.types import Category, GeoPoint, Region, region_of
+from schema.places import Category, GeoPoint, Region, region_of
 
 
 @strawberry.type

@@ -11,7 +11,8 @@ from domain.performance import Entry
 from models.enums import ReportStatus
 from schema.context import Info
 from schema.enums import RankingLevel
-from schema.types import Agency, Category, GeoPoint, Region, User, agency_of, region_of, user_of
+from schema.places import Agency, Category, GeoPoint, Region, agency_of, region_of
+from schema.types import User, user_of
 
 
 @strawberry.type

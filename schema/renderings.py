@@ -39,6 +39,7 @@ from domain.tx import now
 from domain.visibility import sees_as_public
 from schema import policy
 from schema.cache import TTL_SECONDS
+from schema.tasks import close_unstarted
 
 if TYPE_CHECKING:
     from schema.fast import FastExecutor, FastInfo, FieldPlan, Plan
@@ -126,16 +127,21 @@ class SharedRendering:
     async def _render(self, executor: FastExecutor, value: Any, info: FastInfo, version: Hashable) -> Any:
         """The public rendering, made and kept; the PERSONAL fields resolved meanwhile, as a hit
         resolves them, so the page's marks stay one batch (one statement)."""
-        from schema.fast import FastInfo
-
         started = self.clock()
         with watching() as flips:  # `overdue` turns true by itself: not served past that moment
-            public = FastInfo(info.context.signed_out(), info.variable_values)
+            public = info.with_context(info.context.signed_out())
             data = executor._object(self.shared, value, public)
-            own = self._combine(executor, {}, value, info) if self.personal else {}
-            if hasattr(data, "__await__"):
-                both = asyncio.gather(data, own) if hasattr(own, "__await__") else None
-                data, own = await both if both is not None else (await data, own)
+            try:
+                own = self._combine(executor, {}, value, info) if self.personal else {}
+            except BaseException:
+                close_unstarted(data)
+                raise
+            if hasattr(data, "__await__") and hasattr(own, "__await__"):
+                async with asyncio.TaskGroup() as group:  # one failing cancels the other
+                    both = group.create_task(data), group.create_task(own)
+                data, own = both[0].result(), both[1].result()
+            elif hasattr(data, "__await__"):
+                data = await data
             elif hasattr(own, "__await__"):
                 own = await own
         flip = min(flips) if flips else None
@@ -182,7 +188,7 @@ class Renderings:
 
     def prepare(self, plan: Plan) -> None:
         if plan.operation.operation != OperationType.QUERY:
-            return  # subscriptions share their own way (schema/fast.py, SharedEvent)
+            return  # subscriptions share their own way (subscriptions/sharing.py)
         for f in _objects(plan.fields):
             if f.field_def is None or f.kind != "object":
                 continue

@@ -6,134 +6,34 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
-from strawberry.scalars import JSON
 
-from domain import visibility
-from domain.catalog import Catalog, catalog
+from domain import notifications_follow as following
+from domain import notifications_settings as prefs
+from domain import validate, visibility
+from domain.catalog import catalog
+from domain.engagement import comments_page
 from domain.errors import NotFound
 from domain.flips import flips_at
+from domain.pagination import encode_cursor
 from domain.report import is_overdue
-from models import Agency as AgencyRow
 from models import ApiKey as ApiKeyRow
-from models import Category as CategoryRow
 from models import Comment as CommentRow
 from models import Media as MediaRow
-from models import Region as RegionRow
 from models import Report as ReportRow
 from models import StatusChange as StatusChangeRow
 from models import User as UserRow
-from models.enums import WITH_OFFICERS, RegionLevel, ReportEventKind, ReportStatus, Role
+from models.enums import WITH_OFFICERS, ReportEventKind, ReportStatus, Role
 from schema.context import Info
+from schema.notifications import AreaAlert, NotificationSettings
+from schema.places import Agency, Category, GeoPoint, Region, agency_of, graphql_id, region_of
 from schema.policy import EVERYONE, OWN, PERSONAL
-
-if TYPE_CHECKING:
-    from schema.notifications import AreaAlert, NotificationSettings
 
 RoleEnum = strawberry.enum(Role, name="Role")
 ReportStatusEnum = strawberry.enum(ReportStatus, name="ReportStatus")
-RegionLevelEnum = strawberry.enum(RegionLevel, name="RegionLevel")
 ReportEventKindEnum = strawberry.enum(ReportEventKind, name="ReportEventKind")
-
-T = TypeVar("T")
-_memo: dict[tuple[str, int], Any] = {}
-_memo_of: list[Catalog] = []
-
-
-def _cached(kind: str, key: int, build: Callable[[], T]) -> T:
-    """Reference data changes only with the catalog: build its GraphQL objects once per catalog."""
-    current = catalog()
-    if not _memo_of or _memo_of[0] is not current:
-        _memo.clear()
-        _memo_of[:] = [current]
-    found = _memo.get((kind, key))
-    if found is None:
-        found = _memo[(kind, key)] = build()
-    return found
-
-
-def _id(value: int) -> strawberry.ID:
-    return strawberry.ID(str(value))
-
-
-@strawberry.type
-class GeoPoint:
-    lat: float
-    lng: float
-
-
-@strawberry.type
-class Region:
-    id: strawberry.ID
-    code: str
-    name: str
-    level: RegionLevel
-    centroid: GeoPoint
-    boundary: JSON | None = strawberry.field(description="GeoJSON geometry (lng/lat)")
-    row: strawberry.Private[RegionRow]
-
-    @classmethod
-    def of(cls, row: RegionRow) -> Region:
-        return _cached("region", row.id, lambda: cls(
-            id=_id(row.id), code=row.code, name=row.name, level=RegionLevel(row.level),
-            centroid=GeoPoint(lat=row.lat, lng=row.lng), boundary=row.boundary, row=row,
-        ))  # fmt: skip
-
-    @strawberry.field
-    def parent(self) -> Region | None:
-        parent = catalog().parent(self.row)
-        return Region.of(parent) if parent else None
-
-    @strawberry.field
-    def children(self) -> list[Region]:
-        return [Region.of(r) for r in catalog().children.get(self.row.id, [])]
-
-
-def region_of(region_id: int | None) -> Region | None:
-    row = catalog().regions.get(region_id) if region_id is not None else None
-    return Region.of(row) if row else None
-
-
-@strawberry.type
-class Agency:
-    id: strawberry.ID
-    code: str
-    name: str
-    agency_id: strawberry.Private[int]
-
-    @classmethod
-    def of(cls, row: AgencyRow) -> Agency:
-        return _cached("agency", row.id, lambda: cls(id=_id(row.id), code=row.code, name=row.name,
-                                                     agency_id=row.id))  # fmt: skip
-
-    @strawberry.field
-    def categories(self) -> list[Category]:
-        return [Category.of(c) for c in catalog().categories.values()
-                if c.agency_id == self.agency_id]  # type: ignore[attr-defined]  # fmt: skip
-
-
-def agency_of(agency_id: int | None) -> Agency | None:
-    row = catalog().agencies.get(agency_id) if agency_id is not None else None
-    return Agency.of(row) if row else None
-
-
-@strawberry.type
-class Category:
-    id: strawberry.ID
-    code: str
-    name: str
-    name_en: str
-    agency: Agency | None
-    sla_hours: int
-
-    @classmethod
-    def of(cls, row: CategoryRow) -> Category:
-        return _cached("category", row.id, lambda: cls(
-            id=_id(row.id), code=row.code, name=row.name, name_en=row.name_en,
-            agency=agency_of(row.agency_id), sla_hours=row.sla_hours,  # type: ignore[attr-defined]
-        ))  # fmt: skip
 
 
 @strawberry.type
@@ -150,7 +50,7 @@ class User:
     @classmethod
     def of(cls, row: UserRow) -> User:
         return cls(
-            id=_id(row.id), handle=row.handle, display_name=row.display_name, role=Role(row.role),
+            id=graphql_id(row.id), handle=row.handle, display_name=row.display_name, role=Role(row.role),
             region=region_of(row.region_id), agency=agency_of(row.agency_id),  # type: ignore[attr-defined]
             created_at=row.created_at, row=row,
         )  # fmt: skip
@@ -181,26 +81,22 @@ class User:
         return row.phone if row is not None else None
 
     @strawberry.field(description="Only to the user themself.", metadata=OWN)
-    async def notification_settings(
-        self, info: Info
-    ) -> Annotated[NotificationSettings, strawberry.lazy("schema.notifications")] | None:
-        from resolvers.notifications import user_settings
-
-        return await user_settings(info, self.row)
+    async def notification_settings(self, info: Info) -> NotificationSettings | None:
+        if self.row is None or not visibility.may_see_settings(info.context.viewer, self.row.id):
+            return None
+        return NotificationSettings.of(await prefs.settings_of(self.row.id))
 
     @strawberry.field(description="Only to the user themself.", metadata=OWN)
-    async def area_alerts(
-        self, info: Info
-    ) -> list[Annotated[AreaAlert, strawberry.lazy("schema.notifications")]] | None:
-        from resolvers.notifications import user_alerts
-
-        return await user_alerts(info, self.row)
+    async def area_alerts(self, info: Info) -> list[AreaAlert] | None:
+        if self.row is None or not visibility.may_see_settings(info.context.viewer, self.row.id):
+            return None
+        return [AreaAlert.of(a) for a in await following.alerts_of(self.row.id)]
 
     @strawberry.field(description="Only to the user themself and ADMIN.", metadata=OWN)
     async def email_verified(self, info: Info) -> bool | None:
-        from resolvers.notifications import user_email_verified
-
-        return await user_email_verified(info, self.row)
+        if self.row is None or not visibility.may_see_contact(info.context.viewer, self.row.id):
+            return None
+        return await prefs.email_verified(self.row)
 
 
 async def user_of(info: Info, user_id: int | None) -> User | None:
@@ -246,7 +142,7 @@ class Media:
         for this viewer, who was allowed to see it)."""
         url = info.context.media_url
         return cls(
-            id=_id(row.id), url=url(row.path, public), thumbnail_url=url(row.thumb_path, public),
+            id=graphql_id(row.id), url=url(row.path, public), thumbnail_url=url(row.thumb_path, public),
             content_type=row.content_type, width=row.width, height=row.height,
         )  # fmt: skip
 
@@ -263,7 +159,7 @@ class StatusChange:
     @classmethod
     def of(cls, row: StatusChangeRow) -> StatusChange:
         return cls(
-            id=_id(row.id), from_=ReportStatus(row.from_status) if row.from_status else None,
+            id=graphql_id(row.id), from_=ReportStatus(row.from_status) if row.from_status else None,
             to=ReportStatus(row.to_status), note=row.note, created_at=row.created_at, row=row,
         )  # fmt: skip
 
@@ -303,8 +199,8 @@ class Comment:
     def of(cls, row: CommentRow) -> Comment:
         """A deleted comment is a tombstone: its id, and no body or author, live or replayed."""
         shown = visibility.comment_shown(row.deleted_at)
-        return cls(id=_id(row.id), body=row.body if shown else "", is_official=row.is_official and shown,
-                   created_at=row.created_at, row=row)  # fmt: skip
+        return cls(id=graphql_id(row.id), body=row.body if shown else "",
+                   is_official=row.is_official and shown, created_at=row.created_at, row=row)  # fmt: skip
 
     @strawberry.field(metadata=EVERYONE)
     async def report(self, info: Info) -> Annotated[Report, strawberry.lazy("schema.types")]:
@@ -370,7 +266,7 @@ class Report:
         kelurahan = region_of(row.kelurahan_id)  # type: ignore[attr-defined]
         assert kelurahan is not None
         return cls(
-            id=_id(row.id), description=row.description,
+            id=graphql_id(row.id), description=row.description,
             category=Category.of(cat.categories[row.category_id]),  # type: ignore[attr-defined]
             status=ReportStatus(row.status), location=GeoPoint(lat=row.lat, lng=row.lng),
             address=row.address, kelurahan=kelurahan, agency=agency_of(row.agency_id),  # type: ignore[attr-defined]
@@ -412,9 +308,13 @@ class Report:
     async def comments(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> CommentConnection:
-        from resolvers.query import report_comments
-
-        return await report_comments(info, self.row, first, after)
+        page = await comments_page(self.row.id, validate.page_size(first), after)
+        edges = [CommentEdge(cursor=encode_cursor(c.id, c.id), node=Comment.of(c)) for c in page.rows]
+        return CommentConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+            total_count=self.row.comment_count,
+        )
 
     @strawberry.field(metadata=EVERYONE)
     async def timeline(self, info: Info) -> list[StatusChange]:
@@ -480,7 +380,7 @@ class ApiKey:
 
     @classmethod
     def of(cls, row: ApiKeyRow) -> ApiKey:
-        return cls(id=_id(row.id), name=row.name, prefix=row.prefix, created_at=row.created_at,
+        return cls(id=graphql_id(row.id), name=row.name, prefix=row.prefix, created_at=row.created_at,
                    revoked_at=row.revoked_at, user_id=row.user_id)  # type: ignore[attr-defined]  # fmt: skip
 
     @strawberry.field

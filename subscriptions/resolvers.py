@@ -16,11 +16,11 @@ from models.enums import EventKind, ReportEventKind
 from resolvers.convert import bbox_of, opt_id
 from resolvers.loaders import Loaders
 from schema.context import Context, Info
-from schema.fast import SharedEvent
 from schema.inputs import FeedFilter
 from schema.types import Comment, Report, ReportEvent, StatusChange
 from subscriptions.hub import Delivery, Hub
 from subscriptions.log import Position
+from subscriptions.sharing import SharedEvent
 from subscriptions.stream import Feed, stream
 
 ALL_KINDS = frozenset(EventKind(k.value) for k in ReportEventKind)

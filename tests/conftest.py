@@ -221,10 +221,35 @@ async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
         yield
         return
     app = request.getfixturevalue("app")
+    from schema import schema
+
+    await schema.settle()  # mutations a previous test's cancelled requests left running
     if request.node.get_closest_marker("shared_data") is None:
         await wipe()
         await app.state.limiter.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def fast_path_info_complete() -> Iterator[None]:
+    """A resolver reading an Info attribute the compiled fast path does not provide (schema/fast.py
+    FastInfo) fails the test in which it happened: the request would silently fall back to the
+    regular executor, slower, forever."""
+    import sys
+
+    schema_module = sys.modules.get("schema")
+    fast = getattr(getattr(schema_module, "schema", None), "fast", None)
+    before = dict(fast.info_misses) if fast is not None else {}
+    yield
+    if fast is None:
+        schema_module = sys.modules.get("schema")  # imported during the test
+        fast = getattr(getattr(schema_module, "schema", None), "fast", None)
+        if fast is None:
+            return
+    read = {name: n - before.get(name, 0) for name, n in fast.info_misses.items() if n > before.get(name, 0)}
+    if read:
+        pytest.fail(f"resolvers read Info attributes the fast path does not provide: {read}; add them"
+                    " to schema.fast.FastInfo or read them from info.context")  # fmt: skip
 
 
 BACKGROUND_TASKS = ("warga-hub", "warga-notifications", "warga-close-stale", "warga-metrics")

@@ -66,6 +66,9 @@ async def test_mutations_cancelled_anywhere_are_whole_or_absent(client) -> None:
             turns,
         )  # fmt: skip
     await _still_answers(client, token)
+    from schema import schema
+
+    await schema.settle()
     args = ", ".join(f"${i}" for i in range(1, len(keys) + 1))
     rows = await fetch(
         "SELECT r.id, (SELECT COUNT(*) FROM status_change s WHERE s.report_id = r.id) AS moves,"
@@ -82,6 +85,9 @@ async def test_mutations_cancelled_anywhere_are_whole_or_absent(client) -> None:
 
 
 async def _nothing_left_open() -> None:
+    from schema import schema
+
+    await schema.settle()  # the cancelled requests' mutations, still finishing
     if is_postgres():
         stuck = await fetch(
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database()"

@@ -8,7 +8,7 @@ import time
 import strawberry
 
 from tests.conftest import hub_idle
-from tests.helpers import citizen, ok, report, staff
+from tests.helpers import citizen, gql, ok, report, staff
 
 QUERIES = [
     (
@@ -86,6 +86,23 @@ async def test_fast_path_falls_back_for_what_it_does_not_cover(app, client):
     assert body.json()["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "first"}
 
 
+async def test_every_fallback_is_counted_by_reason_in_healthz(app, client):
+    async def fallbacks() -> dict[str, int]:
+        body = (await client.get("/healthz")).json()["fast_path"]
+        assert body["enabled"] is True and body["info_attributes_missing"] == {}
+        return body["fallbacks"]
+
+    token, _ = await citizen(client)
+    before = await fallbacks()
+    assert (await gql(client, "{ reports(first: 101) { totalCount } }", token=token))["errors"]
+    await ok(client, "{ categories { code } categories { code } }")
+    await ok(client, "{ __schema { queryType { name } } }")
+    await ok(client, "{ reports { totalCount } }", token=token)  # covered: no fallback
+    after = await fallbacks()
+    grown = {reason: n - before.get(reason, 0) for reason, n in after.items() if n != before.get(reason, 0)}
+    assert grown == {"run: field error": 1, "compile: merged fields": 1, "compile: introspection": 1}
+
+
 async def test_anonymous_reads_are_cached_until_the_next_change(app, client):
     from schema import schema
 
@@ -138,7 +155,7 @@ async def test_subscription_events_render_once_per_selection_and_audience(app, c
     kelurahan = {"f": {"regionId": region_id(GAMBIR)}}
 
     async def received() -> tuple[dict[tuple[str, str], dict], int]:
-        renders = fast.renders
+        renders = fast.sharing.renders
         sockets = {name: GraphQLWebSocket(url, TRANSPORT_WS, token) for name, token in viewers.items()}
         got: dict[tuple[str, str], dict] = {}
         before = hub.subscriber_count
@@ -159,7 +176,7 @@ async def test_subscription_events_render_once_per_selection_and_audience(app, c
         finally:
             for ws in sockets.values():
                 await ws.__aexit__(None, None, None)
-        return got, fast.renders - renders
+        return got, fast.sharing.renders - renders
 
     with_plans, renders = await received()
     # Five subscribers with the viewer-free selection: one rendering. With viewer-specific
