@@ -28,8 +28,6 @@ from domain.rollups import (
     hist_array,
     jakarta_day,
     span_arms,
-    span_slots,
-    span_weight,
 )
 from domain.tx import now
 from domain.visibility import PUBLIC_STATUSES
@@ -283,14 +281,15 @@ async def rankings(
     weights = cover(period.start, period.end)
     async with snapshot() as conn:
         args: list[Any] = [level]
-        weighted = span_weight(weights, args)
-        sums = ", ".join(f"SUM({weighted} * {c}) AS {c}" for c in SPAN_COUNTERS)
-        rows = await fetch(
-            f"SELECT unit_id, {sums} FROM perf_span WHERE level = $1 AND {span_slots(weights, args)}"
-            " GROUP BY unit_id",
-            *args,
-            conn=conn,
-        )
+        # One index range per span and weight (span_arms): an OR of them was read as a filter
+        # over every row of every unit of the level (all its history) on a first answer.
+        columns = ", ".join(SPAN_COUNTERS)
+        arms = " UNION ALL ".join(
+            f"SELECT unit_id, {w} AS w, {columns} FROM perf_span WHERE level = $1 AND {picked}"
+            for w, picked in span_arms(weights, args)
+        ) or f"SELECT unit_id, 1 AS w, {columns} FROM perf_span WHERE 1 = 0"
+        sums = ", ".join(f"SUM(w * {c}) AS {c}" for c in SPAN_COUNTERS)
+        rows = await fetch(f"SELECT unit_id, {sums} FROM ({arms}) AS s GROUP BY unit_id", *args, conn=conn)
         rows = [r for r in rows if int(r["received"]) > 0 and (allowed is None or r["unit_id"] in allowed)]
         names = await _unit_names(level, {r["unit_id"] for r in rows}, conn)
         entries = {
@@ -332,12 +331,11 @@ async def _medians(
         return
     args: list[Any] = [level]
     units = "" if len(entries) > 200 else " AND " + in_list("unit_id", list(entries), args)
-    rows = await fetch(
-        f"SELECT unit_id, span, day, response, resolution FROM perf_span WHERE level = $1{units}"
-        f" AND {span_slots(weights, args)}",
-        *args,
-        conn=conn,
+    arms = " UNION ALL ".join(
+        f"SELECT unit_id, span, day, response, resolution FROM perf_span WHERE level = $1{units} AND {picked}"
+        for _, picked in span_arms(weights, args)
     )
+    rows = await fetch(arms, *args, conn=conn) if arms else []
     parts: dict[tuple[int, str], list[tuple[int, int, np.ndarray]]] = defaultdict(list)
     for r in rows:
         if r["unit_id"] not in entries:
