@@ -149,9 +149,14 @@ async def make_targets(url: str, tokens: list[str], points: list[tuple[float, fl
         body = {"query": query, "variables": {"i": {
             "clientRequestId": f"notify-{tag}-{i}", "categoryId": str(categories[i % len(categories)]),
             "description": f"Laporan untuk diverifikasi nomor {i}", "location": {"lat": lat, "lng": lng}}}}  # fmt: skip
+        u = i % len(tokens)  # each user from an address of their own, as in bench.ingest
+        headers = {"Authorization": f"Bearer {tokens[u]}", "X-Forwarded-For": f"10.{u >> 16 & 255}.{u >> 8 & 255}.{u & 255}"}
         async with limit:
-            r = await c.post("/graphql", json=body, headers={"Authorization": f"Bearer {tokens[i % len(tokens)]}"})
-        ids.append(int(r.json()["data"]["createReport"]["id"]))
+            r = await c.post("/graphql", json=body, headers=headers)
+        body = r.json()
+        if not body.get("data"):
+            raise RuntimeError(f"createReport refused: {body.get('errors')}")
+        ids.append(int(body["data"]["createReport"]["id"]))
 
     async with httpx.AsyncClient(base_url=url, timeout=60) as c:
         await asyncio.gather(*(one(c, i) for i in range(n)))
