@@ -143,11 +143,14 @@ class Entry:
     def exact_score(self) -> Fraction:
         """100 x (0.35 response + 0.35 SLA + 0.15 resolution + 0.15 r), r = (rating - 1) / 4,
         or 0.5 without ratings."""
-        rating = self.exact_average_rating
-        r = (rating - 1) / 4 if rating is not None else Fraction(1, 2)
-        weights = (Fraction(35, 100), Fraction(35, 100), Fraction(15, 100), Fraction(15, 100))
-        parts = (self.exact_response_rate, self.exact_sla_rate, self.exact_resolution_rate, r)
-        return 100 * sum((w * x for w, x in zip(weights, parts, strict=True)), Fraction(0))
+        # The same sum over one common denominator (400 x received x ratings): one Fraction
+        # built from integers instead of a dozen Fraction operations per unit, which were half
+        # of a STAFF ranking's first answer (a few hundred units sorted by it).
+        n, c = self.received, self.rating_count
+        rates = 140 * (self.responded + self.sla_met) + 60 * self.resolved
+        if c:
+            return Fraction(100 * (rates * c + 15 * n * (self.rating_sum - c)), 400 * n * c)
+        return Fraction(100 * (rates + 30 * n), 400 * n)
 
     @property
     def response_rate(self) -> float:
@@ -217,8 +220,12 @@ def sort_key(metric: str) -> Any:
     def key(e: Entry) -> tuple[Any, ...]:
         value = read(e)
         if value is None:
-            return (1, 0, -e.received, e.unit_name, e.unit_id)
-        return (0, -value if higher_better else value, -e.received, e.unit_name, e.unit_id)
+            return (1, 0, 0, -e.received, e.unit_name, e.unit_id)
+        value = -value if higher_better else value
+        # The float first: rounding keeps the order (a < b gives float(a) <= float(b)), so the
+        # exact value is compared only when the floats are equal (Fraction comparisons were
+        # most of the sort of a few hundred units).
+        return (0, float(value), value, -e.received, e.unit_name, e.unit_id)
 
     return key
 

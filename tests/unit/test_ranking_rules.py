@@ -7,6 +7,8 @@ from fractions import Fraction
 from itertools import product
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from domain.performance import Entry, sort_key, wilson
 
@@ -84,3 +86,28 @@ def test_equal_figures_and_equal_counts_go_by_name():
     b = Entry("KELURAHAN", 2, "Kwitang", 26, 12)
     c = Entry("KELURAHAN", 3, "Bungur", 13, 6)
     assert sorted([a, c, b], key=key) == [b, a, c]
+
+
+def _defined_score(e: Entry) -> Fraction:
+    """The score as README defines it, term by term in exact fractions."""
+    rating = Fraction(e.rating_sum, e.rating_count) if e.rating_count else None
+    r = (rating - 1) / 4 if rating is not None else Fraction(1, 2)
+    parts = (Fraction(e.responded, e.received), Fraction(e.sla_met, e.received),
+             Fraction(e.resolved, e.received), r)  # fmt: skip
+    weights = (Fraction(35, 100), Fraction(35, 100), Fraction(15, 100), Fraction(15, 100))
+    return 100 * sum((w * x for w, x in zip(weights, parts, strict=True)), Fraction(0))
+
+
+@given(
+    received=st.integers(1, 10_000),
+    shares=st.tuples(*(st.floats(0, 1) for _ in range(3))),
+    ratings=st.integers(0, 5_000),
+    stars=st.floats(1, 5),
+)
+def test_the_score_over_one_denominator_is_the_defined_score(received, shares, ratings, stars):
+    responded = round(received * shares[0])
+    resolved = round(responded * shares[1])
+    sla_met = round(resolved * shares[2])
+    rating_sum = round(ratings * stars)
+    e = Entry("STAFF", 1, "x", received, responded, resolved, sla_met, rating_sum, ratings)
+    assert e.exact_score == _defined_score(e)
