@@ -257,7 +257,7 @@ class FastExecutor:
             assert self.gql.query_type is not None
             fields = self._selection(self.gql.query_type, operation.selection_set, fragments)
             intervals = [_metadata(f, "min_interval") for f in fields]
-            return Plan(operation, fields, document, per_viewer=_per_viewer(_walk(fields)),
+            return Plan(operation, fields, document, per_viewer=_per_viewer(walk(fields)),
                         aggregate=any(intervals), min_interval=min(intervals))  # fmt: skip
         if operation.operation != OperationType.SUBSCRIPTION:
             raise Unsupported(operation.operation.value)
@@ -265,7 +265,7 @@ class FastExecutor:
         fields = self._selection(self.gql.subscription_type, operation.selection_set, fragments)
         if len(fields) != 1 or fields[0].conditional or fields[0].resolver is None:
             raise Unsupported("subscription shape")
-        below = _walk(fields[0].sub)
+        below = walk(fields[0].sub)
         variables = sorted({v for f in below for v in _variables(f.node)})
         return Plan(operation, fields, document, tuple(variables), _per_viewer(below))
 
@@ -637,11 +637,12 @@ def _per_viewer(fields: list[FieldPlan]) -> bool:
     return any(f.strawberry_field is not None and policy.per_viewer(f.strawberry_field) for f in fields)
 
 
-def _walk(fields: list[FieldPlan]) -> list[FieldPlan]:
+def walk(fields: list[FieldPlan]) -> list[FieldPlan]:
+    """Every field of a plan's selection, depth first."""
     out: list[FieldPlan] = []
     for f in fields:
         out.append(f)
-        out += _walk(f.sub)
+        out += walk(f.sub)
     return out
 
 

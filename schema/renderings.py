@@ -189,7 +189,9 @@ class Renderings:
     def prepare(self, plan: Plan) -> None:
         if plan.operation.operation != OperationType.QUERY:
             return  # subscriptions share their own way (subscriptions/sharing.py)
-        for f in _objects(plan.fields):
+        from schema.fast import walk
+
+        for f in walk(plan.fields):
             if f.field_def is None or f.kind != "object":
                 continue
             type_name = getattr(_named(f.field_def.type), "name", None)
@@ -197,14 +199,6 @@ class Renderings:
                 parts = split(f.sub)
                 if parts is not None:
                     f.render = SharedRendering(f, parts[0], parts[1], self)
-
-
-def _objects(fields: list[FieldPlan]) -> list[FieldPlan]:
-    out: list[FieldPlan] = []
-    for f in fields:
-        out.append(f)
-        out += _objects(f.sub)
-    return out
 
 
 def _named(t: Any) -> Any:

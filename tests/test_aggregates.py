@@ -46,7 +46,10 @@ class _Clock:
     def advance(self, seconds: float) -> None:
         self.set(self.at + timedelta(seconds=seconds))
 
-    def close(self) -> None:
+    def __enter__(self) -> _Clock:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
         set_clock(None)
         self.cache.clock = time.monotonic  # type: ignore[attr-defined]
 
@@ -56,8 +59,7 @@ async def test_a_ranking_after_a_change_has_the_new_figures_and_agrees_with_othe
 
     token, _ = await citizen(client)
     moderator, _ = await staff(client, "MODERATOR")
-    clock = _Clock(schema.cache)
-    try:
+    with _Clock(schema.cache) as clock:
         await ok(client, VERIFY, {"id": (await report(client, token))["id"]}, moderator)
         before = (await ok(client, RANKING))["rankings"]
         assert {int(e["unitId"]): e["reportsReceived"] for e in before} == await _received_by_kelurahan()
@@ -83,8 +85,6 @@ async def test_a_ranking_after_a_change_has_the_new_figures_and_agrees_with_othe
         # Nothing changed since: the same answer, its asOf unchanged, however much later.
         clock.advance(3600)
         assert (await ok(client, RANKING))["rankings"] == after
-    finally:
-        clock.close()
 
 
 async def test_stats_recomputed_at_most_once_per_interval_under_a_stream_of_changes(client):
@@ -92,8 +92,7 @@ async def test_stats_recomputed_at_most_once_per_interval_under_a_stream_of_chan
 
     token, _ = await citizen(client)
     moderator, _ = await staff(client, "MODERATOR")
-    clock = _Clock(schema.cache)
-    try:
+    with _Clock(schema.cache) as clock:
         seen = []
         for i in range(4):
             await ok(client, VERIFY, {"id": (await report(client, token))["id"]}, moderator)
@@ -106,8 +105,6 @@ async def test_stats_recomputed_at_most_once_per_interval_under_a_stream_of_chan
         assert len({s["asOf"] for s in seen}) == 2
         clock.advance(AGGREGATE_INTERVAL)
         assert (await ok(client, STATS))["stats"]["total"] == 4  # nothing changed since: reused
-    finally:
-        clock.close()
 
 
 async def test_an_aggregate_is_not_served_past_jakarta_midnight(client):
@@ -116,15 +113,12 @@ async def test_an_aggregate_is_not_served_past_jakarta_midnight(client):
     from schema import schema
 
     before_midnight = datetime(2026, 3, 1, 16, 59, 59, 500_000, tzinfo=UTC)  # 23:59:59.5 WIB
-    clock = _Clock(schema.cache, before_midnight)
-    try:
+    with _Clock(schema.cache, before_midnight) as clock:
         first = (await ok(client, STATS))["stats"]["asOf"]
         clock.advance(0.3)
         assert (await ok(client, STATS))["stats"]["asOf"] == first  # still the same day: reused
         clock.advance(0.5)  # past midnight, less than an interval after the computation
         assert _parse((await ok(client, STATS))["stats"]["asOf"]) == clock.at
-    finally:
-        clock.close()
 
 
 async def test_a_cached_feed_shows_overdue_from_the_moment_it_is(client):
@@ -132,8 +126,7 @@ async def test_a_cached_feed_shows_overdue_from_the_moment_it_is(client):
 
     token, _ = await citizen(client)
     moderator, _ = await staff(client, "MODERATOR")
-    clock = _Clock(schema.cache)
-    try:
+    with _Clock(schema.cache) as clock:
         rid = (await report(client, token))["id"]
         await ok(client, VERIFY, {"id": rid}, moderator)
         feed = "{ reports(first: 5) { edges { node { id overdue dueAt } } } }"
@@ -145,5 +138,3 @@ async def test_a_cached_feed_shows_overdue_from_the_moment_it_is(client):
         # One second later (well within the cache's TTL, nothing changed): overdue.
         clock.set(due + timedelta(milliseconds=1))
         assert [e["node"]["overdue"] for e in (await ok(client, feed))["reports"]["edges"]] == [True]
-    finally:
-        clock.close()
