@@ -129,6 +129,7 @@ class Settings:
     body_idle_timeout: float = field(default_factory=lambda: _float("BODY_IDLE_TIMEOUT_SECONDS", 10))
     keep_alive_timeout: int = field(default_factory=lambda: _int("KEEP_ALIVE_SECONDS", 5))
     ws_init_timeout: float = field(default_factory=lambda: _float("WS_INIT_TIMEOUT_SECONDS", 10))
+    shutdown_timeout: float = field(default_factory=lambda: _float("SHUTDOWN_TIMEOUT_SECONDS", 10))
     max_image_pixels: int = field(default_factory=lambda: _int("MAX_IMAGE_PIXELS", 24_000_000))
     decodes_per_process: int = field(default_factory=lambda: _int("IMAGE_DECODES_PER_PROCESS", 2))
     uploads_per_user: int = field(default_factory=lambda: _int("UPLOADS_IN_FLIGHT_PER_USER", 2))

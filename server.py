@@ -9,7 +9,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -273,6 +273,15 @@ async def healthz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 
+async def bounded(step: str, awaitable: Awaitable[object], seconds: float) -> None:
+    """One step of the shutdown, given at most `seconds`: a step that hangs (a connection the
+    pool waits for, a task that will not end) is logged and left, so a restart always ends."""
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        log.error("shutdown: %s did not finish within %.0f s; going on without it", step, seconds)
+
+
 async def close_stale_forever(settings: Settings) -> None:
     """Close RESOLVED reports the reporter left unanswered. Every process may run this: the
     compare-and-set on the status lets only one close each report."""
@@ -314,39 +323,41 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # Tasks cancelled before their first step close what they were given (schema/tasks.py).
         uninstall = tasks.install(asyncio.get_running_loop())
-        async with RegisterTortoise(app, config=tortoise_config(settings)):
-            await reload_catalog()
-            bus = install_bus(Bus(settings.broadcast_url))
-            app.state.bus = bus
-            await bus.start()
-            hub = Hub(bus)
-            app.state.hub = hub
-            await hub.start()
-            sender = Sender(settings)
-            app.state.sender = sender
-            await sender.start()
-            collector.start()  # start-up is over: what it built is frozen
-            background = [
-                asyncio.create_task(close_stale_forever(settings), name="warga-close-stale"),
-                asyncio.create_task(collector.run(), name="warga-collector"),
-                asyncio.create_task(sample_forever(app), name="warga-metrics"),
-            ]
-            try:
-                yield
-            finally:
-                with contextlib.suppress(TimeoutError):
-                    await schema.settle()  # accepted mutations finish before the pools close
-                for task in background:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-                collector.stop()
-                await sender.stop()
-                await hub.stop()
-                await bus.stop()
-                await limiter.close()
-                app.state.decoder.close()
-                uninstall()
+        orm = RegisterTortoise(app, config=tortoise_config(settings))
+        await orm.init_orm()
+        await reload_catalog()
+        bus = install_bus(Bus(settings.broadcast_url))
+        app.state.bus = bus
+        await bus.start()
+        hub = Hub(bus)
+        app.state.hub = hub
+        await hub.start()
+        sender = Sender(settings)
+        app.state.sender = sender
+        await sender.start()
+        collector.start()  # start-up is over: what it built is frozen
+        background = [
+            asyncio.create_task(close_stale_forever(settings), name="warga-close-stale"),
+            asyncio.create_task(collector.run(), name="warga-collector"),
+            asyncio.create_task(sample_forever(app), name="warga-metrics"),
+        ]
+        try:
+            yield
+        finally:
+            grace = settings.shutdown_timeout
+            with contextlib.suppress(TimeoutError):
+                await schema.settle(grace)  # accepted mutations finish before the pools close
+            for task in background:
+                task.cancel()
+            await bounded("background tasks", asyncio.wait(background), grace)
+            collector.stop()
+            await bounded("notification sender", sender.stop(), grace)
+            await bounded("hub", hub.stop(), grace)
+            await bounded("bus", bus.stop(), grace)
+            await bounded("rate limiter", limiter.close(), grace)
+            app.state.decoder.close()
+            await bounded("database connections", orm.close_orm(), grace)
+            uninstall()
 
     app = Starlette(
         routes=[

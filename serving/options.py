@@ -13,6 +13,8 @@ def uvicorn_options(settings: Any, *, log_level: str = "info", access_log: bool 
     return {
         "http": protocol.DEFAULT,  # reads HEADER_TIMEOUT_SECONDS from the settings
         "timeout_keep_alive": settings.keep_alive_timeout,
+        # A restart ends: connections and requests still open after this are cancelled.
+        "timeout_graceful_shutdown": settings.shutdown_timeout,
         # h11 (when httptools is absent) buffers at most this much of an incomplete request head.
         "h11_max_incomplete_event_size": 16 * 1024,
         # Frames above this are refused by the websocket library before they are buffered;

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -62,6 +63,51 @@ def _dump_tasks(signum: int, frame: object) -> None:
 
 
 signal.signal(signal.SIGUSR1, _dump_tasks)
+
+# pytest-timeout (pyproject: `timeout`) ends a test that hangs, its fixtures' teardown included,
+# and the whole run with it (the thread method: a hang in asyncio cannot be interrupted), after
+# printing every thread's stack. The event loop's thread then shows only its idle select, so
+# WATCHDOG_LEAD seconds earlier every asyncio task's stack is printed too.
+WATCHDOG_LEAD = 20.0
+_SESSION_LOOP: list[asyncio.AbstractEventLoop] = []  # set by clean_tables, the first async fixture
+
+
+def _print_tasks(loop: asyncio.AbstractEventLoop, config: pytest.Config, nodeid: str) -> None:
+    capman = config.pluginmanager.getplugin("capturemanager")
+    if capman is not None:
+        capman.suspend_global_capture(in_=True)
+    try:
+        import sys
+
+        print(f"\n+++ {nodeid} is about to time out; its asyncio tasks:", file=sys.stderr)
+        for task in asyncio.all_tasks(loop):
+            print(f"--- {task!r}", file=sys.stderr)
+            task.print_stack(limit=40, file=sys.stderr)
+    finally:
+        if capman is not None:
+            capman.resume_global_capture()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    import threading
+
+    limit = float(item.config.getini("timeout") or 0)
+    timer = None
+    if limit > WATCHDOG_LEAD:
+        def bark() -> None:
+            for loop in _SESSION_LOOP:
+                if loop.is_running():
+                    loop.call_soon_threadsafe(_print_tasks, loop, item.config, item.nodeid)
+
+        timer = threading.Timer(limit - WATCHDOG_LEAD, bark)
+        timer.daemon = True
+        timer.start()
+    try:
+        yield
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 _tmp = Path(tempfile.mkdtemp(prefix="warga-test-"))
 atexit.register(shutil.rmtree, _tmp, True)
@@ -217,6 +263,8 @@ async def wipe() -> None:
 async def clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     """Each test starts from a clean slate, but for modules marked `shared_data`, whose
     module-scoped fixture builds one data set for all its tests."""
+    if not _SESSION_LOOP:
+        _SESSION_LOOP.append(asyncio.get_running_loop())
     if "app" not in request.fixturenames and "client" not in request.fixturenames:
         yield
         return
@@ -340,21 +388,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-async def live_url(app: object) -> AsyncIterator[str]:
-    """The same app served by uvicorn on a real socket (its lifespan already runs)."""
+@asynccontextmanager
+async def served(app: object, **options: object) -> AsyncIterator[tuple[str, int]]:
+    """An ASGI app served by uvicorn on a real socket of this process, for one block. Bounded at
+    both ends: a server that cannot start raises instead of being waited for, and one whose
+    connections or tasks do not end is cancelled after a grace period, then left (a hung test
+    server must fail its test, not stall the suite)."""
     import uvicorn
 
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")  # type: ignore[arg-type]
-    )
+    options = {"log_level": "warning", "timeout_graceful_shutdown": 5, **options}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", **options))  # type: ignore[arg-type]
     task = asyncio.create_task(server.serve())
     while not server.started:
+        if task.done():
+            task.result()  # uvicorn could not bind (it raises SystemExit)
+            raise RuntimeError("uvicorn stopped before it started")
         await asyncio.sleep(0.01)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    try:
+        yield "127.0.0.1", port
+    finally:
+        server.should_exit = True
+        _, pending = await asyncio.wait([task], timeout=15)
+        if pending:
+            server.force_exit = True
+            task.cancel()
+            await asyncio.wait([task], timeout=5)
+            raise AssertionError("the test server did not shut down within 15 s")
+
+
+@pytest.fixture(scope="session")
+async def live_url(app: object) -> AsyncIterator[str]:
+    """The same app served by uvicorn on a real socket (its lifespan already runs)."""
+    async with served(app) as (host, port):
+        yield f"{host}:{port}"
 
 
 async def wait_until(predicate: object, timeout: float = 5.0) -> None:

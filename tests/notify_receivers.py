@@ -10,13 +10,13 @@ import base64
 import email
 import json
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.policy import default
 from typing import Any
 
 import http_ece
-import uvicorn
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -79,8 +79,7 @@ class PushReceiver:
         self.held = 0
         self.problems: list[str] = []
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._serving: AbstractAsyncContextManager[tuple[str, int]] | None = None
 
     @property
     def base(self) -> str:
@@ -138,23 +137,18 @@ class PushReceiver:
             self.problems.append(f"VAPID: {exc!r}")
 
     async def start(self) -> PushReceiver:
-        from tests.conftest import free_port
+        from tests.conftest import served
 
-        self.port = free_port()
         app = Starlette(routes=[Route("/push/{name}", self._push, methods=["POST"])])
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            await asyncio.sleep(0.01)
+        self._serving = served(app)
+        _, self.port = await self._serving.__aenter__()
         return self
 
     async def stop(self) -> None:
         if self.hold is not None:
             self.hold.set()
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
+        if self._serving is not None:
+            await self._serving.__aexit__(None, None, None)
 
 
 class MailBox:

@@ -20,7 +20,7 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import free_port, stop_process
+from tests.conftest import free_port, served, stop_process
 from tests.helpers import LOGIN, REGISTER
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 async def guarded(app: Any) -> AsyncIterator[tuple[str, int]]:
     """The app behind uvicorn with `warga serve`'s options and short timeouts."""
-    import uvicorn
 
     from serving.guard import Guard
     from serving.options import uvicorn_options
@@ -51,17 +50,11 @@ async def guarded(app: Any) -> AsyncIterator[tuple[str, int]]:
         body_timeout=settings.body_timeout,
         body_idle_timeout=settings.body_idle_timeout,
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(inner, host="127.0.0.1", port=port, lifespan="off", **options))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
     try:
-        yield "127.0.0.1", port
+        async with served(inner, **options) as address:
+            yield address
     finally:
         view.connection_init_wait_timeout = saved
-        server.should_exit = True
-        await task
 
 
 async def _read_all(reader: asyncio.StreamReader, timeout: float) -> tuple[bytes, float]:
@@ -134,7 +127,6 @@ async def test_a_body_trickled_slower_than_the_total_limit_is_cut(guarded):
 async def counted() -> AsyncIterator[tuple[str, int, list[str]]]:
     """`warga serve`'s protocol (limits 1,000 bytes of body, 5,000 of upload) in front of an
     app that records every request it is called for."""
-    import uvicorn
 
     from serving.protocol import DEFAULT, protocol_class
 
@@ -153,18 +145,8 @@ async def counted() -> AsyncIterator[tuple[str, int, list[str]]]:
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning",
-                            http=protocol_class(5.0, (1000, 5000)))  # fmt: skip
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield "127.0.0.1", port, calls
-    finally:
-        server.should_exit = True
-        await task
+    async with served(app, http=protocol_class(5.0, (1000, 5000))) as (host, port):
+        yield host, port, calls
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data; boundary=x"])
