@@ -429,81 +429,96 @@ def status_span_fill(postgres: bool) -> list[str]:
     ]
 
 
-async def _upsert(
-    conn: BaseDBAsyncClient,
+def _upsert(
     spec: tuple[str, tuple[str, ...], tuple[str, ...]],
     conflict: tuple[str, ...],
     rows: list[tuple[Key, Vector]],
-) -> None:
-    """One statement per table; rows sorted so concurrent writers lock in the same order."""
+    args: list[Any],
+) -> str:
+    """One table's cells as one upsert; rows sorted so concurrent writers lock in the same order."""
     table, keys, counters = spec
     columns = (*keys, *counters)
-    width = len(columns)
-    for start in range(0, len(rows), 200):
-        chunk = rows[start : start + 200]
-        values, args = [], []
-        for i, (key, vec) in enumerate(chunk):
-            values.append("(" + ", ".join(f"${i * width + j + 1}" for j in range(width)) + ")")
-            args.extend((*key[1:], *vec))
-        updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
-        await execute(
-            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
-            f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}",
-            *args,
-            conn=conn,
-        )
+    values = ["(" + ", ".join(arg(args, v) for v in (*key[1:], *vec)) + ")" for key, vec in rows]
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
+        f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+    )
 
 
-async def _write_spans(conn: BaseDBAsyncClient, rows: dict[SpanKey, SpanDelta]) -> None:
-    """One statement: counters added; histograms added by warga_hist_add on PostgreSQL, and on
-    SQLite (one writer at a time, which this transaction is) merged here from the stored ones."""
+async def _span_upsert(conn: BaseDBAsyncClient, rows: dict[SpanKey, SpanDelta], args: list[Any]) -> str:
+    """The spans' upsert: counters added; histograms added by warga_hist_add on PostgreSQL, and
+    on SQLite (one writer at a time, which this transaction is) merged here from the stored ones."""
     keys = sorted(rows, key=lambda k: (k[0], k[1], k[2], str(k[3])))  # the same lock order everywhere
     blobs = {k: (hist_blob(rows[k].hists[RESPONSE]), hist_blob(rows[k].hists[RESOLUTION])) for k in keys}
-    postgres = is_postgres(conn)
-    if postgres:
+    if is_postgres(conn):
         merge = "warga_hist_add(perf_span.{0}, excluded.{0})"
     else:
         merge = "excluded.{0}"
-        args: list[Any] = []
+        stored_args: list[Any] = []
         where = " OR ".join(
-            f"(level = {arg(args, k[0])} AND unit_id = {arg(args, k[1])} AND span = {arg(args, k[2])}"
-            f" AND day = {arg(args, k[3])})"
+            f"(level = {arg(stored_args, k[0])} AND unit_id = {arg(stored_args, k[1])}"
+            f" AND span = {arg(stored_args, k[2])} AND day = {arg(stored_args, k[3])})"
             for k in keys
         )
         stored = f"SELECT level, unit_id, span, day, response, resolution FROM perf_span WHERE {where}"
-        for row in await fetch(stored, *args, conn=conn):
+        for row in await fetch(stored, *stored_args, conn=conn):
             day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
             key = (row["level"], row["unit_id"], row["span"], day)
             response, resolution = blobs[key]
             blobs[key] = (hist_add(row["response"], response), hist_add(row["resolution"], resolution))
     columns = (*SPAN_KEYS, *SPAN_COUNTERS, "response", "resolution")
-    values, args = [], []
-    for k in keys:
-        row_args = (*k, *rows[k].counters, *blobs[k])
-        values.append("(" + ", ".join(arg(args, v) for v in row_args) + ")")
+    values = [
+        "(" + ", ".join(arg(args, v) for v in (*k, *rows[k].counters, *blobs[k])) + ")" for k in keys
+    ]
     updates = [f"{c} = perf_span.{c} + excluded.{c}" for c in SPAN_COUNTERS]
     updates += [f"{c} = {merge.format(c)}" for c in ("response", "resolution")]
-    await execute(
+    return (
         f"INSERT INTO perf_span ({', '.join(columns)}) VALUES {', '.join(values)}"
-        f" ON CONFLICT ({', '.join(SPAN_KEYS)}) DO UPDATE SET {', '.join(updates)}",
-        *args,
-        conn=conn,
+        f" ON CONFLICT ({', '.join(SPAN_KEYS)}) DO UPDATE SET {', '.join(updates)}"
     )
 
 
+CHUNK = 200  # cells per upsert
+# PostgreSQL: upserts are merged into one statement while their arguments stay below this (one
+# chunk adds at most CHUNK x 40 more; the protocol's limit is 32,767).
+MERGED_ARGS = 20_000
+
+
 async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
+    """Add the cells to their tables. On PostgreSQL one statement (each table's upsert a
+    data-modifying WITH of it, in the same order in every statement, so that concurrent
+    writers take the rows' locks in one order); on SQLite, in process, one per table."""
     by_kind: dict[str, list[tuple[Key, Vector]]] = defaultdict(list)
     for key, vec in cells.items():
         by_kind[key[0]].append((key, vec))
     specs = {kind: (TABLES[kind], CONFLICT[kind]) for kind in TABLES}
     specs["status_span"] = (STATUS_SPAN, STATUS_SPAN_CONFLICT)
+    postgres = is_postgres(conn)
+    group: list[str] = []
+    args: list[Any] = []
+
+    async def flush() -> None:
+        merged = ", ".join(f"w{i} AS ({upsert})" for i, upsert in enumerate(group))
+        sql = group[0] if len(group) == 1 else f"WITH {merged} SELECT 1"
+        await execute(sql, *args, conn=conn)
+        group.clear()
+        args.clear()
+
     for kind, (spec, conflict) in specs.items():
-        if by_kind.get(kind):
-            await _upsert(conn, spec, conflict, sorted(by_kind[kind], key=lambda kv: tuple(map(str, kv[0]))))
-    rows = span_rows(cells)
-    keys = list(rows)
-    for start in range(0, len(keys), 200):
-        await _write_spans(conn, {k: rows[k] for k in keys[start : start + 200]})
+        rows = sorted(by_kind.get(kind, []), key=lambda kv: tuple(map(str, kv[0])))
+        for start in range(0, len(rows), CHUNK):
+            group.append(_upsert(spec, conflict, rows[start : start + CHUNK], args))
+            if not postgres or len(args) > MERGED_ARGS:
+                await flush()
+    spans = span_rows(cells)
+    keys = list(spans)
+    for start in range(0, len(keys), CHUNK):
+        group.append(await _span_upsert(conn, {k: spans[k] for k in keys[start : start + CHUNK]}, args))
+        if not postgres or len(args) > MERGED_ARGS:
+            await flush()
+    if group:
+        await flush()
 
 
 async def move(conn: BaseDBAsyncClient, before: Facts | None, after: Facts | None) -> None:

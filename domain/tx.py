@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.transactions import in_transaction
 
 from domain.notifications import Change, decide, doorbell
 from models.enums import EventKind
-from subscriptions.log import append, writer
+from subscriptions.log import TX_ID as EVENT_TX
+from subscriptions.log import append, writing
 from subscriptions.publish import committed, publish
 
 _frozen: datetime | None = None
+__all__ = ["EVENT_TX", "Tx", "atomic", "now", "set_clock"]
 
 
 def now() -> datetime:
@@ -48,14 +49,27 @@ class Tx:
         event_id = await append(
             self.conn, kind, report_id, status_change_id, comment_id, self.at, user_id, registered=True
         )
+        self.logged(event_id, kind, report_id, status_change_id=status_change_id, comment_id=comment_id)
+
+    def logged(
+        self,
+        event_id: int,
+        kind: EventKind,
+        report_id: int | None,
+        *,
+        status_change_id: int | None = None,
+        comment_id: int | None = None,
+    ) -> None:
+        """An event row this transaction wrote (by emit(), or in a statement of its own): it is
+        published after commit and decides the notifications."""
         self.event_ids.append(event_id)
         self.changes.append(Change(kind, report_id, status_change_id, comment_id))
 
 
 @asynccontextmanager
 async def atomic() -> AsyncIterator[Tx]:
-    async with in_transaction() as conn:
-        await writer(conn)  # first, before any write: readers wait for this one, never for foreign ones
+    # Marked as a writer before any write: readers wait for this one, never for foreign ones.
+    async with writing() as conn:
         tx = Tx(conn)
         yield tx
         # The last step of every change: the notifications it causes, in its own transaction.

@@ -189,8 +189,13 @@ class Hub:
             events = await log.read_after(self.position, BATCH)
             if not events:
                 return
-            by_position = {d.position: d for d in await load(events)}
             changed = await _changed_users(events)
+            # The rows only for someone to hear them: a process without subscribers reads none.
+            # Decided after the last other await, so no one attaches between it and the offers.
+            loaded: list[Delivery] | None = None
+            while loaded is None and self._index:
+                loaded = await load(events)
+            by_position = {d.position: d for d in loaded or ()}
             for event in events:  # no await in here: attach() sees a consistent position
                 if event.kind == EventKind.USER_CHANGED:
                     self._user_changed(changed.get(event.user_id))  # type: ignore[arg-type]

@@ -21,16 +21,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise import connections
+from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
+from tortoise.backends.base.client import BaseDBAsyncClient, TransactionContextPooled
+from tortoise.exceptions import TransactionManagementError
 
 from domain.errors import BadUserInput
 from models.enums import EventKind
 from models.sql import execute, fetch, is_postgres
 
+# An event row's `tx` on PostgreSQL: its transaction's id, 64 bits (the horizon compares them).
+TX_ID = "pg_current_xact_id()::text::bigint"
 WRITER_LOCK = 0x5741524741  # "WARGA": pg_locks shows it as classid 0x57, objid 0x41524741, objsubid 1
 _MAX = 2**63  # positions are BIGINT columns
 
@@ -87,6 +94,46 @@ class LoggedEvent:
         )
 
 
+class _WriterTransaction(TransactionWrapper):  # type: ignore[misc]
+    """A pooled PostgreSQL transaction whose BEGIN and writer() mark go out as one simple query:
+    one round trip for both, and the mark is before any write by construction."""
+
+    async def begin(self) -> None:
+        await self._connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITER_LOCK})")
+        self.transaction = True
+
+    async def commit(self) -> None:
+        await self._end("COMMIT")
+
+    async def rollback(self) -> None:
+        await self._end("ROLLBACK")
+
+    async def _end(self, verb: str) -> None:
+        if self._finalized:
+            raise TransactionManagementError("Transaction already finalised")
+        self._finalized = True
+        await self._connection.execute(verb)
+
+    def _in_transaction(self) -> Any:
+        raise TransactionManagementError("a writer transaction does not nest")
+
+
+def writing() -> Any:
+    """The transaction of a change that writes events: on PostgreSQL marked as a writer (see
+    writer()) by its own BEGIN; on SQLite (one writer at a time) a plain transaction."""
+    client = connections.get("default")
+    if isinstance(client, AsyncpgDBClient) and not isinstance(client, TransactionWrapper):
+        return TransactionContextPooled(_WriterTransaction(client), client._pool_init_lock)
+    return _marked(client)
+
+
+@asynccontextmanager
+async def _marked(client: BaseDBAsyncClient) -> AsyncIterator[BaseDBAsyncClient]:
+    async with client._in_transaction() as conn:
+        await writer(conn)
+        yield conn
+
+
 async def writer(conn: BaseDBAsyncClient) -> None:
     """Mark the caller's transaction as one that may write events. It must come before the
     transaction's first write (before it has an id), or a reader could take it for a foreign
@@ -116,7 +163,7 @@ async def append(
         )
         if rows[0]["late"]:
             raise RuntimeError("an event writer must call subscriptions.log.writer() before its first write")
-    tx = "pg_current_xact_id()::text::bigint" if is_postgres(conn) else "0"
+    tx = TX_ID if is_postgres(conn) else "0"
     rows = await fetch(
         f"INSERT INTO event (tx, kind, report_id, status_change_id, comment_id, created_at, user_id)"
         f" VALUES ({tx}, $1, $2, $3, $4, $5, $6) RETURNING id",
@@ -173,10 +220,13 @@ async def read_after(
 
 
 def _read_sql(bounded: bool, conn: BaseDBAsyncClient | None) -> str:
-    bound = " AND (tx < $3 OR (tx = $3 AND id <= $4))" if bounded else ""
+    # Row comparisons: one range of the (tx, id) index even in a generic plan (asyncpg's
+    # prepared statements get one after five runs); the equivalent `tx > $1 OR (tx = $1 AND
+    # id > $2)` made that plan walk the whole log from its start on every read.
+    bound = " AND (tx, id) <= ($3, $4)" if bounded else ""
     limit = "$5" if bounded else "$3"
     return (
-        f"SELECT {_COLUMNS} FROM event WHERE (tx > $1 OR (tx = $1 AND id > $2)){bound}{_horizon(conn)}"
+        f"SELECT {_COLUMNS} FROM event WHERE (tx, id) > ($1, $2){bound}{_horizon(conn)}"
         f" ORDER BY tx, id LIMIT {limit}"
     )
 

@@ -67,8 +67,12 @@ def fuzz(url: str, tokens: dict[str, str | None], schema: Any, budget: float) ->
         def send(document: str, token: str | None, variables: dict | None = None) -> None:
             nonlocal sent
             headers = {"authorization": f"Bearer {token}"} if token else {}
-            check(client.post("/graphql", json={"query": document, "variables": variables or {}}, headers=headers),
-                  document)  # fmt: skip
+            body = {"query": document, "variables": variables or {}}
+            try:
+                resp = client.post("/graphql", json=body, headers=headers)
+            except httpx.TimeoutException as exc:
+                raise AssertionError(f"no answer within 30 s to {body!r} as {token and token[:12]!r}") from exc
+            check(resp, document)
             sent += 1
 
         def once(strategy: Any, token: str | None) -> None:
