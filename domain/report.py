@@ -106,14 +106,15 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
     async with atomic() as tx:
         report.created_at = report.updated_at = tx.at
         stored = await _insert(tx, report)
-        if stored is None:  # a retry (or a concurrent one, which this waited for) holds the key
-            existing = await _by_request(viewer.id, key)
-            if existing is None:
-                raise BadUserInput("clientRequestId", "That request is being stored; retry.")
-            return existing
-        await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=stored.id)
-        await rollups.move(tx.conn, None, rollups.Facts.of(stored))
-    return stored
+        if stored is not None:
+            await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=stored.id)
+            return stored
+        tx.rollback()  # the rollups moved for it
+    # A retry (or a concurrent one, which this waited for) holds the key: its report.
+    existing = await _by_request(viewer.id, key)
+    if existing is None:
+        raise BadUserInput("clientRequestId", "That request is being stored; retry.")
+    return existing
 
 
 def _new_report(viewer: Viewer, key: str, data: NewReport) -> Report:
@@ -160,6 +161,7 @@ async def _insert(tx: Tx, report: Report) -> Report | None:
             return None
         change = await record(tx, report, None, ReportStatus.SUBMITTED, report.author_id, None)  # type: ignore[attr-defined]
         await tx.emit(EventKind.CREATED, report.id, status_change_id=change.id)
+        await rollups.move(tx.conn, None, rollups.Facts.of(report))
         return report
     args: list[Any] = []
     columns, values = [], []
@@ -168,15 +170,21 @@ async def _insert(tx: Tx, report: Report) -> Report | None:
             columns.append(column)
             values.append(arg(args, Report._meta.fields_map[name].to_db_value(getattr(report, name), report)))
     kind = arg(args, EventKind.CREATED.value)
-    rows = await fetch(
-        f"WITH r AS (INSERT INTO report ({', '.join(columns)}) VALUES ({', '.join(values)})"
+    inserts = (
+        f"r AS (INSERT INTO report ({', '.join(columns)}) VALUES ({', '.join(values)})"
         " ON CONFLICT (author_id, client_request_id) DO NOTHING RETURNING *),"
         " c AS (INSERT INTO status_change (from_status, to_status, note, created_at, actor_id, report_id)"
         " SELECT NULL, r.status, NULL, r.created_at, r.author_id, r.id FROM r"
         " RETURNING id, report_id, created_at),"
         f" e AS (INSERT INTO event (tx, kind, report_id, status_change_id, comment_id, created_at, user_id)"
         f" SELECT {EVENT_TX}, {kind}::text, c.report_id, c.id, NULL, c.created_at, NULL FROM c RETURNING id)"
-        " SELECT r.*, c.id AS change_id_, e.id AS event_id_ FROM r, c, e",
+    )
+    # Its rollups in the same statement, after the inserts (which the main query reads): a
+    # retry that finds its key taken rolls them back with the transaction.
+    cells = rollups.changes(None, rollups.Facts.of(report))
+    upserts = list(rollups.upserts(cells, args))
+    rows = await fetch(
+        rollups.merged(upserts, "SELECT r.*, c.id AS change_id_, e.id AS event_id_ FROM r, c, e", inserts),
         *args,
         conn=tx.conn,
     )

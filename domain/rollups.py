@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -446,27 +447,16 @@ def _upsert(
     )
 
 
-async def _span_upsert(conn: BaseDBAsyncClient, rows: dict[SpanKey, SpanDelta], args: list[Any]) -> str:
-    """The spans' upsert: counters added; histograms added by warga_hist_add on PostgreSQL, and
-    on SQLite (one writer at a time, which this transaction is) merged here from the stored ones."""
+def _span_upsert(rows: dict[SpanKey, SpanDelta], args: list[Any], stored: dict[SpanKey, Any] | None) -> str:
+    """The spans' upsert: counters added; histograms added by warga_hist_add on PostgreSQL
+    (`stored` None), and on SQLite merged here with the stored ones (`stored`, read by
+    _stored_hists in this same transaction: one writer at a time)."""
     keys = sorted(rows, key=lambda k: (k[0], k[1], k[2], str(k[3])))  # the same lock order everywhere
     blobs = {k: (hist_blob(rows[k].hists[RESPONSE]), hist_blob(rows[k].hists[RESOLUTION])) for k in keys}
-    if is_postgres(conn):
-        merge = "warga_hist_add(perf_span.{0}, excluded.{0})"
-    else:
-        merge = "excluded.{0}"
-        stored_args: list[Any] = []
-        where = " OR ".join(
-            f"(level = {arg(stored_args, k[0])} AND unit_id = {arg(stored_args, k[1])}"
-            f" AND span = {arg(stored_args, k[2])} AND day = {arg(stored_args, k[3])})"
-            for k in keys
-        )
-        stored = f"SELECT level, unit_id, span, day, response, resolution FROM perf_span WHERE {where}"
-        for row in await fetch(stored, *stored_args, conn=conn):
-            day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
-            key = (row["level"], row["unit_id"], row["span"], day)
-            response, resolution = blobs[key]
-            blobs[key] = (hist_add(row["response"], response), hist_add(row["resolution"], resolution))
+    merge = "warga_hist_add(perf_span.{0}, excluded.{0})" if stored is None else "excluded.{0}"
+    for key, (response, resolution) in (stored or {}).items():
+        if key in blobs:
+            blobs[key] = (hist_add(response, blobs[key][0]), hist_add(resolution, blobs[key][1]))
     columns = (*SPAN_KEYS, *SPAN_COUNTERS, "response", "resolution")
     values = [
         "(" + ", ".join(arg(args, v) for v in (*k, *rows[k].counters, *blobs[k])) + ")" for k in keys
@@ -479,51 +469,96 @@ async def _span_upsert(conn: BaseDBAsyncClient, rows: dict[SpanKey, SpanDelta], 
     )
 
 
+async def _stored_hists(conn: BaseDBAsyncClient, keys: list[SpanKey]) -> dict[SpanKey, Any]:
+    """SQLite: the stored histograms of these spans (it has no warga_hist_add to merge them)."""
+    args: list[Any] = []
+    where = " OR ".join(
+        f"(level = {arg(args, k[0])} AND unit_id = {arg(args, k[1])}"
+        f" AND span = {arg(args, k[2])} AND day = {arg(args, k[3])})"
+        for k in keys
+    )
+    stored = {}
+    sql = f"SELECT level, unit_id, span, day, response, resolution FROM perf_span WHERE {where}"
+    for row in await fetch(sql, *args, conn=conn):
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(row["day"])
+        stored[(row["level"], row["unit_id"], row["span"], day)] = (row["response"], row["resolution"])
+    return stored
+
+
 CHUNK = 200  # cells per upsert
 # PostgreSQL: upserts are merged into one statement while their arguments stay below this (one
 # chunk adds at most CHUNK x 40 more; the protocol's limit is 32,767).
 MERGED_ARGS = 20_000
 
 
-async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
-    """Add the cells to their tables. On PostgreSQL one statement (each table's upsert a
-    data-modifying WITH of it, in the same order in every statement, so that concurrent
-    writers take the rows' locks in one order); on SQLite, in process, one per table."""
+def _chunks(cells: dict[Key, Vector]) -> Iterator[tuple[str, Any]]:
+    """The cells in the order every writer takes their rows' locks: table by table, each
+    table's rows sorted, CHUNK at a time; ("table", (spec, conflict, rows)) or ("spans", rows)."""
     by_kind: dict[str, list[tuple[Key, Vector]]] = defaultdict(list)
     for key, vec in cells.items():
         by_kind[key[0]].append((key, vec))
     specs = {kind: (TABLES[kind], CONFLICT[kind]) for kind in TABLES}
     specs["status_span"] = (STATUS_SPAN, STATUS_SPAN_CONFLICT)
-    postgres = is_postgres(conn)
-    group: list[str] = []
-    args: list[Any] = []
-
-    async def flush() -> None:
-        merged = ", ".join(f"w{i} AS ({upsert})" for i, upsert in enumerate(group))
-        sql = group[0] if len(group) == 1 else f"WITH {merged} SELECT 1"
-        await execute(sql, *args, conn=conn)
-        group.clear()
-        args.clear()
-
     for kind, (spec, conflict) in specs.items():
         rows = sorted(by_kind.get(kind, []), key=lambda kv: tuple(map(str, kv[0])))
         for start in range(0, len(rows), CHUNK):
-            group.append(_upsert(spec, conflict, rows[start : start + CHUNK], args))
-            if not postgres or len(args) > MERGED_ARGS:
-                await flush()
+            yield "table", (spec, conflict, rows[start : start + CHUNK])
     spans = span_rows(cells)
     keys = list(spans)
     for start in range(0, len(keys), CHUNK):
-        group.append(await _span_upsert(conn, {k: spans[k] for k in keys[start : start + CHUNK]}, args))
-        if not postgres or len(args) > MERGED_ARGS:
-            await flush()
+        yield "spans", {k: spans[k] for k in keys[start : start + CHUNK]}
+
+
+def upserts(cells: dict[Key, Vector], args: list[Any]) -> Iterator[str]:
+    """PostgreSQL: the cells' upserts in that order, their arguments appended to `args`, to be
+    run as data-modifying WITHs of one statement (here, or in a caller's own)."""
+    for what, chunk in _chunks(cells):
+        yield _upsert(*chunk, args) if what == "table" else _span_upsert(chunk, args, None)
+
+
+async def write(conn: BaseDBAsyncClient, cells: dict[Key, Vector]) -> None:
+    """Add the cells to their tables: on PostgreSQL in one statement (or one per MERGED_ARGS
+    arguments); on SQLite, in process, one per table."""
+    if not is_postgres(conn):
+        for what, chunk in _chunks(cells):
+            args: list[Any] = []
+            if what == "table":
+                sql = _upsert(*chunk, args)
+            else:
+                sql = _span_upsert(chunk, args, await _stored_hists(conn, list(chunk)))
+            await execute(sql, *args, conn=conn)
+        return
+    group: list[str] = []
+    args = []
+    for upsert in upserts(cells, args):
+        group.append(upsert)
+        if len(args) > MERGED_ARGS:
+            await execute(merged(group), *args, conn=conn)
+            group.clear()
+            args.clear()
     if group:
-        await flush()
+        await execute(merged(group), *args, conn=conn)
+
+
+def merged(statements: list[str], then: str = "SELECT 1", before: str = "") -> str:
+    """Statements as data-modifying WITHs of one, run in the given order (the order of their
+    locks): PostgreSQL runs the WITHs its main query (`then`) does not read after that query,
+    each to its end, the last written first (tests/test_statements_pg.py), so they are written
+    in reverse. `before`: WITHs of the caller's, which `then` reads (they run first)."""
+    if len(statements) == 1 and then == "SELECT 1" and not before:
+        return statements[0]
+    written = [f"w{i} AS ({sql})" for i, sql in reversed(list(enumerate(statements)))]
+    return f"WITH {', '.join([before, *written] if before else written)} {then}"
+
+
+def changes(before: Facts | None, after: Facts | None) -> dict[Key, Vector]:
+    """The cells a report's change moves, and by how much."""
+    return tiered(delta(before, after))
 
 
 async def move(conn: BaseDBAsyncClient, before: Facts | None, after: Facts | None) -> None:
     """Called by every change of a report, inside its transaction."""
-    cells = tiered(delta(before, after))
+    cells = changes(before, after)
     if cells:
         await write(conn, cells)
 

@@ -35,6 +35,11 @@ class Tx:
     at: datetime = field(default_factory=lambda: now())
     event_ids: list[int] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
+    undone: bool = False
+
+    def rollback(self) -> None:
+        """Nothing of this transaction is kept: it is rolled back when its block ends."""
+        self.undone = True
 
     async def emit(
         self,
@@ -66,14 +71,23 @@ class Tx:
         self.changes.append(Change(kind, report_id, status_change_id, comment_id))
 
 
+class _Undone(Exception):
+    """Ends an atomic() block whose Tx.rollback() was called, rolling it back."""
+
+
 @asynccontextmanager
 async def atomic() -> AsyncIterator[Tx]:
     # Marked as a writer before any write: readers wait for this one, never for foreign ones.
-    async with writing() as conn:
-        tx = Tx(conn)
-        yield tx
-        # The last step of every change: the notifications it causes, in its own transaction.
-        notified = await decide(conn, tx.at, tx.changes) if tx.changes else 0
+    try:
+        async with writing() as conn:
+            tx = Tx(conn)
+            yield tx
+            if tx.undone:
+                raise _Undone
+            # The last step of every change: the notifications it causes, in its own transaction.
+            notified = await decide(conn, tx.at, tx.changes) if tx.changes else 0
+    except _Undone:
+        return
     committed()
     if notified:
         doorbell.ring()

@@ -1,10 +1,5 @@
-"""The event log's reads stay one index range in PostgreSQL's generic plans (PostgreSQL only).
-
-asyncpg prepares each statement; after five runs PostgreSQL may plan it once for any
-arguments. `tx > $1 OR (tx = $1 AND id > $2)` then became an index walk from the log's
-start, filtered row by row: 44 ms per read at 110,000 events, growing with the log, and the
-hub reads the log after every commit (bench/README.md, ingest). A row comparison is a range
-of the (tx, id) index whatever the arguments."""
+"""Statements whose speed or safety rests on how PostgreSQL plans or runs them (PostgreSQL
+only): checked here, so an upgrade that changes it fails a test instead of a deployment."""
 
 from __future__ import annotations
 
@@ -12,10 +7,16 @@ import json
 
 from tortoise import connections
 
+from domain.rollups import merged
 from subscriptions.log import _read_sql
 
 
 async def test_the_log_read_is_an_index_range_in_a_generic_plan(app) -> None:
+    """asyncpg prepares each statement; after five runs PostgreSQL may plan it once for any
+    arguments. `tx > $1 OR (tx = $1 AND id > $2)` then became an index walk from the log's
+    start, filtered row by row: 44 ms per read at 110,000 events, growing with the log, and
+    the hub reads the log after every commit (bench/README.md, ingest). A row comparison is
+    a range of the (tx, id) index whatever the arguments."""
     conn = connections.get("default")
     async with conn.acquire_connection() as raw:
         await raw.execute(
@@ -46,3 +47,20 @@ async def test_the_log_read_is_an_index_range_in_a_generic_plan(app) -> None:
                     assert scan.get("Rows Removed by Filter", 0) == 0, scan
         finally:
             await raw.execute("RESET plan_cache_mode")
+
+
+async def test_merged_statements_run_in_the_order_given(app) -> None:
+    """domain.rollups.merged: the rollups' upserts take their rows' locks in one order in every
+    statement (else two writers can deadlock), and the inserts a main query reads run first."""
+    conn = connections.get("default")
+    async with conn.acquire_connection() as raw:
+        await raw.execute("CREATE TEMP TABLE merged_order (id serial, tag text)")
+        try:
+            steps = [f"INSERT INTO merged_order (tag) VALUES ('{tag}')" for tag in "abcd"]
+            await raw.execute(merged(steps))
+            first = "f AS (INSERT INTO merged_order (tag) VALUES ('first') RETURNING id)"
+            await raw.execute(merged(steps[:2], "SELECT id FROM f", first))
+            tags = await raw.fetchval("SELECT string_agg(tag, ',' ORDER BY id) FROM merged_order")
+        finally:
+            await raw.execute("DROP TABLE merged_order")
+    assert tags == "a,b,c,d,first,a,b"
