@@ -6,7 +6,7 @@ process, decrypting each push with http-ece, as a browser would). Prints ingest 
 notifications' rate, the queue depth sampled every second, and commit-to-receiver latency.
 
     .venv/bin/python -m bench.notify --database-url postgres://postgres@127.0.0.1:5432/warga_bench \
-        [--seconds 30] [--verify-rate 5] [--alerts 10000] [--follows 50000] [--batch-seconds 0]
+        [--seconds 30] [--workers 1] [--verify-rate 5] [--alerts 10000] [--follows 50000] [--batch-seconds 0]
 
 Needs a generated database (python -m bench.generate) with SUBMITTED reports to verify. It adds
 users' devices, alerts and follows (removed again at the end) and the reports wrk creates.
@@ -195,7 +195,7 @@ async def run(args: Any) -> None:
     user_ids, points, categories, _ = await inputs(args.database_url, 2000)
     env = {"SECRET_KEY": secret, "PUSH_ENDPOINT_HOSTS": "http://127.0.0.1:*",
            "NOTIFY_BATCH_SECONDS": str(args.batch_seconds), "NOTIFY_POLL_SECONDS": "1"}  # fmt: skip
-    server = Server(args.database_url, args.redis_url, extra_env=env).start()
+    server = Server(args.database_url, args.redis_url, extra_env=env, workers=args.workers).start()
     depth: list[int] = []
     stop = asyncio.Event()
     try:
@@ -282,6 +282,7 @@ async def run(args: Any) -> None:
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--seconds", type=int, default=30)
+    p.add_argument("--workers", type=int, default=1, help="server processes (the sender runs in each)")
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--verify-rate", type=float, default=5.0, help="verifications a second (each notifies ~80)")
     p.add_argument("--alerts", type=int, default=10_000)

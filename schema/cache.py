@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from domain.flips import watching
 from domain.tx import now
 
@@ -106,6 +108,21 @@ class ResponseCache:
             self.misses += 1
         return None
 
+    async def get_or_read(self, key: Key, version: Any, read: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached data of this version, or this request's own read of it, kept for the next:
+        for cheap reads that requests seldom share in flight (a caller's row), without the task
+        that get_or_compute starts to share one computation among waiters."""
+        if version is None:
+            return await read()
+        found = self.get(key, version)
+        if found is not None:
+            return found
+        started = self.clock()
+        data = await read()
+        if data is not None:
+            self.put(key, version, data, started)
+        return data
+
     async def get_or_compute(
         self, key: Key, version: Any, compute: Callable[[], Awaitable[Any]], min_interval: float = 0.0
     ) -> Any:
@@ -175,7 +192,8 @@ class ResponseCache:
         old = self._entries.get(key)
         if old is not None and old.started > started:
             return  # a computation that began later has landed first: keep it
-        size = len(json.dumps(data, default=str)) + len(key)
+        # An estimate of its size (orjson: the caller rows of every signed-in request land here).
+        size = len(orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)) + len(key)
         if size > self.max_bytes // 8:
             return  # one answer may not take the room of many
         old = self._entries.pop(key, None)

@@ -57,7 +57,7 @@ class Context:
         remembered under the read version when the request has one (HTTP): every change to a
         user commits (a role, region or agency change an event as well), which moves it."""
         key = ("caller", authorization) if authorization else None
-        found = await self.shared_read(key, lambda: caller(authorization))
+        found = await self.shared_read(key, lambda: caller(authorization), in_flight=False)
         if found is None:
             return
         row, expires_at = found
@@ -98,12 +98,18 @@ class Context:
         else:
             self.user_changed(user)
 
-    async def shared_read(self, key: Hashable | None, compute: Callable[[], Awaitable[T]]) -> T:
+    async def shared_read(
+        self, key: Hashable | None, compute: Callable[[], Awaitable[T]], *, in_flight: bool = True
+    ) -> T:
         """A read whose answer is the same for every request that asks it under the request's
         read version (the feed's page for everyone whose rows are the public's): computed once
-        per version and kept as whole answers are. `key` None: not shareable, computed here."""
+        per version and kept as whole answers are. `key` None: not shareable, computed here.
+        `in_flight` False: a cheap read seldom asked by two requests at once (a caller's row),
+        made by this request itself when not cached (no computation shared while it runs)."""
         if key is None or self.read_version is None or self.shared_reads is None:
             return await compute()
+        if not in_flight:
+            return await self.shared_reads.get_or_read(("read", key), self.read_version, compute)
         return await self.shared_reads.get_or_compute(("read", key), self.read_version, compute)
 
     async def rows_viewer(self, author_id: int | None) -> Viewer | None:
