@@ -97,12 +97,9 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
     key = validate.text(data.client_request_id, "clientRequestId", min_len=1, max_len=64)
     try:
         report = _new_report(viewer, key, data)
-    except BadUserInput:
+    except BadUserInput as exc:
         # A retry answers with the report it made, even if the catalogue has changed since.
-        existing = await _by_request(viewer.id, key)
-        if existing is None:
-            raise
-        return existing
+        return await _retried(viewer.id, key, exc)
     async with atomic() as tx:
         report.created_at = report.updated_at = tx.at
         stored = await _insert(tx, report)
@@ -110,10 +107,16 @@ async def create_report(viewer: Viewer | None, data: NewReport) -> Report:
             await attach_media(tx.conn, viewer, data.media_ids, "mediaIds", report_id=stored.id)
             return stored
         tx.rollback()  # the rollups moved for it
-    # A retry (or a concurrent one, which this waited for) holds the key: its report.
-    existing = await _by_request(viewer.id, key)
+    # A retry (or a concurrent one, which this waited for) holds the key.
+    storing = BadUserInput("clientRequestId", "That request is being stored; retry.")
+    return await _retried(viewer.id, key, storing)
+
+
+async def _retried(author_id: int, key: str, otherwise: BadUserInput) -> Report:
+    """The report an earlier request under this clientRequestId made, else `otherwise` raised."""
+    existing = await _by_request(author_id, key)
     if existing is None:
-        raise BadUserInput("clientRequestId", "That request is being stored; retry.")
+        raise otherwise
     return existing
 
 

@@ -4,7 +4,7 @@ fetched in one query per kind, whatever the page size."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
 from typing import Any, NamedTuple, TypeVar
 
@@ -35,6 +35,12 @@ class Loader(DataLoader[K, V]):
         if batch is not None and not batch.dispatched and all(t.future.cancelled() for t in batch.tasks):
             self.batch = None
         return super().load(key)
+
+
+def _loader(batch: Callable[[Any], Callable[[Sequence[Any]], Awaitable[list[Any]]]]) -> Any:
+    """A Loaders attribute made when first asked, then kept (most requests use one or two of
+    the loaders, a mutation often none); `batch(loaders)` is its batch function."""
+    return cached_property(lambda loaders: Loader(load_fn=batch(loaders)))
 
 
 async def _by_id(model: type[M], ids: Sequence[int]) -> list[M | None]:
@@ -95,38 +101,14 @@ class Loaders:
     def __init__(self, viewer: Viewer | None = None) -> None:
         self.viewer = viewer
 
-    # Made when first asked: most requests use one or two of them (a mutation often none).
-    @cached_property
-    def users(self) -> Loader[int, Any]:
-        return Loader(load_fn=_users)
-
-    @cached_property
-    def reports(self) -> Loader[int, Any]:
-        return Loader(load_fn=_reports)
-
-    @cached_property
-    def report_media(self) -> Loader[int, Any]:
-        return Loader(load_fn=_report_media)
-
-    @cached_property
-    def change_media(self) -> Loader[int, Any]:
-        return Loader(load_fn=_change_media)
-
-    @cached_property
-    def timelines(self) -> Loader[int, Any]:
-        return Loader(load_fn=_timelines)
-
-    @cached_property
-    def viewer_marks(self) -> Loader[int, Marks]:
-        return Loader(load_fn=self._viewer_marks)
-
-    @cached_property
-    def report_counts(self) -> Loader[int, int]:
-        return Loader(load_fn=self._report_counts)
-
-    @cached_property
-    def follower_counts(self) -> Loader[int, int]:
-        return Loader(load_fn=_follower_counts)
+    users = _loader(lambda loaders: _users)
+    reports = _loader(lambda loaders: _reports)
+    report_media = _loader(lambda loaders: _report_media)
+    change_media = _loader(lambda loaders: _change_media)
+    timelines = _loader(lambda loaders: _timelines)
+    viewer_marks = _loader(lambda loaders: loaders._viewer_marks)
+    report_counts = _loader(lambda loaders: loaders._report_counts)
+    follower_counts = _loader(lambda loaders: _follower_counts)
 
     async def _report_counts(self, ids: Sequence[int]) -> list[int]:
         """Per user, the reports this viewer may see and attribute to them, in one statement."""

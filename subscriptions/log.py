@@ -7,7 +7,7 @@ out of order, and a reader past a gap would lose the late row for good).
 
 Which in-flight transactions are Warga's: every transaction that may write events takes a
 shared advisory lock (WRITER_LOCK) as its first statement, before it has a transaction id
-(`writer()`, called by domain.tx.atomic()). The horizon is the oldest transaction in the
+(`writing()`, the transaction of domain.tx.atomic()). The horizon is the oldest transaction in the
 reader's snapshot that is not known to be foreign: one that, when pg_locks is read (once, in
 the same statement, after the snapshot), holds its transaction id without that lock. A
 foreign transaction (a bulk load on another database of the server, a `psql` session idle in
@@ -39,6 +39,7 @@ from models.sql import execute, fetch, is_postgres
 # An event row's `tx` on PostgreSQL: its transaction's id, 64 bits (the horizon compares them).
 TX_ID = "pg_current_xact_id()::text::bigint"
 WRITER_LOCK = 0x5741524741  # "WARGA": pg_locks shows it as classid 0x57, objid 0x41524741, objsubid 1
+_MARK = f"pg_advisory_xact_lock_shared({WRITER_LOCK})"  # shared: writers never wait for each other
 _MAX = 2**63  # positions are BIGINT columns
 
 
@@ -99,7 +100,7 @@ class _WriterTransaction(TransactionWrapper):  # type: ignore[misc]
     one round trip for both, and the mark is before any write by construction."""
 
     async def begin(self) -> None:
-        await self._connection.execute(f"BEGIN; SELECT pg_advisory_xact_lock_shared({WRITER_LOCK})")
+        await self._connection.execute(f"BEGIN; SELECT {_MARK}")
         self.transaction = True
 
     async def commit(self) -> None:
@@ -139,7 +140,7 @@ async def writer(conn: BaseDBAsyncClient) -> None:
     transaction's first write (before it has an id), or a reader could take it for a foreign
     one and pass its events. Shared: writers never wait for each other."""
     if is_postgres(conn):
-        await execute(f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK})", conn=conn)
+        await execute(f"SELECT {_MARK}", conn=conn)
 
 
 async def append(
@@ -153,16 +154,15 @@ async def append(
     *,
     registered: bool = False,
 ) -> int:
-    """Write one event row in the caller's transaction; returns its id. A transaction that did
-    not call writer() first (registered=False) may append only before any other write."""
+    """Write one event row in the caller's transaction; returns its id. A transaction not
+    marked first (registered=False: not writing()'s) may append only before any other write."""
     if not registered and is_postgres(conn):
         rows = await fetch(
-            f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK}),"
-            " pg_current_xact_id_if_assigned() IS NOT NULL AS late",
+            f"SELECT {_MARK}, pg_current_xact_id_if_assigned() IS NOT NULL AS late",
             conn=conn,
         )
         if rows[0]["late"]:
-            raise RuntimeError("an event writer must call subscriptions.log.writer() before its first write")
+            raise RuntimeError("an event writer must be marked (log.writing()) before its first write")
     tx = TX_ID if is_postgres(conn) else "0"
     rows = await fetch(
         f"INSERT INTO event (tx, kind, report_id, status_change_id, comment_id, created_at, user_id)"
