@@ -6,6 +6,7 @@ with the same rules."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterator
@@ -430,6 +431,29 @@ def status_span_fill(postgres: bool) -> list[str]:
     ]
 
 
+def _placeholders(start: int, rows: int, width: int) -> str:
+    """`($start+1, ...), (...)`: `rows` rows of `width` positional arguments."""
+    return ", ".join(
+        "(" + ", ".join(f"${start + row * width + i + 1}" for i in range(width)) + ")" for row in range(rows)
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _upsert_sql(
+    spec: tuple[str, tuple[str, ...], tuple[str, ...]], conflict: tuple[str, ...], rows: int, start: int
+) -> str:
+    """The text of an upsert of `rows` rows whose arguments begin after `start`: the same few
+    shapes come back with every change (a report's creation writes the same tables' rows each
+    time), so each is written once."""
+    table, keys, counters = spec
+    columns = (*keys, *counters)
+    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {_placeholders(start, rows, len(columns))}"
+        f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+    )
+
+
 def _upsert(
     spec: tuple[str, tuple[str, ...], tuple[str, ...]],
     conflict: tuple[str, ...],
@@ -437,13 +461,23 @@ def _upsert(
     args: list[Any],
 ) -> str:
     """One table's cells as one upsert; rows sorted so concurrent writers lock in the same order."""
-    table, keys, counters = spec
-    columns = (*keys, *counters)
-    values = ["(" + ", ".join(arg(args, v) for v in (*key[1:], *vec)) + ")" for key, vec in rows]
-    updates = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in counters)
+    start = len(args)
+    for key, vec in rows:
+        args.extend(key[1:])
+        args.extend(vec)
+    return _upsert_sql(spec, conflict, len(rows), start)
+
+
+@functools.lru_cache(maxsize=4096)
+def _span_upsert_sql(rows: int, start: int, merge_stored: bool) -> str:
+    """The text of perf_span's upsert (see _upsert_sql)."""
+    merge = "excluded.{0}" if merge_stored else "warga_hist_add(perf_span.{0}, excluded.{0})"
+    columns = (*SPAN_KEYS, *SPAN_COUNTERS, "response", "resolution")
+    updates = [f"{c} = perf_span.{c} + excluded.{c}" for c in SPAN_COUNTERS]
+    updates += [f"{c} = {merge.format(c)}" for c in ("response", "resolution")]
     return (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(values)}"
-        f" ON CONFLICT ({', '.join(conflict)}) DO UPDATE SET {updates}"
+        f"INSERT INTO perf_span ({', '.join(columns)}) VALUES {_placeholders(start, rows, len(columns))}"
+        f" ON CONFLICT ({', '.join(SPAN_KEYS)}) DO UPDATE SET {', '.join(updates)}"
     )
 
 
@@ -453,20 +487,15 @@ def _span_upsert(rows: dict[SpanKey, SpanDelta], args: list[Any], stored: dict[S
     _stored_hists in this same transaction: one writer at a time)."""
     keys = sorted(rows, key=lambda k: (k[0], k[1], k[2], str(k[3])))  # the same lock order everywhere
     blobs = {k: (hist_blob(rows[k].hists[RESPONSE]), hist_blob(rows[k].hists[RESOLUTION])) for k in keys}
-    merge = "warga_hist_add(perf_span.{0}, excluded.{0})" if stored is None else "excluded.{0}"
     for key, (response, resolution) in (stored or {}).items():
         if key in blobs:
             blobs[key] = (hist_add(response, blobs[key][0]), hist_add(resolution, blobs[key][1]))
-    columns = (*SPAN_KEYS, *SPAN_COUNTERS, "response", "resolution")
-    values = [
-        "(" + ", ".join(arg(args, v) for v in (*k, *rows[k].counters, *blobs[k])) + ")" for k in keys
-    ]
-    updates = [f"{c} = perf_span.{c} + excluded.{c}" for c in SPAN_COUNTERS]
-    updates += [f"{c} = {merge.format(c)}" for c in ("response", "resolution")]
-    return (
-        f"INSERT INTO perf_span ({', '.join(columns)}) VALUES {', '.join(values)}"
-        f" ON CONFLICT ({', '.join(SPAN_KEYS)}) DO UPDATE SET {', '.join(updates)}"
-    )
+    start = len(args)
+    for k in keys:
+        args.extend(k)
+        args.extend(rows[k].counters)
+        args.extend(blobs[k])
+    return _span_upsert_sql(len(keys), start, stored is not None)
 
 
 async def _stored_hists(conn: BaseDBAsyncClient, keys: list[SpanKey]) -> dict[SpanKey, Any]:

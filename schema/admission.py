@@ -25,8 +25,6 @@ from graphql import (
     OperationDefinitionNode,
     SelectionSetNode,
 )
-from graphql import ExecutionResult as GraphQLExecutionResult
-from strawberry.extensions import SchemaExtension
 
 from domain.ratelimit import TooMany, address_key
 
@@ -72,27 +70,22 @@ def client_address(request: Any) -> str:
     return address_key(client.host if client else None)
 
 
-class Admission(SchemaExtension):
-    async def on_execute(self) -> Any:  # type: ignore[override]
-        ec = self.execution_context
-        limiter = _limiter(ec.context)
-        document = ec.graphql_document
-        mutation = getattr(ec.operation_type, "value", None) == "mutation"  # strawberry's own enum
-        if limiter is not None and document is not None and mutation:
-            limited = [
-                (name, key) for name, key in root_fields(document, ec.operation_name) if name in ACTIONS
-            ]
-            if limited:
-                actions = Counter(ACTIONS[name] for name, _ in limited)
-                viewer = getattr(ec.context, "viewer", None)
-                try:
-                    await limiter.admit(
-                        dict(actions), viewer.id if viewer else None, client_address(ec.context.request)
-                    )
-                except TooMany as exc:
-                    errors = [GraphQLError(exc.message, path=[key], original_error=exc) for _, key in limited]
-                    ec.result = GraphQLExecutionResult(data=None, errors=errors)
-        yield
+async def admit(document: DocumentNode, operation_name: str | None, context: Any) -> list[GraphQLError]:
+    """A mutation request's limited fields, all admitted at once (nothing refused: []) or
+    each refused on its own path (nothing may run)."""
+    limiter = _limiter(context)
+    if limiter is None:
+        return []
+    limited = [(name, key) for name, key in root_fields(document, operation_name) if name in ACTIONS]
+    if not limited:
+        return []
+    actions = Counter(ACTIONS[name] for name, _ in limited)
+    viewer = getattr(context, "viewer", None)
+    try:
+        await limiter.admit(dict(actions), viewer.id if viewer else None, client_address(context.request))
+    except TooMany as exc:
+        return [GraphQLError(exc.message, path=[key], original_error=exc) for _, key in limited]
+    return []
 
 
 def _limiter(context: Any) -> Any:

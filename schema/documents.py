@@ -35,6 +35,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
+    OperationType,
     StringValueNode,
     parse,
     specified_rules,
@@ -215,7 +216,10 @@ class Documents:
         doc = self.get(text, limits)
         if doc.errors:
             return doc.errors
-        key = _verdict_key(operation_name, variables)
+        operation = doc.operation(operation_name)
+        # A mutation's variables are new every time (its clientRequestId): not kept.
+        mutation = operation is not None and operation.operation == OperationType.MUTATION
+        key = None if mutation else _verdict_key(operation_name, variables)
         if key is None:
             return self._verdict(doc, operation_name, variables, limits)
         current = catalog()

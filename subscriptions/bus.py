@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Hashable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -27,6 +29,10 @@ class Bus:
         self.broadcast = Broadcast(backend=self.backend)
         self.started = False
         self.announced = 0
+        # Redis: the announcement waiting for the one on its way to go out (see announce).
+        self._latest = 0
+        self._next: asyncio.Future[None] | None = None
+        self._sender: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.broadcast.connect()
@@ -35,15 +41,52 @@ class Bus:
     async def stop(self) -> None:
         if self.started:
             self.started = False
+            if self._sender is not None:
+                self._sender.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._sender
             await self.broadcast.disconnect()
 
     async def announce(self, event_id: int) -> None:
-        if self.started:
-            self.announced += 1
-            if isinstance(self.backend, SupervisedRedisBackend):
-                await self.backend.publish_counted(CHANNEL, str(event_id), COMMITS)
-            else:
-                await self.broadcast.publish(CHANNEL, str(event_id))
+        """Tell every process the log holds events up to `event_id`; returns once an
+        announcement covering it is counted (before the change's client gets its answer).
+        With Redis, the commits made while one announcement is on its way go out together as
+        the next one, as soon as it is back: the first of a quiet moment goes at once, and
+        under hundreds of commits a second the round trips (and every process's wake-ups)
+        are shared. The hubs read the log from their own position, so one announcement of
+        the highest id stands for all."""
+        if not self.started:
+            return
+        self.announced += 1
+        if not isinstance(self.backend, SupervisedRedisBackend):
+            await self.broadcast.publish(CHANNEL, str(event_id))
+            return
+        self._latest = max(self._latest, event_id)
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            self._next.add_done_callback(_retrieved)
+            if self._sender is None:
+                self._sender = asyncio.ensure_future(self._send())
+        await asyncio.shield(self._next)
+
+    async def _send(self) -> None:
+        """Send the waiting announcement, until none is waiting."""
+        done: asyncio.Future[None] | None = None
+        try:
+            while self._next is not None:
+                done, self._next = self._next, None
+                try:
+                    await self.backend.publish_counted(CHANNEL, str(self._latest), COMMITS)
+                except Exception as exc:
+                    done.set_exception(exc)
+                else:
+                    done.set_result(None)
+        finally:
+            self._sender = None
+            for waiting in (done, self._next):  # stopped meanwhile: publish() logs it as lost
+                if waiting is not None and not waiting.done():
+                    waiting.set_exception(ConnectionError("the bus stopped before announcing"))
+            self._next = None
 
     async def version(self) -> Hashable | None:
         """A stamp that changes once any process sharing this bus has committed and announced a
@@ -72,6 +115,13 @@ class Bus:
             state["reconnects"] = self.backend.reconnects
             state["lastError"] = self.backend.last_error
         return state
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """A failed announcement whose callers are gone is not an "exception never retrieved":
+    publish() logs the failure for each caller still waiting."""
+    if not future.cancelled():
+        future.exception()
 
 
 _bus: Bus | None = None
