@@ -124,6 +124,11 @@ class Settings:
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 1024 * 1024))
     max_upload_bytes: int = field(default_factory=lambda: _int("MAX_UPLOAD_BYTES", 11 * 1024 * 1024))
     max_ws_message_bytes: int = field(default_factory=lambda: _int("MAX_WS_MESSAGE_BYTES", 256 * 1024))
+    # A client whose documents keep being refused (serving/refusals.py): REFUSALS_FREE at once,
+    # then REFUSALS_PER_SECOND; beyond that each refusal waits REFUSAL_DELAY_SECONDS.
+    refusals_free: int = field(default_factory=lambda: _int("REFUSALS_FREE", 20))
+    refusals_per_second: float = field(default_factory=lambda: _float("REFUSALS_PER_SECOND", 2))
+    refusal_delay: float = field(default_factory=lambda: _float("REFUSAL_DELAY_SECONDS", 1))
     header_timeout: float = field(default_factory=lambda: _float("HEADER_TIMEOUT_SECONDS", 10))
     body_timeout: float = field(default_factory=lambda: _float("BODY_TIMEOUT_SECONDS", 60))
     body_idle_timeout: float = field(default_factory=lambda: _float("BODY_IDLE_TIMEOUT_SECONDS", 10))

@@ -34,7 +34,7 @@ from domain.errors import Unauthenticated
 from domain.faults import classify
 from domain.media import Decoder
 from domain.notifications_sender import Sender
-from domain.ratelimit import RateLimiter
+from domain.ratelimit import RateLimiter, Slowdown
 from domain.readgate import ReadGate
 from domain.tx import now
 from models.enums import RegionLevel
@@ -139,9 +139,9 @@ class WargaGraphQL(GraphQLView):
     graphql_ws_handler_class = LegacyWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, refusals: Refusals | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.refusals = Refusals()
+        self.refusals = refusals or Refusals()
         self._kinds: dict[tuple[str, str | None], str] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -309,6 +309,8 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
     settings = settings or get_settings()
     collector = collector or collector_for(settings)
     settings.media_root.mkdir(parents=True, exist_ok=True)
+    # One allowance of refused documents per client address, over HTTP and websockets alike.
+    slowdown = Slowdown(settings.refusals_free, settings.refusals_per_second, settings.refusal_delay)
     graphql = WargaGraphQL(
         schema,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL],
@@ -316,6 +318,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
         keep_alive=False,
         graphql_ide="graphiql" if settings.graphiql else None,
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+        refusals=Refusals(slowdown=slowdown),
     )
     limiter = RateLimiter.for_settings(settings, on_limited=metrics.rate_limited)
 
@@ -395,6 +398,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
     )
     app.state.settings = settings
     app.state.limiter = limiter
+    app.state.slowdown = slowdown
     app.state.collector = collector
     app.state.graphql = graphql
     app.state.read_gate = ReadGate(settings.searches_per_client)

@@ -11,7 +11,8 @@ and its timeouts), measures the anonymous feed with wrk alone, then again under 
   websockets (both subprotocols) that never send connection_init, each reopened when cut;
 * oversized: 4 clients posting 5 MB bodies in a loop (declared and chunked);
 * cycle: 8 clients sending the 300-byte nested `report { timeline { report ...` query of
-  issue 12 in a loop (refused before execution once cost limits exist; until then it runs);
+  issue 12 in a loop (refused before execution by the cost limits; from one address, so after
+  REFUSALS_FREE refusals each further one waits: serving/refusals.py);
 * all of the above together.
 
 Target: honest throughput under attack above 80% of its unattacked figure. The attackers run

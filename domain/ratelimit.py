@@ -27,6 +27,8 @@ import ipaddress
 import logging
 import math
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -113,6 +115,43 @@ def address_key(host: str | None) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address) + "/64"
     return str(ip)
+
+
+class Slowdown:
+    """A token bucket of refusals per client address: `free` at once, refilled at `per_second`;
+    a refusal that finds the bucket empty waits `delay` seconds before it is answered. At most
+    `max_clients` addresses are remembered (the least recent forgotten first, never all at
+    once: flooding it with addresses forgets only the flooder's oldest)."""
+
+    def __init__(
+        self,
+        free: int = 20,
+        per_second: float = 2.0,
+        delay: float = 1.0,
+        max_clients: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.free, self.per_second, self.delay = free, per_second, delay
+        self.max_clients = max_clients
+        self.clock = clock
+        self.slowed = 0
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # tokens, when
+
+    def wait(self, client: str) -> float:
+        """Count one refusal of this client's; how long its answer is to wait."""
+        now = self.clock()
+        tokens, at = self._buckets.pop(client, (float(self.free), now))
+        tokens = min(float(self.free), tokens + (now - at) * self.per_second)
+        wait = 0.0
+        if tokens >= 1:
+            tokens -= 1
+        else:
+            wait = self.delay
+            self.slowed += 1
+        self._buckets[client] = (tokens, now)
+        if len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
 
 
 def account_key(user_id: int | None, normalised_login: str) -> str:

@@ -18,7 +18,7 @@ from resolvers import mutation as m
 from resolvers import notifications as n
 from resolvers import performance as perf
 from resolvers import query as q
-from schema.admission import admit
+from schema.admission import admit, slow_down
 from schema.cache import AGGREGATE, ResponseCache
 from schema.documents import GATE_PASSED, GATE_REFUSED, NOT_TRUSTED, Checked, Documents
 from schema.errors import ClientErrors, to_client_error
@@ -355,6 +355,7 @@ class WargaSchema(strawberry.Schema):
                 return _refused([to_client_error(GraphQLError(exc.message, extensions=exc.extensions))])
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
+            await slow_down(context_value, checked.errors or [])
             return _refused(checked.errors or [])
         if _is_mutation(checked):  # over a websocket: one result, the same as over HTTP
             assert isinstance(checked, Checked)

@@ -11,6 +11,7 @@ path. "Nothing was saved" is then exactly what the answer says.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,8 @@ from graphql import (
 )
 
 from domain.ratelimit import TooMany, address_key
+from schema.documents import NOT_TRUSTED
+from telemetry import metrics
 
 # Mutation field -> the limited action it is (domain/ratelimit.py Limits.actions).
 ACTIONS = {"register": "register", "login": "login", "createReport": "create_report"}
@@ -92,3 +95,19 @@ def _limiter(context: Any) -> Any:
     request = getattr(context, "request", None)
     app = getattr(request, "app", None)
     return getattr(getattr(app, "state", None), "limiter", None)
+
+
+async def slow_down(context: Any, refusal: list[GraphQLError]) -> None:
+    """A websocket operation the gate refused waits as a refused HTTP request does when its
+    client address has erred too often (domain.ratelimit.Slowdown, serving/refusals.py):
+    refused documents in a loop cost no more over a socket. Not for refusals that depend on
+    the caller (an unregistered document from a signed-out client)."""
+    request = getattr(context, "request", None)
+    slowdown = getattr(getattr(getattr(request, "app", None), "state", None), "slowdown", None)
+    code = (refusal[0].extensions or {}).get("code") if refusal else None
+    if slowdown is None or code == NOT_TRUSTED:
+        return
+    delay = slowdown.wait(client_address(request))
+    if delay:
+        metrics.http_refused("refusal_slowed")
+        await asyncio.sleep(delay)

@@ -12,10 +12,19 @@ when only registered ones are accepted) are not kept.
 
 Bounded by entries and by the bytes of the bodies kept; cleared when the reference data (the
 catalog, whose sizes bound the cost model) is reloaded.
+
+Even answered from here, a refusal is a request the server reads and answers: a client that
+sends refused documents in a loop (issue 12's cycle query, eight connections) took a fifth
+of the server from honest clients. So a client address whose requests keep being refused
+waits before each further refusal (Slowdown): its first few come at once (a developer's
+mistakes while writing a query), then they come as slowly as the client is allowed to err,
+which costs the server a sleeping coroutine, not a core. Honest requests from the same
+address (a carrier's shared address) are never delayed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -23,11 +32,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.catalog import catalog
+from domain.ratelimit import Slowdown, address_key
 from schema.documents import GATE_PASSED, GATE_REFUSED
 from telemetry import metrics
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+Send = Callable[[Message], Awaitable[None]]
 
 MAX_BODY = 16 * 1024  # larger requests are not kept (nor read ahead)
 
@@ -40,8 +51,16 @@ class Refusal:
     code: str | None
 
 
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return address_key(client[0] if client else None)
+
+
 class Refusals:
-    def __init__(self, max_entries: int = 1024, max_bytes: int = 8 << 20) -> None:
+    def __init__(
+        self, max_entries: int = 1024, max_bytes: int = 8 << 20, slowdown: Slowdown | None = None
+    ) -> None:
+        self.slowdown = slowdown or Slowdown()
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0
@@ -90,7 +109,8 @@ class Refusals:
         app: Callable[..., Awaitable[None]],
         kind_of: Callable[[bytes], str],
     ) -> None:
-        """Answer a kept refusal, or run `app` and keep its answer if the gate refused it."""
+        """Answer a kept refusal, or run `app` and keep its answer if the gate refused it;
+        either way, a refusal waits first if its client has erred too often (Slowdown)."""
         if scope["method"] not in ("GET", "POST"):
             await app(scope, receive, send)
             return
@@ -105,30 +125,57 @@ class Refusals:
             body += message.get("body", b"")
             more = message.get("more_body", False)
             if more and len(body) > MAX_BODY:  # not one to keep: hand over what was read
-                await app(scope, _replaying(replay, receive), send)
+                await app(scope, _replaying(replay, receive), self._slowed(scope, send))
                 return
         if not more and len(body) <= MAX_BODY:
             found = self.lookup(scope, body)
             if found is not None:
+                await self._wait(scope)
                 started = time.perf_counter()
                 await send({**found.start, "headers": list(found.start["headers"])})  # copies: the
                 await send({"type": "http.response.body", "body": found.body})  # layers outside edit them
                 metrics.graphql_request(found.kind, found.code, time.perf_counter() - started)
                 return
         sent: list[Message] = []
+        slowed = self._slowed(scope, send)
 
         async def capture(message: Message) -> None:
             sent.append({**message, "headers": list(message.get("headers", ()))})
-            await send(message)
+            await slowed(message)
 
         await app(scope, _replaying(replay, receive), capture)
-        state = scope.get("state") or {}
-        code = state.get(GATE_REFUSED)
-        if code is None or state.get(GATE_PASSED) or len(body) > MAX_BODY:
+        code = _refused(scope)
+        if code is None or len(body) > MAX_BODY:
             return
         if len(sent) != 2 or sent[1].get("more_body"):
             return
         self.keep(scope, body, Refusal(sent[0], sent[1].get("body", b""), kind_of(body), code))
+
+    async def _wait(self, scope: Scope) -> None:
+        """Count a refusal of this request's client, and wait as long as Slowdown says."""
+        delay = self.slowdown.wait(_client(scope))
+        if delay:
+            metrics.http_refused("refusal_slowed")
+            await asyncio.sleep(delay)
+
+    def _slowed(self, scope: Scope, send: Send) -> Send:
+        """`send`, which first waits (_wait) when the answer it starts is a gate's refusal: a
+        client varying its refused documents' bytes (none kept) waits as well."""
+
+        async def slowed(message: Message) -> None:
+            if message["type"] == "http.response.start" and _refused(scope) is not None:
+                await self._wait(scope)
+            await send(message)
+
+        return slowed
+
+
+def _refused(scope: Scope) -> str | None:
+    """The gate's refusal code of this request, when it was refused for anyone (not kept when
+    the refusal depends on the caller: GATE_PASSED)."""
+    state = scope.get("state") or {}
+    code = state.get(GATE_REFUSED)
+    return None if code is None or state.get(GATE_PASSED) else code
 
 
 Receive = Callable[[], Awaitable[Message]]

@@ -120,6 +120,7 @@ os.environ["REPORTS_PER_MINUTE"] = "100000"
 os.environ["REPORTS_PER_MINUTE_PER_ADDRESS"] = "100000"
 os.environ["REGISTER_PER_HOUR_PER_ADDRESS"] = "100000"
 os.environ["LOGINS_PER_MINUTE_PER_ADDRESS"] = "100000"
+os.environ["REFUSALS_FREE"] = "100000"  # the fuzz and the limits' tests send thousands
 # Notifications (tests/test_notifications.py): push endpoints on the local receivers, e-mail to a
 # local SMTP server on a port reserved here (it runs only while a test needs it), a short lease.
 os.environ["PUSH_ENDPOINT_HOSTS"] = "http://127.0.0.1:*"

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from domain.ratelimit import Backoff, Rule
+from domain.ratelimit import Backoff, Rule, Slowdown
 from tests.helpers import LOGIN, MONAS, REGISTER, category_id, citizen, gql, ok, report, staff
+from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
 
 @asynccontextmanager
@@ -222,6 +223,69 @@ async def test_open311_posts_spend_the_same_report_budget(app, client, limits):
     assert (await client.post("/open311/v2/requests.json", data=form)).status_code == 200
     resp = await client.post("/open311/v2/requests.json", data=form)
     assert resp.status_code == 429
+
+
+# ---------------------------------------------------------------- refused documents
+
+
+BROKEN = "{ reports(first: 1) { edges { node { id } } }"  # one brace short: refused by the gate
+
+
+@pytest.fixture
+def slowdown(app: Any) -> Any:
+    """A small allowance of refusals for one test (the suite's is unlimited), over HTTP and
+    websockets alike."""
+    refusals, original = app.state.graphql.refusals, app.state.slowdown
+    small = Slowdown(free=3, per_second=0.01, delay=0.6)
+    refusals.slowdown = app.state.slowdown = small
+    yield small
+    refusals.slowdown = app.state.slowdown = original
+
+
+async def test_a_client_whose_documents_keep_being_refused_waits_and_its_honest_requests_do_not(
+    app, slowdown
+):
+    async def timed(c: httpx.AsyncClient, query: str) -> tuple[float, list[str]]:
+        started = time.monotonic()
+        resp = await c.post("/graphql", json={"query": query})
+        return time.monotonic() - started, codes(resp.json())
+
+    async with client_at(app, "10.9.0.1") as erring, client_at(app, "10.9.0.2") as other:
+        first = [await timed(erring, BROKEN) for _ in range(3)]  # a developer's mistakes
+        assert all(t < 0.45 and c == ["GRAPHQL_PARSE_FAILED"] for t, c in first), first
+        again = [await timed(erring, BROKEN) for _ in range(2)]  # kept refusals: they wait
+        varied = await timed(erring, BROKEN + " " * 7)  # other bytes, none kept: it waits too
+        assert all(t >= 0.6 and c == ["GRAPHQL_PARSE_FAILED"] for t, c in [*again, varied]), again
+        honest = await timed(erring, "{ reports(first: 1) { edges { node { id } } } }")
+        assert honest[0] < 0.45 and honest[1] == [], honest  # the same address, not slowed
+        assert (await timed(other, BROKEN))[0] < 0.45  # another address has its own allowance
+    assert slowdown.slowed == 3
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_refused_documents_over_a_websocket_wait_as_over_http(live_url, slowdown, protocol):
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol) as ws:
+        waits = []
+        for _ in range(5):
+            started = time.monotonic()
+            await ws.subscribe(BROKEN.replace("{", "subscription {", 1))
+            message = await ws.receive()
+            assert message["type"] == "error", message
+            waits.append(time.monotonic() - started)
+        assert all(w < 0.45 for w in waits[:3]) and all(w >= 0.6 for w in waits[3:]), waits
+        await ws.subscribe("subscription { reportCreated { id } }")  # and the socket still works
+    assert slowdown.slowed == 2
+
+
+async def test_the_slowdown_refills_and_remembers_a_bounded_number_of_clients() -> None:
+    clock = [0.0]
+    slow = Slowdown(free=2, per_second=1.0, delay=1.0, max_clients=3, clock=lambda: clock[0])
+    assert [slow.wait("a") for _ in range(3)] == [0.0, 0.0, 1.0]
+    clock[0] += 1.0  # one refusal's worth back
+    assert [slow.wait("a") for _ in range(2)] == [0.0, 1.0]
+    for name in ("b", "c", "d"):  # a flood of addresses forgets the least recent, not everyone
+        slow.wait(name)
+    assert len(slow._buckets) == 3 and "a" not in slow._buckets
 
 
 # ---------------------------------------------------------------- request bounds

@@ -22,10 +22,12 @@ RANKINGS = """{ bad: report(id: "x") { id }
   staff: rankings(level: STAFF) { unitId staff { displayName } reportsReceived } }"""
 
 
-async def _cancel_after(aw: object, turns: int) -> None:
+async def _cancel_after(aw: object, turns: int, seconds: float = 0.0) -> None:
     task = asyncio.ensure_future(aw)  # type: ignore[arg-type]
     for _ in range(turns):
         await asyncio.sleep(0)
+    if seconds:
+        await asyncio.sleep(seconds)
     task.cancel()
     try:
         await task
@@ -51,8 +53,10 @@ async def test_reads_cancelled_anywhere_leave_nothing_held(client) -> None:
 async def test_mutations_cancelled_anywhere_are_whole_or_absent(client) -> None:
     token, _ = await citizen(client)
     keys = []
-    for turns in range(40):
-        key = f"cancelled-{turns}"
+    # Every early point by loop turns; then later ones by time, since on a loaded machine the
+    # caller's row (SQLite's reads go through a thread) may take more than 40 turns to come.
+    for turns, seconds in [*((t, 0.0) for t in range(40)), (40, 0.02), (40, 0.05), (40, 0.2)]:
+        key = f"cancelled-{turns}-{seconds}"
         keys.append(key)
         payload = {
             "clientRequestId": key,
@@ -63,7 +67,7 @@ async def test_mutations_cancelled_anywhere_are_whole_or_absent(client) -> None:
         await _cancel_after(
             client.post("/graphql", json={"query": CREATE_REPORT, "variables": {"input": payload}},
                         headers={"Authorization": f"Bearer {token}"}),
-            turns,
+            turns, seconds,
         )  # fmt: skip
     await _still_answers(client, token)
     from schema import schema
