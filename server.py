@@ -139,9 +139,9 @@ class WargaGraphQL(GraphQLView):
     graphql_ws_handler_class = LegacyWSHandler
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(self, *args: Any, refusals: Refusals | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.refusals = refusals or Refusals()
+        self.refusals = Refusals()
         self._kinds: dict[tuple[str, str | None], str] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -310,7 +310,10 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
     collector = collector or collector_for(settings)
     settings.media_root.mkdir(parents=True, exist_ok=True)
     # One allowance of refused documents per client address, over HTTP and websockets alike.
-    slowdown = Slowdown(settings.refusals_free, settings.refusals_per_second, settings.refusal_delay)
+    slowdown = Slowdown(
+        settings.refusals_free, settings.refusals_per_second, settings.refusal_delay,
+        on_slowed=lambda: metrics.http_refused("refusal_slowed"),
+    )  # fmt: skip
     graphql = WargaGraphQL(
         schema,
         subscription_protocols=[GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL],
@@ -318,7 +321,6 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
         keep_alive=False,
         graphql_ide="graphiql" if settings.graphiql else None,
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
-        refusals=Refusals(slowdown=slowdown),
     )
     limiter = RateLimiter.for_settings(settings, on_limited=metrics.rate_limited)
 

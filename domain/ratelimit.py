@@ -22,6 +22,7 @@ everyone or letting everything through.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -130,8 +131,10 @@ class Slowdown:
         delay: float = 1.0,
         max_clients: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        on_slowed: Callable[[], None] | None = None,
     ) -> None:
         self.free, self.per_second, self.delay = free, per_second, delay
+        self.on_slowed = on_slowed
         self.max_clients = max_clients
         self.clock = clock
         self.slowed = 0
@@ -148,10 +151,19 @@ class Slowdown:
         else:
             wait = self.delay
             self.slowed += 1
+            if self.on_slowed is not None:
+                self.on_slowed()
         self._buckets[client] = (tokens, now)
         if len(self._buckets) > self.max_clients:
             self._buckets.popitem(last=False)
         return wait
+
+    async def pause(self, host: str | None) -> None:
+        """Count one refusal of the client at `host` and wait as long as wait() says: every
+        refusal (HTTP, websocket, a body over the limit) goes through here."""
+        delay = self.wait(address_key(host))
+        if delay:
+            await asyncio.sleep(delay)
 
 
 def account_key(user_id: int | None, normalised_login: str) -> str:

@@ -3,6 +3,7 @@ fetched in one query per kind, whatever the page size."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
@@ -21,20 +22,21 @@ V = TypeVar("V")
 
 
 class Loader(DataLoader[K, V]):
-    """strawberry's DataLoader, never joining a batch whose dispatch was called off.
+    """strawberry's DataLoader, whose loads a cancelled waiter cannot cancel for the others.
 
-    strawberry (0.341, pinned in pyproject.toml) cancels a batch's dispatch once every future
-    in it is cancelled, as a failing field's siblings' are (the fast path's TaskGroups,
-    graphql-core's gather_with_cancel). Cancelled before its first step, the dispatch never
-    marks the batch dispatched, so the next load joined the batch and waited forever: the
-    fuzz test's request that got no answer (tests/test_bad_inputs.py). Such a batch is left
-    behind instead: the load starts a batch, and a dispatch, of its own."""
+    strawberry (0.341, pinned in pyproject.toml) hands every load of a key the same cached
+    future, and a task cancelled while it awaits a future cancels that future: when a failing
+    field's siblings are cancelled (the fast path's TaskGroups, graphql-core's
+    gather_with_cancel), another field still awaiting the same key got a CancelledError that
+    no field error catches, and the request answered 500 (found by the fast-path differential
+    test); and a batch whose futures were all cancelled had its dispatch called off before it
+    marked itself dispatched, so the next load joined it and waited forever (the fuzz test's
+    request that got no answer, tests/test_bad_inputs.py). Each load is shielded instead: a
+    cancelled waiter gives up its own wait, and the load, its batch and its cached answer
+    stay for everyone else."""
 
     def load(self, key: K) -> Awaitable[V]:
-        batch = self.batch
-        if batch is not None and not batch.dispatched and all(t.future.cancelled() for t in batch.tasks):
-            self.batch = None
-        return super().load(key)
+        return asyncio.shield(super().load(key))
 
 
 def _loader(batch: Callable[[Any], Callable[[Sequence[Any]], Awaitable[list[Any]]]]) -> Any:

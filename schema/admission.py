@@ -11,7 +11,6 @@ path. "Nothing was saved" is then exactly what the answer says.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -29,7 +28,6 @@ from graphql import (
 
 from domain.ratelimit import TooMany, address_key
 from schema.documents import NOT_TRUSTED
-from telemetry import metrics
 
 # Mutation field -> the limited action it is (domain/ratelimit.py Limits.actions).
 ACTIONS = {"register": "register", "login": "login", "createReport": "create_report"}
@@ -107,7 +105,5 @@ async def slow_down(context: Any, refusal: list[GraphQLError]) -> None:
     code = (refusal[0].extensions or {}).get("code") if refusal else None
     if slowdown is None or code == NOT_TRUSTED:
         return
-    delay = slowdown.wait(client_address(request))
-    if delay:
-        metrics.http_refused("refusal_slowed")
-        await asyncio.sleep(delay)
+    client = getattr(request, "client", None)
+    await slowdown.pause(client.host if client else None)

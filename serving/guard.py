@@ -24,6 +24,16 @@ from telemetry import logs, metrics
 Scope = dict[str, Any]
 Message = dict[str, Any]
 
+
+async def pause_refused(scope: Scope) -> None:
+    """A refusal of this request's client, counted by the app's one Slowdown (app.state), which
+    may make it wait: the same allowance for refused documents and oversized bodies."""
+    slowdown = getattr(getattr(scope.get("app"), "state", None), "slowdown", None)
+    if slowdown is not None:
+        client = scope.get("client")
+        await slowdown.pause(client[0] if client else None)
+
+
 # The dashboard is same-origin modules, its stylesheet and fetch/websocket to /graphql; its
 # legend swatches and score bars set style attributes (style-src-attr), never <style> or
 # scripts of their own.
@@ -146,6 +156,7 @@ class Guard:
 
         if declared is not None and declared.isdigit() and int(declared) > limit:
             refusal.append(self._too_large(limit, multipart))
+            await self._slowed(scope)
             await send_guarded({"type": "http.response.start", "status": 413, "headers": []})
             return
 
@@ -173,6 +184,7 @@ class Guard:
                 received += len(message.get("body", b""))
                 if received > limit:
                     refusal.append(self._too_large(limit, multipart))
+                    await self._slowed(scope)
                     return {"type": "http.disconnect"}
                 if not message.get("more_body", False):
                     body_done = True
@@ -181,6 +193,12 @@ class Guard:
         await self.app(scope, receive_guarded, send_guarded)
         if refusal and not started:
             await send_guarded({"type": "http.response.start", "status": 500, "headers": []})
+
+    async def _slowed(self, scope: Scope) -> None:
+        """Bodies over the limit count as refusals of their client (serving/refusals.py): one
+        that keeps sending them waits before each further 413, reading nothing meanwhile, so
+        its writes stall on a full socket instead of costing the server their bytes."""
+        await pause_refused(scope)
 
     def _too_large(self, limit: int, multipart: bool) -> tuple[int, str, str]:
         metrics.http_refused("body_too_large")

@@ -26,6 +26,7 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from domain.ratelimit import address_key
 from telemetry import metrics
 
 TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -106,6 +107,23 @@ class GuardedH11Protocol(HeaderTimeout, H11Protocol):
     pass
 
 
+def _answer_and_close(transport: Any, answer: bytes) -> None:
+    if not transport.is_closing():
+        if answer:
+            transport.write(answer)
+        transport.close()
+
+
+def _slowdown_of(app: Any) -> Any:
+    """The app's Slowdown (app.state.slowdown) behind uvicorn's wrappers (proxy headers, ...)."""
+    for _ in range(8):
+        state = getattr(app, "state", None)
+        if state is not None:
+            return getattr(state, "slowdown", None)
+        app = getattr(app, "app", None)
+    return None
+
+
 class BodyLimit:
     """Mixin for uvicorn's httptools protocol: refuse an oversized body before the app runs
     (declared) or as soon as it passes the limit (chunked), and close the connection."""
@@ -128,11 +146,23 @@ class BodyLimit:
         self._refused_body = True
         metrics.http_refused("body_too_large")
         transport = getattr(self, "transport", None)
-        if transport is not None and not transport.is_closing():
-            cycle = getattr(self, "cycle", None)
-            if cycle is None or not cycle.response_started:
-                transport.write(too_large_response(self._body_limit, self._multipart))
-            transport.close()
+        if transport is None or transport.is_closing():
+            return
+        cycle = getattr(self, "cycle", None)
+        answer = b""
+        if cycle is None or not cycle.response_started:
+            answer = too_large_response(self._body_limit, self._multipart)
+        # A client that keeps sending oversized bodies waits for each further 413 (the app's
+        # one Slowdown, serving/guard.pause_refused): nothing more is read meanwhile, so its
+        # writes stall on a full socket instead of costing an accept and a parse each.
+        slowdown = _slowdown_of(getattr(self, "app", None))
+        client = getattr(self, "client", None)
+        delay = slowdown.wait(address_key(client[0] if client else None)) if slowdown is not None else 0.0
+        if delay:
+            transport.pause_reading()
+            asyncio.get_running_loop().call_later(delay, _answer_and_close, transport, answer)
+        else:
+            _answer_and_close(transport, answer)
 
     def on_message_begin(self) -> None:
         self._refused_body = False

@@ -24,7 +24,6 @@ address (a carrier's shared address) are never delayed.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -32,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.catalog import catalog
-from domain.ratelimit import Slowdown, address_key
 from schema.documents import GATE_PASSED, GATE_REFUSED
+from serving.guard import pause_refused
 from telemetry import metrics
 
 Scope = dict[str, Any]
@@ -51,16 +50,8 @@ class Refusal:
     code: str | None
 
 
-def _client(scope: Scope) -> str:
-    client = scope.get("client")
-    return address_key(client[0] if client else None)
-
-
 class Refusals:
-    def __init__(
-        self, max_entries: int = 1024, max_bytes: int = 8 << 20, slowdown: Slowdown | None = None
-    ) -> None:
-        self.slowdown = slowdown or Slowdown()
+    def __init__(self, max_entries: int = 1024, max_bytes: int = 8 << 20) -> None:
         self.max_entries = max_entries
         self.max_bytes = max_bytes
         self.bytes = 0
@@ -130,7 +121,7 @@ class Refusals:
         if not more and len(body) <= MAX_BODY:
             found = self.lookup(scope, body)
             if found is not None:
-                await self._wait(scope)
+                await pause_refused(scope)
                 started = time.perf_counter()
                 await send({**found.start, "headers": list(found.start["headers"])})  # copies: the
                 await send({"type": "http.response.body", "body": found.body})  # layers outside edit them
@@ -151,20 +142,13 @@ class Refusals:
             return
         self.keep(scope, body, Refusal(sent[0], sent[1].get("body", b""), kind_of(body), code))
 
-    async def _wait(self, scope: Scope) -> None:
-        """Count a refusal of this request's client, and wait as long as Slowdown says."""
-        delay = self.slowdown.wait(_client(scope))
-        if delay:
-            metrics.http_refused("refusal_slowed")
-            await asyncio.sleep(delay)
-
     def _slowed(self, scope: Scope, send: Send) -> Send:
-        """`send`, which first waits (_wait) when the answer it starts is a gate's refusal: a
+        """`send`, which first waits (pause_refused) when the answer it starts is a gate's refusal: a
         client varying its refused documents' bytes (none kept) waits as well."""
 
         async def slowed(message: Message) -> None:
             if message["type"] == "http.response.start" and _refused(scope) is not None:
-                await self._wait(scope)
+                await pause_refused(scope)
             await send(message)
 
         return slowed

@@ -147,7 +147,9 @@ async def test_aliased_registrations_count_one_by_one_and_all_or_nothing(app, cl
     assert await User.filter(handle__startswith="alias").count() == 0  # nothing ran
     data = await ok(client, aliased("register", 5, args, "{ token }"))
     assert len(data) == 5 and await User.filter(handle__startswith="alias").count() == 5
-    body = await gql(client, REGISTER, {"input": {"handle": "alias9", "displayName": "A", "password": "rahasia-123"}})
+    body = await gql(
+        client, REGISTER, {"input": {"handle": "alias9", "displayName": "A", "password": "rahasia-123"}}
+    )
     assert codes(body) == ["RATE_LIMITED"]
     # Fragments and inline fragments count too.
     frag = """mutation { ...R ... on Mutation { b: register(input: {handle: "alias8", displayName: "A",
@@ -235,11 +237,10 @@ BROKEN = "{ reports(first: 1) { edges { node { id } } }"  # one brace short: ref
 def slowdown(app: Any) -> Any:
     """A small allowance of refusals for one test (the suite's is unlimited), over HTTP and
     websockets alike."""
-    refusals, original = app.state.graphql.refusals, app.state.slowdown
-    small = Slowdown(free=3, per_second=0.01, delay=0.6)
-    refusals.slowdown = app.state.slowdown = small
-    yield small
-    refusals.slowdown = app.state.slowdown = original
+    original = app.state.slowdown
+    app.state.slowdown = Slowdown(free=3, per_second=0.01, delay=0.6)
+    yield app.state.slowdown
+    app.state.slowdown = original
 
 
 async def test_a_client_whose_documents_keep_being_refused_waits_and_its_honest_requests_do_not(
@@ -275,6 +276,25 @@ async def test_refused_documents_over_a_websocket_wait_as_over_http(live_url, sl
         assert all(w < 0.45 for w in waits[:3]) and all(w >= 0.6 for w in waits[3:]), waits
         await ws.subscribe("subscription { reportCreated { id } }")  # and the socket still works
     assert slowdown.slowed == 2
+
+
+async def test_a_client_that_keeps_sending_oversized_bodies_waits_before_each_413(app, slowdown):
+    big = {"query": "{ __typename }", "variables": {"x": "a" * (app.state.settings.max_body_bytes + 10)}}
+    async with client_at(app, "10.9.0.3") as flooding:
+        waits = []
+        for _ in range(5):
+            started = time.monotonic()
+            resp = await flooding.post("/graphql", json=big)
+            assert resp.status_code == 413 and codes(resp.json()) == ["PAYLOAD_TOO_LARGE"]
+            waits.append(time.monotonic() - started)
+        assert all(w < 0.45 for w in waits[:3]) and all(w >= 0.6 for w in waits[3:]), waits
+        # its refused documents draw on the same allowance
+        started = time.monotonic()
+        assert codes((await flooding.post("/graphql", json={"query": BROKEN})).json()) == [
+            "GRAPHQL_PARSE_FAILED"
+        ]
+        assert time.monotonic() - started >= 0.6
+    assert slowdown.slowed == 3
 
 
 async def test_the_slowdown_refills_and_remembers_a_bounded_number_of_clients() -> None:
@@ -408,9 +428,11 @@ async def test_metrics_need_the_token_and_count_requests_refusals_and_limits(app
     try:
         assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 404
         await ok(client, "{ categories { id } }")
-        await gql(client, "mutation { login(input: {login: \"nobody\", password: \"x\"}) { token } }")
+        await gql(client, 'mutation { login(input: {login: "nobody", password: "x"}) { token } }')
         limits(register_per_address=Rule("register/address", 0, 3600))
-        await gql(client, REGISTER, {"input": {"handle": "m1", "displayName": "M", "password": "rahasia-123"}})
+        await gql(
+            client, REGISTER, {"input": {"handle": "m1", "displayName": "M", "password": "rahasia-123"}}
+        )
         metrics.refused_document("QUERY_TOO_COMPLEX")
         start = time.monotonic()
         resp = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
@@ -424,7 +446,7 @@ async def test_metrics_need_the_token_and_count_requests_refusals_and_limits(app
     assert 'warga_graphql_requests_total{kind="mutation",outcome="RATE_LIMITED"}' in text
     assert 'warga_rate_limited_total{rule="register/address"}' in text
     assert 'warga_refused_documents_total{reason="QUERY_TOO_COMPLEX"}' in text
-    assert 'warga_http_refused_total' in text and "warga_graphql_latency_seconds_bucket" in text
+    assert "warga_http_refused_total" in text and "warga_graphql_latency_seconds_bucket" in text
     for name in ("warga_live_subscribers", "warga_read_cache_total", "warga_event_lag_seconds"):
         assert name in text
 

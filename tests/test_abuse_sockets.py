@@ -41,7 +41,9 @@ async def guarded(app: Any) -> AsyncIterator[tuple[str, int]]:
     view.connection_init_wait_timeout = timedelta(seconds=0.6)
     options = uvicorn_options(settings, log_level="warning", access_log=False)
     options.pop("log_config")  # the test process keeps its own logging
-    options["http"] = protocol_class(settings.header_timeout, (settings.max_body_bytes, settings.max_upload_bytes))
+    options["http"] = protocol_class(
+        settings.header_timeout, (settings.max_body_bytes, settings.max_upload_bytes)
+    )
     inner = Guard(
         app,
         max_body_bytes=settings.max_body_bytes,
@@ -107,7 +109,9 @@ async def test_a_body_that_stalls_is_cut_with_408_and_honest_clients_go_on(guard
 
 async def test_a_body_trickled_slower_than_the_total_limit_is_cut(guarded):
     reader, writer = await asyncio.open_connection(*guarded)
-    writer.write(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n")
+    writer.write(
+        b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+    )
     started = time.monotonic()
 
     async def trickle() -> None:
@@ -187,6 +191,41 @@ async def test_a_chunked_body_is_cut_when_it_passes_the_limit(counted):
         assert (await c.post("/x", content=b"{}")).status_code == 200
 
 
+async def test_a_client_that_keeps_sending_oversized_bodies_waits_for_each_further_413():
+    """The protocol's refusals draw on the app's Slowdown (app.state.slowdown) as the app's own
+    do: after the allowance, the 413 comes only after the delay, and nothing is read meanwhile."""
+    from types import SimpleNamespace
+
+    from domain.ratelimit import Slowdown
+    from serving.protocol import protocol_class
+
+    class App:
+        state = SimpleNamespace(slowdown=Slowdown(free=2, per_second=0.01, delay=0.6))
+
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    app = App()
+    async with served(app, http=protocol_class(5.0, (1000, 5000))) as (host, port):
+        waits = []
+        for _ in range(4):
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1001\r\n\r\n")  # fmt: skip
+            await writer.drain()
+            data, took = await _read_all(reader, 5)
+            assert data.startswith(b"HTTP/1.1 413") and b"PAYLOAD_TOO_LARGE" in data
+            waits.append(took)
+            writer.close()
+        assert waits[0] < 0.45 and waits[1] < 0.45 and all(w >= 0.6 for w in waits[2:]), waits
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as c:  # honest: at once
+            started = time.monotonic()
+            assert (await c.post("/x", content=b"{}")).status_code == 200
+            assert time.monotonic() - started < 0.45
+    assert app.state.slowdown.slowed == 2
+
+
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_websockets_that_never_send_connection_init_are_closed(guarded, protocol):
     host, port = guarded
@@ -256,7 +295,10 @@ async def test_logs_are_json_with_a_request_id_and_never_a_secret(served_process
         reg = {"handle": "logtest", "displayName": "L", "password": password}
         resp = await c.post("/graphql", json={"query": REGISTER, "variables": {"input": reg}})
         assert resp.status_code == 200
-        await c.post("/graphql", json={"query": LOGIN, "variables": {"input": {"login": "logtest", "password": password}}})
+        await c.post(
+            "/graphql",
+            json={"query": LOGIN, "variables": {"input": {"login": "logtest", "password": password}}},
+        )
         await c.get(f"/open311/v2/requests.json?api_key={key}&status=open")
         await c.post(f"/open311/v2/requests.json?api_key={key}", data={"api_key": key, "password": password})
         await c.get(f"/exports/reports.csv?token={token}", headers={"Authorization": f"Bearer {token}"})

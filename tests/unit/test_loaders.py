@@ -1,7 +1,8 @@
-"""The request's DataLoaders (resolvers/loaders.py) after a cancellation: a load whose batch
-was called off (every future in it cancelled before it was sent) starts a batch of its own
-instead of joining that one and waiting forever. (tests/test_bad_inputs.py holds it over
-HTTP: the fast path's fallback loads again with the loaders its cancelled run used.)"""
+"""The request's DataLoaders (resolvers/loaders.py) after a cancellation: a cancelled waiter
+neither calls its batch off (the next load would join it and wait forever) nor cancels the
+load for another waiter of the same key (a CancelledError no field error catches: a 500).
+(tests/test_bad_inputs.py holds the first over HTTP: the fast path's fallback loads again
+with the loaders its cancelled run used.)"""
 
 from __future__ import annotations
 
@@ -59,3 +60,17 @@ async def test_a_partly_cancelled_batch_still_answers_the_others() -> None:
     first.cancel()  # type: ignore[attr-defined]
     assert await asyncio.wait_for(second, 5) == 20
     assert sent == [[1, 2]]
+
+
+async def test_a_cancelled_waiter_does_not_cancel_the_load_for_another() -> None:
+    """As graphql-core cancels a failing field's siblings while a field elsewhere in the query
+    awaits the same report's timeline."""
+    users, sent = loader()
+    cancelled = asyncio.ensure_future(users.load(1))
+    other = asyncio.ensure_future(users.load(1))
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    assert await asyncio.wait_for(other, 5) == 10
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await users.load(1) == 10 and sent == [[1]]  # one batch, its answer kept
