@@ -22,35 +22,48 @@ V = TypeVar("V")
 
 
 class Loader(DataLoader[K, V]):
-    """strawberry's DataLoader, whose loads a cancelled waiter cannot cancel for the others.
+    """strawberry's DataLoader, whose loads a cancelled waiter cannot take from the others.
 
     strawberry (0.341, pinned in pyproject.toml) hands every load of a key the same cached
     future, and a task cancelled while it awaits a future cancels that future: when a failing
     field's siblings are cancelled (the fast path's TaskGroups, graphql-core's
     gather_with_cancel), another field still awaiting the same key got a CancelledError that
     no field error catches, and the request answered 500 (found by the fast-path differential
-    test); and a batch whose futures were all cancelled had its dispatch called off before it
+    test). And a batch whose futures were all cancelled had its dispatch called off before it
     marked itself dispatched, so the next load joined it and waited forever (the fuzz test's
-    request that got no answer, tests/test_bad_inputs.py). Each waiter gets a future of its
-    own, given the shared one's outcome when it comes (as asyncio.shield does, at half its
-    cost: 1.6 us a load): a cancelled waiter gives up its own wait, and the load, its batch
-    and its cached answer stay for everyone else."""
+    request that got no answer, tests/test_bad_inputs.py).
+
+    So the first waiter of a key gets the shared future (most keys of a request have one
+    waiter: that costs nothing), in a batch that is not called off; every later waiter of a
+    key still loading gets a future of its own, given the shared one's outcome, or a new
+    load's if the shared one was cancelled with its first waiter. (Wrapping every load, as
+    asyncio.shield would, cost the cache-off feed 7 %: bench/README.md.)"""
 
     def load(self, key: K) -> Awaitable[V]:
+        shared = self.cache_map.get(key) if self.cache else None
+        if shared is None or shared.cancelled():
+            return self._fresh(key)
+        if shared.done():  # an answer: awaiting it cannot cancel it
+            return shared
         own: asyncio.Future[V] = self.loop.create_future()
-        super().load(key).add_done_callback(partial(_relay, own))  # type: ignore[attr-defined]
+        shared.add_done_callback(partial(self._relay, key, own))
         return own
 
+    def _fresh(self, key: K) -> asyncio.Future[V]:
+        batch = self.batch
+        if batch is not None and not batch.dispatched and all(t.future.cancelled() for t in batch.tasks):
+            self.batch = None  # called off: a batch of its own
+        return super().load(key)  # type: ignore[return-value]
 
-def _relay(own: asyncio.Future[Any], shared: asyncio.Future[Any]) -> None:
-    if own.done():  # its waiter was cancelled
-        return
-    if shared.cancelled():
-        own.cancel()
-    elif (error := shared.exception()) is not None:
-        own.set_exception(error)
-    else:
-        own.set_result(shared.result())
+    def _relay(self, key: K, own: asyncio.Future[V], shared: asyncio.Future[V]) -> None:
+        if own.done():  # its own waiter was cancelled
+            return
+        if shared.cancelled():  # with its first waiter: this one loads again (a callback,
+            self._fresh(key).add_done_callback(partial(self._relay, key, own))  # not cancelled)
+        elif (error := shared.exception()) is not None:
+            own.set_exception(error)
+        else:
+            own.set_result(shared.result())
 
 
 def _loader(batch: Callable[[Any], Callable[[Sequence[Any]], Awaitable[list[Any]]]]) -> Any:
