@@ -7,6 +7,9 @@ fragments and inline fragments included) and every budget they spend is reserved
 either all of them fit and the request runs, or none is reserved, nothing runs, `data` is
 null and each limited field gets its own RATE_LIMITED error (with `retryAfter`) on its
 path. "Nothing was saved" is then exactly what the answer says.
+
+Also here: a websocket operation the gate refused is paused as a refused HTTP request is
+(slow_down; domain.ratelimit.Slowdown).
 """
 
 from __future__ import annotations
