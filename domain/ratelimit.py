@@ -158,10 +158,14 @@ class Slowdown:
             self._buckets.popitem(last=False)
         return wait
 
+    def delay_for(self, host: str | None) -> float:
+        """wait() for the client at `host` (its address_key): every refusal (HTTP, websocket,
+        a body over the limit) is counted here."""
+        return self.wait(address_key(host))
+
     async def pause(self, host: str | None) -> None:
-        """Count one refusal of the client at `host` and wait as long as wait() says: every
-        refusal (HTTP, websocket, a body over the limit) goes through here."""
-        delay = self.wait(address_key(host))
+        """Count one refusal of the client at `host` and wait as long as it says."""
+        delay = self.delay_for(host)
         if delay:
             await asyncio.sleep(delay)
 

@@ -92,10 +92,14 @@ async def admit(document: DocumentNode, operation_name: str | None, context: Any
     return []
 
 
+def _app_state(context: Any, name: str) -> Any:
+    """The app's `name` (app.state), or None outside an app."""
+    app = getattr(getattr(context, "request", None), "app", None)
+    return getattr(getattr(app, "state", None), name, None)
+
+
 def _limiter(context: Any) -> Any:
-    request = getattr(context, "request", None)
-    app = getattr(request, "app", None)
-    return getattr(getattr(app, "state", None), "limiter", None)
+    return _app_state(context, "limiter")
 
 
 async def slow_down(context: Any, refusal: list[GraphQLError]) -> None:
@@ -103,10 +107,9 @@ async def slow_down(context: Any, refusal: list[GraphQLError]) -> None:
     client address has erred too often (domain.ratelimit.Slowdown, serving/refusals.py):
     refused documents in a loop cost no more over a socket. Not for refusals that depend on
     the caller (an unregistered document from a signed-out client)."""
-    request = getattr(context, "request", None)
-    slowdown = getattr(getattr(getattr(request, "app", None), "state", None), "slowdown", None)
+    slowdown = _app_state(context, "slowdown")
     code = (refusal[0].extensions or {}).get("code") if refusal else None
     if slowdown is None or code == NOT_TRUSTED:
         return
-    client = getattr(request, "client", None)
+    client = getattr(context.request, "client", None)
     await slowdown.pause(client.host if client else None)

@@ -156,7 +156,9 @@ class Guard:
 
         if declared is not None and declared.isdigit() and int(declared) > limit:
             refusal.append(self._too_large(limit, multipart))
-            await self._slowed(scope)
+            # A client that keeps sending oversized bodies waits for each further 413, nothing
+            # read meanwhile: its writes stall on a full socket instead of costing their bytes.
+            await pause_refused(scope)
             await send_guarded({"type": "http.response.start", "status": 413, "headers": []})
             return
 
@@ -184,7 +186,7 @@ class Guard:
                 received += len(message.get("body", b""))
                 if received > limit:
                     refusal.append(self._too_large(limit, multipart))
-                    await self._slowed(scope)
+                    await pause_refused(scope)  # as for a declared one, above
                     return {"type": "http.disconnect"}
                 if not message.get("more_body", False):
                     body_done = True
@@ -193,12 +195,6 @@ class Guard:
         await self.app(scope, receive_guarded, send_guarded)
         if refusal and not started:
             await send_guarded({"type": "http.response.start", "status": 500, "headers": []})
-
-    async def _slowed(self, scope: Scope) -> None:
-        """Bodies over the limit count as refusals of their client (serving/refusals.py): one
-        that keeps sending them waits before each further 413, reading nothing meanwhile, so
-        its writes stall on a full socket instead of costing the server their bytes."""
-        await pause_refused(scope)
 
     def _too_large(self, limit: int, multipart: bool) -> tuple[int, str, str]:
         metrics.http_refused("body_too_large")

@@ -26,7 +26,6 @@ from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from domain.ratelimit import address_key
 from telemetry import metrics
 
 TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
@@ -157,7 +156,7 @@ class BodyLimit:
         # writes stall on a full socket instead of costing an accept and a parse each.
         slowdown = _slowdown_of(getattr(self, "app", None))
         client = getattr(self, "client", None)
-        delay = slowdown.wait(address_key(client[0] if client else None)) if slowdown is not None else 0.0
+        delay = slowdown.delay_for(client[0] if client else None) if slowdown is not None else 0.0
         if delay:
             transport.pause_reading()
             asyncio.get_running_loop().call_later(delay, _answer_and_close, transport, answer)
