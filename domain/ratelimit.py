@@ -288,7 +288,8 @@ for i = 1, #KEYS do
 end
 if wait > 0 then return wait end
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], news[i], 'PX', math.max(1, news[i] - now))
+  -- PX takes whole milliseconds; an interval (60 s / 7) need not be one
+  redis.call('SET', KEYS[i], news[i], 'PX', math.max(1, math.ceil(news[i] - now)))
 end
 return 0
 """
@@ -309,7 +310,7 @@ local free, base, cap, forget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(A
 local delay = 0
 if count > free then delay = math.min(cap, base * 2 ^ math.min(count - free - 1, 40)) end
 redis.call('HSET', KEYS[1], 'until', now + delay)
-redis.call('PEXPIRE', KEYS[1], math.floor(delay + forget))
+redis.call('PEXPIRE', KEYS[1], math.max(1, math.ceil(delay + forget)))
 return count
 """
 
@@ -343,7 +344,7 @@ class RedisStore:
         if time.monotonic() - self._warned > 60:
             self._warned = time.monotonic()
             log.warning(
-                "rate limits: Redis unreachable (%s); using this process's memory", type(exc).__name__
+                "rate limits: Redis failed (%s: %s); using this process's memory", type(exc).__name__, exc
             )
 
     async def take(self, items: list[tuple[str, float, float, int]]) -> float:

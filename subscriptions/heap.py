@@ -11,6 +11,18 @@ burst of new connections has settled (or, while connections keep coming, every
 `burst` connections, which bounds what an automatic full collection walks), each time right
 after a full collection of the unfrozen objects. Every `thaw_every` seconds it thaws and
 collects at once (one long pause, the only walk of the whole heap), then freezes again.
+
+Between bursts the open connections keep replacing objects that live for seconds: each
+socket's keepalive timer, each stream's pending `asend` and queue future. They outlive the
+young collections, so after a freeze they pile up unfrozen in the oldest generation (about 25
+per connection, 470,000 at 19,500 connections within 20 s), and an automatic full collection,
+which walks them all, took 350-670 ms: the realtime p99's tail. So the survivors of every
+automatic full collection are frozen as it ends (the garbage has just been freed; freezing is a
+list splice), and the next one walks only what is newer. And a full collection may come after
+every young one (CPython's third threshold, 10 by default, is set to 1): it still waits until
+what was promoted since the last is a quarter of what that one kept, so each walks little.
+With both, the longest automatic pause at 19,500 connections and 20 events/s went from
+277-670 ms to about 120 ms (bench/README.md, session 8).
 """
 
 from __future__ import annotations
@@ -26,6 +38,7 @@ from typing import Any, Literal
 
 Action = Literal["freeze", "thaw"]
 LONG_PAUSE_MS = 50.0  # pauses at least this long are listed (with their time) in /healthz
+FULL_AFTER_YOUNG = 1  # young (generation 1) collections before a full one may come
 
 
 class Timings:
@@ -103,9 +116,11 @@ class Collector:
         self.freezes = Timings()
         self.thaws = Timings()
         self.thaw_collected = 0  # garbage the last thaw's collection freed (it was frozen)
+        self.survivors_frozen = 0  # automatic full collections whose survivors were frozen
         self.long_pauses: deque[dict[str, Any]] = deque(maxlen=20)
         self._started = 0.0
         self._own = False  # a collection this object runs is counted as its freeze or thaw
+        self._thresholds = gc.get_threshold()
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if self._own:
@@ -113,7 +128,11 @@ class Collector:
         if phase == "start":
             self._started = time.perf_counter()
             return
-        took = time.perf_counter() - self._started
+        if info["generation"] == 2 and self.frozen:  # started: the start-up is frozen
+            self.frozen += sum(len(gc.get_objects(generation)) for generation in range(3))
+            gc.freeze()
+            self.survivors_frozen += 1
+        took = time.perf_counter() - self._started  # the freeze is part of the pause
         self.generations[info["generation"]].add(took)
         self._noted(f"gen{info['generation']}", took)
 
@@ -128,12 +147,15 @@ class Collector:
         the heap is small yet)."""
         if self._on_gc not in gc.callbacks:
             gc.callbacks.append(self._on_gc)
+        self._thresholds = gc.get_threshold()
+        gc.set_threshold(self._thresholds[0], self._thresholds[1], FULL_AFTER_YOUNG)
         self.freeze()
         self.frozen = gc.get_freeze_count()
 
     def stop(self) -> None:
         if self._on_gc in gc.callbacks:
             gc.callbacks.remove(self._on_gc)
+        gc.set_threshold(*self._thresholds)
         gc.unfreeze()
         self.frozen = 0
 
@@ -196,6 +218,7 @@ class Collector:
             "pending_connections": self.policy.pending,
             "freezes": self.freezes.status(),
             "thaws": {**self.thaws.status(), "collected": self.thaw_collected},
+            "survivors_frozen": self.survivors_frozen,
         }
         for g, timings in enumerate(self.generations):
             out[f"gen{g}"] = timings.status()

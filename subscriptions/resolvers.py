@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import replace
 from functools import partial
 
@@ -40,12 +40,14 @@ def feed_of(f: FeedFilter | None, report_id: int | None = None) -> Feed:
     return feed
 
 
-async def _deliveries(
+def _deliveries(
     info: Info, feed: Feed, kinds: frozenset[EventKind], after: Position | None = None
-) -> AsyncGenerator[Delivery, None]:
+) -> AsyncIterator[Delivery]:
+    """The process hub's stream itself, not a generator around it: each generator level of a
+    waiting subscriber keeps one more object alive until its next event (bench/README.md,
+    the collector)."""
     hub: Hub = info.context.request.app.state.hub
-    async for d in stream(hub, info.context, feed, kinds, after):
-        yield d
+    return stream(hub, info.context, feed, kinds, after)
 
 
 def _event(info: Info, d: Delivery, make: Callable[[], object]) -> SharedEvent:

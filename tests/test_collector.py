@@ -109,3 +109,28 @@ async def test_a_thaw_is_followed_by_a_collection(app, client, live_url):
     # can only lower the real count.
     assert 0.9 * after["frozen"] <= gc.get_freeze_count() <= after["frozen"]
     assert collector.step() is None  # the next thaw is `thaw_every` away
+
+
+async def test_survivors_of_an_automatic_full_collection_are_frozen(app, client):
+    """What lives on after an automatic full collection is frozen as it ends (the next walks
+    only what is newer); what it found dead is freed, not frozen."""
+    settled(app)
+    before = await collector_health(client)
+    alive = [Node() for _ in range(100)]
+    dead = weakref.ref(Node())  # cyclic garbage, not yet collected
+    thresholds = gc.get_threshold()
+    assert thresholds[2] == 1  # the collector's: a full collection may follow any young one
+    gc.set_threshold(10, 1, 1)  # automatic collections come quickly
+    try:
+        grown: list[list[int]] = []
+        while (await collector_health(client))["survivors_frozen"] == before["survivors_frozen"]:
+            grown.extend([i] for i in range(10_000))  # promoted survivors, until a full one runs
+            assert len(grown) < 10_000_000, "no automatic full collection came"
+    finally:
+        gc.set_threshold(*thresholds)
+    assert dead() is None
+    unfrozen = {id(o) for generation in range(3) for o in gc.get_objects(generation)}
+    assert not any(id(node) in unfrozen for node in alive)
+    after = await collector_health(client)
+    assert after["frozen"] > before["frozen"]
+    assert after["gen2"]["count"] > before["gen2"]["count"]

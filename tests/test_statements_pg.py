@@ -64,3 +64,16 @@ async def test_merged_statements_run_in_the_order_given(app) -> None:
         finally:
             await raw.execute("DROP TABLE merged_order")
     assert tags == "a,b,c,d,first,a,b"
+
+
+async def test_rollup_snapshots_start_no_parallel_workers(app) -> None:
+    """A ranking reads a few thousand rollup rows; the planner gave such a read two parallel
+    workers, whose start took 19 of its 21 ms (bench/README.md, rankings). The snapshot turns
+    them off for its own transaction only."""
+    from models.sql import fetch, snapshot
+
+    async with snapshot() as conn:
+        inside = await fetch("SHOW max_parallel_workers_per_gather", conn=conn)
+    assert inside[0]["max_parallel_workers_per_gather"] == "0"
+    outside = await fetch("SHOW max_parallel_workers_per_gather")
+    assert outside[0]["max_parallel_workers_per_gather"] != "0"
