@@ -22,7 +22,7 @@ list splice), and the next one walks only what is newer. And a full collection m
 every young one (CPython's third threshold, 10 by default, is set to 1): it still waits until
 what was promoted since the last is a quarter of what that one kept, so each walks little.
 With both, the longest automatic pause at 19,500 connections and 20 events/s went from
-277-670 ms to about 120 ms (bench/README.md, session 8).
+277-670 ms to 118-175 ms (bench/README.md, session 8).
 """
 
 from __future__ import annotations
