@@ -25,27 +25,25 @@ def is_postgres(conn: BaseDBAsyncClient | None = None) -> bool:
     return conn_of(conn).capabilities.dialect == "postgres"
 
 
-def _dialect(sql: str, conn: BaseDBAsyncClient) -> str:
-    return sql if is_postgres(conn) else _PARAM.sub(lambda m: "?" + m.group()[1:], sql)
-
-
-def _values(args: tuple[Any, ...], conn: BaseDBAsyncClient) -> list[Any]:
-    """SQLite compares datetimes as the text the ORM stores, in UTC: an aware bound in another
-    zone ("23:00:00+07:00") would compare by its digits, wrong whenever the bound and the row
-    fall on one UTC day. PostgreSQL compares instants."""
+def _for(conn: BaseDBAsyncClient, sql: str, args: tuple[Any, ...]) -> tuple[str, list[Any]]:
+    """The statement and its values as the connection's dialect takes them. SQLite: `?n`
+    placeholders, and aware datetimes in UTC, since it compares datetimes as the text the ORM
+    stores (UTC): an aware bound in another zone ("23:00:00+07:00") would compare by its
+    digits. PostgreSQL compares instants."""
     if is_postgres(conn):
-        return list(args)
-    return [a.astimezone(UTC) if isinstance(a, datetime) and a.tzinfo is not None else a for a in args]
+        return sql, list(args)
+    values = [a.astimezone(UTC) if isinstance(a, datetime) and a.tzinfo is not None else a for a in args]
+    return _PARAM.sub(lambda m: "?" + m.group()[1:], sql), values
 
 
 async def fetch(sql: str, *args: Any, conn: BaseDBAsyncClient | None = None) -> list[dict[str, Any]]:
     c = conn_of(conn)
-    return list(await c.execute_query_dict(_dialect(sql, c), _values(args, c)))
+    return list(await c.execute_query_dict(*_for(c, sql, args)))
 
 
 async def execute(sql: str, *args: Any, conn: BaseDBAsyncClient | None = None) -> int:
     c = conn_of(conn)
-    count, _ = await c.execute_query(_dialect(sql, c), _values(args, c))
+    count, _ = await c.execute_query(*_for(c, sql, args))
     return count
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from config import Settings
 from domain.ratelimit import PREFIX, Backoff, Limits, MemoryStore, RateLimiter, RedisStore, Rule, TooMany
 from tests.conftest import REDIS_URL
 
@@ -27,14 +28,12 @@ async def stores() -> AsyncIterator[tuple[RedisStore, RedisStore]]:
 
 
 def _limits(per_minute: int) -> Limits:
-    rule = Rule("createReport/user", per_minute, 60)
-    return Limits(
-        register_per_address=rule, logins_per_address=rule, reports_per_user=rule,
+    """The service's limits, with `per_minute` reports a minute per user (and no bound per
+    address: both stores' requests come from one)."""
+    return Limits.of(Settings()).with_(
+        reports_per_user=Rule("createReport/user", per_minute, 60),
         reports_per_address=Rule("createReport/address", 10**6, 60),
-        guesses_per_account_address=Backoff("g1", 5, 1.0, 900, 3600),
-        guesses_per_address=Backoff("g2", 30, 1.0, 900, 3600),
-        guesses_per_account=Backoff("g3", 50, 1.0, 60, 3600),
-    )  # fmt: skip
+    )
 
 
 def _fell_back(store: RedisStore) -> bool:
