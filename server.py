@@ -127,6 +127,15 @@ class LegacyWSHandler(ExpiringHandler, BaseGraphQLWSHandler):
             with contextlib.suppress(asyncio.CancelledError):
                 await timer
 
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """strawberry awaits the operation's task in a frame holding it: a task that failed
+        (its socket closed under it) keeps an error whose traceback holds that frame, a
+        reference cycle holding the connection's state; the error's traceback goes."""
+        task = self.tasks.get(operation_id)
+        await super().cleanup_operation(operation_id)
+        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
+            task.exception().__traceback__ = None  # type: ignore[union-attr]
+
     async def _close_unless_initialised(self) -> None:
         await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())
         if not self.connection_acknowledged:

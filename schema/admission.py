@@ -50,21 +50,24 @@ def root_fields(document: DocumentNode, operation_name: str | None) -> Iterator[
     if op is None:
         return
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-    seen: set[str] = set()
+    yield from _walk(op.selection_set, fragments, set())
 
-    def walk(selection_set: SelectionSetNode) -> Iterator[tuple[str, str]]:
-        for sel in selection_set.selections:
-            if isinstance(sel, FieldNode):
-                yield sel.name.value, (sel.alias or sel.name).value
-            elif isinstance(sel, InlineFragmentNode):
-                yield from walk(sel.selection_set)
-            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
-                seen.add(sel.name.value)
-                fragment = fragments.get(sel.name.value)
-                if fragment is not None:
-                    yield from walk(fragment.selection_set)
 
-    yield from walk(op.selection_set)
+def _walk(
+    selection_set: SelectionSetNode, fragments: dict[str, FragmentDefinitionNode], seen: set[str]
+) -> Iterator[tuple[str, str]]:
+    """root_fields' recursion; a module function, not a closure (a recursive closure is a
+    reference cycle per request, left to the garbage collector)."""
+    for sel in selection_set.selections:
+        if isinstance(sel, FieldNode):
+            yield sel.name.value, (sel.alias or sel.name).value
+        elif isinstance(sel, InlineFragmentNode):
+            yield from _walk(sel.selection_set, fragments, seen)
+        elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+            seen.add(sel.name.value)
+            fragment = fragments.get(sel.name.value)
+            if fragment is not None:
+                yield from _walk(fragment.selection_set, fragments, seen)
 
 
 def client_address(request: Any) -> str:

@@ -34,6 +34,7 @@ from collections import Counter, OrderedDict
 from collections.abc import AsyncGenerator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
+from weakref import WeakMethod
 
 from graphql import (
     DocumentNode,
@@ -45,6 +46,7 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
@@ -79,6 +81,15 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """The regular executor, taught to unwrap SharedEvent payloads (selections the plan does
     not cover), each rendered with the event's own context."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # graphql-core's helpers are bound methods of the executor it holds: a reference cycle
+        # per execution (and, for a subscription, its context kept until a full collection, or
+        # frozen with the connection until the hourly thaw). Weak ones free it by refcount.
+        self.async_helpers = GraphQLResolveInfoHelpers(
+            gather=_weak_method(self.gather_async_work), track=_weak_method(self.track_async_work)
+        )
+
     def build_per_event_executor(self, payload: Any) -> Any:
         if not isinstance(payload, SharedEvent):
             return super().build_per_event_executor(payload)
@@ -86,6 +97,16 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         executor = super().build_per_event_executor(payload.make())
         executor.context_value = context
         return executor
+
+
+def _weak_method(method: Any) -> Callable[..., Any]:
+    """`method` called through a weak reference to its object (alive while it runs)."""
+    ref = WeakMethod(method)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return ref()(*args, **kwargs)  # type: ignore[misc]
+
+    return call
 
 
 def _awaitable(value: Any) -> bool:

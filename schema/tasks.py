@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextlib import suppress
 from inspect import CORO_CREATED, getcoroutinestate
 from types import CoroutineType
 from typing import Any
@@ -48,9 +49,14 @@ def _close_within(value: Any, depth: int) -> None:
 
 
 class ClosingTask(asyncio.Task):  # type: ignore[type-arg]
-    """A task that, cancelled before its first step, closes what its coroutine was given."""
+    """A task that, cancelled before its first step, closes what its coroutine was given, and
+    once cancelled lets go of its cancellation's traceback (see `_forget_cancellation`)."""
 
     __slots__ = ()
+
+    def __init__(self, coro: Any, **kwargs: Any) -> None:
+        super().__init__(coro, **kwargs)
+        self.add_done_callback(_forget_cancellation)
 
     def cancel(self, msg: Any = None) -> bool:
         if not self.done():
@@ -62,6 +68,18 @@ class ClosingTask(asyncio.Task):  # type: ignore[type-arg]
                     for value in frame.f_locals.values():
                         _close_within(value, _DEPTH)
         return super().cancel(msg)
+
+
+def _forget_cancellation(task: asyncio.Task[Any]) -> None:
+    """A cancelled task keeps the CancelledError its coroutine raised, whose traceback holds
+    the coroutine's frames, whose locals often hold the task (strawberry's `run_operation`
+    holds the operation holding its task): a reference cycle, so a closed subscription's whole
+    state waited for a full collection (and, frozen, for the hourly thaw: seconds at 19,500
+    connections). Asking for the result hands that error over and the task drops it (asyncio's
+    own rule); whoever awaits the task later gets an equal CancelledError (same message)."""
+    if task.cancelled():
+        with suppress(asyncio.CancelledError):
+            task.result()
 
 
 def _factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
