@@ -171,7 +171,7 @@ class Settings:
     # every GC_THAW_SECONDS (0: never) the whole heap is thawed and collected once.
     gc_settle_seconds: float = field(default_factory=lambda: _float("GC_SETTLE_SECONDS", 2))
     gc_burst_connections: int = field(default_factory=lambda: _int("GC_BURST_CONNECTIONS", 1000))
-    gc_thaw_seconds: float = field(default_factory=lambda: _float("GC_THAW_SECONDS", 3600))
+    gc_thaw_seconds: float = field(default_factory=lambda: _float("GC_THAW_SECONDS", 0))
 
     @property
     def is_postgres(self) -> bool:

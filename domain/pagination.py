@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import BadUserInput
-from models.sql import M, arg, budgeted, fetch, is_postgres
+from models.sql import M, arg, budgeted, fetch, instance, is_postgres
 
 INT_MAX = 2**31 - 1
 
@@ -190,10 +190,10 @@ async def paginate(
     models = []
     for row in rows:
         value = row.pop(computed[0]) if computed else None
-        instance = model._init_from_db(**row)
+        built = instance(model, row)
         if computed:
-            setattr(instance, computed[0], value)
-        models.append(instance)
+            setattr(built, computed[0], value)
+        models.append(built)
 
     async def count() -> tuple[int, bool]:
         cap = budget.count_cap

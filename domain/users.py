@@ -16,7 +16,7 @@ from domain.ratelimit import LoginGuard, account_key
 from domain.tx import atomic
 from models import User
 from models.enums import EventKind, RegionLevel, Role
-from models.sql import fetch
+from models.sql import fetch, instance
 
 HANDLE_RE = re.compile(r"^[a-z0-9_.]{3,30}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -101,7 +101,7 @@ async def authenticate(authorization: str | None) -> User | None:
     """The caller of an `Authorization: Bearer <token>` header: None when absent, and an error
     (not silent anonymity) when present but invalid, so the app knows to log in again."""
     found = await caller(authorization)
-    return User._init_from_db(**found[0]) if found is not None else None
+    return instance(User, found[0]) if found is not None else None
 
 
 async def caller(authorization: str | None) -> tuple[dict, float] | None:

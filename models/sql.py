@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, Protocol, TypeVar
 
 import asyncpg
@@ -55,7 +56,44 @@ async def fetch_models(
 ) -> list[M]:
     """Model instances from purpose-built SQL selecting all their columns: on a hot path this
     skips the ORM's query building, which costs more than the query itself."""
-    return [model._init_from_db(**row) for row in await fetch(sql, *args, conn=conn)]
+    return [instance(model, row) for row in await fetch(sql, *args, conn=conn)]
+
+
+@cache
+def _columns(model: type[Model]) -> tuple[bool, tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    """A model's columns as Tortoise's `_init_from_db` reads them, looked up once."""
+    meta = model._meta
+    return (
+        meta.db_pk_column not in meta.generated_db_fields,
+        tuple((key, attr) for key, attr, _ in meta.db_native_fields),
+        tuple((key, attr, f.field_type) for key, attr, f in meta.db_default_fields),
+        tuple((key, attr, f.to_python_value) for key, attr, f in meta.db_complex_fields),
+    )
+
+
+def instance(model: type[M], row: dict[str, Any]) -> M:
+    """What `model._init_from_db(**row)` builds (tests/test_rows.py compares them), without its
+    attribute-by-attribute setting through the model's `__setattr__`: that was 10 % of a feed
+    request with the read cache off (bench/README.md, session 9). A row without every column
+    (a partial model) is left to Tortoise."""
+    custom_pk, native, default, complex_ = _columns(model)
+    try:
+        values = {attr: row[key] for key, attr in native}
+        for key, attr, kind in default:
+            value = row[key]
+            values[attr] = value if value is None else kind(value)
+        for key, attr, to_python in complex_:
+            values[attr] = to_python(row[key])
+    except KeyError:
+        return model._init_from_db(**row)
+    obj = model.__new__(model)
+    state = obj.__dict__
+    state["_partial"] = False
+    state["_saved_in_db"] = True
+    state["_custom_generated_pk"] = custom_pk
+    state["_await_when_save"] = {}
+    state.update(values)
+    return obj
 
 
 async def fetch_model(

@@ -47,10 +47,11 @@ def report_query(f: ReportFilter | None) -> ReportQuery:
 
 
 def report_connection(page: Page) -> ReportConnection:
-    edges = [ReportEdge(cursor=page.order.cursor(r), node=Report.of(r)) for r in page.rows]
+    order = page.order
+    end = order.cursor(page.rows[-1]) if page.rows else None
     return ReportConnection(
-        edges=edges,
-        page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None),
+        edges=[ReportEdge(node=Report.of(r), order=order) for r in page.rows],
+        page_info=PageInfo(has_next_page=page.has_next, end_cursor=end),
         total_count_fn=page.total_count,
         total_count_capped_fn=page.total_count_capped,
     )

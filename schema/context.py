@@ -22,6 +22,7 @@ from domain.report import has_hidden_own
 from domain.tx import now
 from domain.users import caller, viewer_of
 from models import User
+from models.sql import instance
 from resolvers.loaders import Loaders
 
 T = TypeVar("T")
@@ -64,7 +65,7 @@ class Context:
         if expires_at <= time.time():  # remembered past its expiry
             raise Unauthenticated("Invalid or expired token; log in again.")
         self.expires_at = expires_at
-        self.user_changed(User._init_from_db(**row))  # an instance of this request's own
+        self.user_changed(instance(User, row))  # an instance of this request's own
 
     def user_changed(self, user: User) -> None:
         """The caller as they are now: at sign-in, and on an open websocket whenever an admin

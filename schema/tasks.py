@@ -54,10 +54,6 @@ class ClosingTask(asyncio.Task):  # type: ignore[type-arg]
 
     __slots__ = ()
 
-    def __init__(self, coro: Any, **kwargs: Any) -> None:
-        super().__init__(coro, **kwargs)
-        self.add_done_callback(_forget_cancellation)
-
     def cancel(self, msg: Any = None) -> bool:
         if not self.done():
             coro = self.get_coro()
@@ -67,7 +63,10 @@ class ClosingTask(asyncio.Task):  # type: ignore[type-arg]
                 if frame is not None:
                     for value in frame.f_locals.values():
                         _close_within(value, _DEPTH)
-        return super().cancel(msg)
+        cancelling = super().cancel(msg)
+        if cancelling:  # only cancelled tasks pay for it (not every field's task)
+            self.add_done_callback(_forget_cancellation)
+        return cancelling
 
 
 def _forget_cancellation(task: asyncio.Task[Any]) -> None:

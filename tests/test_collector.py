@@ -206,3 +206,19 @@ async def test_a_closed_subscription_leaves_no_cyclic_garbage(app, client, live_
         await wait_until(lambda: hub.subscriber_count == idle)
         await asyncio.sleep(0.2)  # the handler's own ending after the hub let go
     assert not found, Counter(found).most_common(10)
+
+
+async def test_a_closed_http_connection_leaves_no_cyclic_garbage(app, client, live_url):
+    """The same for a keep-alive HTTP connection open across a freeze (an automatic full
+    collection's survivors are frozen: whatever is open then)."""
+    token, _ = await citizen(client)
+    feed = "{ reports(first: 5) { edges { node { id status category { name } } } } }"
+    async with cyclic_garbage(app) as found:
+        async with httpx.AsyncClient(base_url=f"http://{live_url}") as c:
+            await ok(c, feed, token=token)
+            await report(c, token)
+            gc.collect()  # as a freeze does first
+            await ok(c, feed, token=token)  # now every document is known
+            await report(c, token)
+        await asyncio.sleep(0.2)  # the server sees the connection end
+    assert not found, Counter(found).most_common(10)

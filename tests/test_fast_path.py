@@ -98,6 +98,9 @@ async def test_every_fallback_is_counted_by_reason_in_healthz(app, client):
     await ok(client, "{ categories { code } categories { code } }")
     await ok(client, "{ __schema { queryType { name } } }")
     await ok(client, "{ reports { totalCount } }", token=token)  # covered: no fallback
+    await report(client, token)
+    paged = await ok(client, "{ reports { edges { cursor } pageInfo { endCursor } } }", token=token)
+    assert paged["reports"]["edges"][-1]["cursor"] == paged["reports"]["pageInfo"]["endCursor"]
     after = await fallbacks()
     grown = {reason: n - before.get(reason, 0) for reason, n in after.items() if n != before.get(reason, 0)}
     assert grown == {"run: field error": 1, "compile: merged fields": 1, "compile: introspection": 1}
