@@ -170,8 +170,10 @@ class Settings:
     # once none has come for GC_SETTLE_SECONDS, or every GC_BURST_CONNECTIONS while it lasts;
     # every GC_THAW_SECONDS (0: never) the whole heap is thawed and collected once.
     gc_settle_seconds: float = field(default_factory=lambda: _float("GC_SETTLE_SECONDS", 2))
-    gc_burst_connections: int = field(default_factory=lambda: _int("GC_BURST_CONNECTIONS", 1000))
+    gc_burst_connections: int = field(default_factory=lambda: _int("GC_BURST_CONNECTIONS", 200))
     gc_thaw_seconds: float = field(default_factory=lambda: _float("GC_THAW_SECONDS", 0))
+    # allocations before a youngest-generation collection (CPython's default: 700)
+    gc_young_threshold: int = field(default_factory=lambda: _int("GC_YOUNG_THRESHOLD", 20_000))
 
     @property
     def is_postgres(self) -> bool:

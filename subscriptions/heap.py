@@ -41,6 +41,13 @@ from typing import Any, Literal
 Action = Literal["freeze", "thaw"]
 LONG_PAUSE_MS = 50.0  # pauses at least this long are listed (with their time) in /healthz
 FULL_AFTER_YOUNG = 1  # young (generation 1) collections before a full one may come
+# Allocations (net) before a youngest-generation collection (CPython: 700). Each delivery
+# allocates a dozen short-lived objects (the rendering, the queue's future, the stream's next
+# `asend`); collected every 700 allocations, thousands were in flight each time and were
+# promoted, then walked by a full collection and frozen. At 20,000 most die first: at 19,500
+# subscribers and 20 events/s no automatic full collection ran in 30 s, p99 76-90 -> 49-52 ms
+# (bench/README.md, session 9).
+YOUNG_THRESHOLD = 20_000
 
 
 class Timings:
@@ -74,7 +81,7 @@ class FreezePolicy:
 
     clock: Callable[[], float] = time.monotonic
     settle: float = 2.0  # seconds without a new connection before a burst is over
-    burst: int = 1000  # connections after which a burst still going on is frozen anyway
+    burst: int = 200  # connections after which a burst still going on is frozen anyway
     thaw_every: float = 0.0  # 0: never
     pending: int = 0  # connections since the last freeze
     last_arrival: float = 0.0
@@ -110,9 +117,12 @@ class Collector:
     at start-up and at each thaw, then plus the objects each freeze adds. Frozen objects freed
     since (by reference counting) are only taken off at the next thaw."""
 
-    def __init__(self, policy: FreezePolicy | None = None, tick: float = 1.0) -> None:
+    def __init__(
+        self, policy: FreezePolicy | None = None, tick: float = 1.0, young: int = YOUNG_THRESHOLD
+    ) -> None:
         self.policy = policy or FreezePolicy()
         self.tick = tick
+        self.young = young
         self.frozen = 0
         self.generations = [Timings() for _ in range(3)]
         self.freezes = Timings()
@@ -150,7 +160,7 @@ class Collector:
         if self._on_gc not in gc.callbacks:
             gc.callbacks.append(self._on_gc)
         self._thresholds = gc.get_threshold()
-        gc.set_threshold(self._thresholds[0], self._thresholds[1], FULL_AFTER_YOUNG)
+        gc.set_threshold(self.young, self._thresholds[1], FULL_AFTER_YOUNG)
         self.freeze()
         self.frozen = gc.get_freeze_count()
 
@@ -208,10 +218,23 @@ class Collector:
         self._noted(action, took)
 
     async def run(self) -> None:
-        """Ask the policy every `tick` seconds."""
+        """Ask the policy every `tick` seconds, and keep the youngest generation young."""
         while True:
             await asyncio.sleep(self.tick)
             self.step()
+            self.collect_young()
+
+    def collect_young(self) -> bool:
+        """Collect the youngest generation if it holds more than `young` objects. CPython
+        counts allocations minus deallocations, and a deallocation of any object counts, even
+        a frozen one: with connections closing (their frozen state freed), the count stayed
+        low while 400,000 new objects piled up unwalked, until a freeze's full collection
+        walked them (a 500 ms pause every burst, bench/README.md session 9). Counted here by
+        the generation's real size (a list of it: cheap while it is young)."""
+        if len(gc.get_objects(0)) <= self.young:
+            return False
+        gc.collect(0)  # timed and noted by the callback, as an automatic one
+        return True
 
     def status(self) -> dict[str, Any]:
         """For /healthz: cheap whatever the heap (nothing here walks it)."""

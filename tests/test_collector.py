@@ -127,6 +127,7 @@ async def test_survivors_of_an_automatic_full_collection_are_frozen(app, client)
     dead = weakref.ref(Node())  # cyclic garbage, not yet collected
     thresholds = gc.get_threshold()
     assert thresholds[2] == 1  # the collector's: a full collection may follow any young one
+    assert thresholds[0] == app.state.collector.young == 20_000  # deliveries' garbage dies young
     gc.set_threshold(10, 1, 1)  # automatic collections come quickly
     try:
         grown: list[list[int]] = []

@@ -50,3 +50,41 @@ def test_freezes_follow_settled_or_large_bursts_and_thaws_are_periodic(moves):
             policy.done(action)
             assert policy.pending == 0
             assert policy.due() is None  # one freeze per burst
+
+
+def test_the_collector_sets_its_thresholds_while_it_runs_and_restores_them():
+    import gc
+
+    from subscriptions.heap import FULL_AFTER_YOUNG, Collector
+
+    before = gc.get_threshold()
+    collector = Collector(FreezePolicy(clock=Clock()), young=12_345)
+    collector.start()
+    try:
+        assert gc.get_threshold() == (12_345, before[1], FULL_AFTER_YOUNG)
+    finally:
+        collector.stop()
+    assert gc.get_threshold() == before
+
+
+def test_the_youngest_generation_is_collected_by_its_real_size():
+    """CPython's own trigger counts allocations minus deallocations of any object: freeing old
+    objects hides new ones. The collector's tick looks at the generation itself."""
+    import gc
+
+    from subscriptions.heap import Collector
+
+    collector = Collector(FreezePolicy(clock=Clock()), young=500)
+    gc.collect()
+    gc.disable()  # only the collector's tick collects here
+    try:
+        assert collector.collect_young() is False  # nothing young yet
+        kept = [[i] for i in range(2_000)]  # new, alive: the youngest generation grows past 500
+        before = gc.get_stats()[0]["collections"]
+        assert collector.collect_young() is True
+        assert gc.get_stats()[0]["collections"] == before + 1
+        assert len(gc.get_objects(0)) < 500  # the survivors moved on
+        assert collector.collect_young() is False
+    finally:
+        gc.enable()
+    assert len(kept) == 2_000
