@@ -133,8 +133,9 @@ class LegacyWSHandler(ExpiringHandler, BaseGraphQLWSHandler):
         reference cycle holding the connection's state; the error's traceback goes."""
         task = self.tasks.get(operation_id)
         await super().cleanup_operation(operation_id)
-        if task is not None and task.done() and not task.cancelled() and task.exception() is not None:
-            task.exception().__traceback__ = None  # type: ignore[union-attr]
+        error = task.exception() if task is not None and task.done() and not task.cancelled() else None
+        if error is not None:
+            error.__traceback__ = None
 
     async def _close_unless_initialised(self) -> None:
         await asyncio.sleep(self.view.connection_init_wait_timeout.total_seconds())

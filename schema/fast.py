@@ -85,7 +85,7 @@ class ExecutionContext(StrawberryGraphQLCoreExecutionContext):
         super().__init__(*args, **kwargs)
         # graphql-core's helpers are bound methods of the executor it holds: a reference cycle
         # per execution (and, for a subscription, its context kept until a full collection, or
-        # frozen with the connection until the hourly thaw). Weak ones free it by refcount.
+        # frozen with the connection until a thaw, off by default). Weak ones free it by refcount.
         self.async_helpers = GraphQLResolveInfoHelpers(
             gather=_weak_method(self.gather_async_work), track=_weak_method(self.track_async_work)
         )

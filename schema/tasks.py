@@ -73,9 +73,10 @@ def _forget_cancellation(task: asyncio.Task[Any]) -> None:
     """A cancelled task keeps the CancelledError its coroutine raised, whose traceback holds
     the coroutine's frames, whose locals often hold the task (strawberry's `run_operation`
     holds the operation holding its task): a reference cycle, so a closed subscription's whole
-    state waited for a full collection (and, frozen, for the hourly thaw: seconds at 19,500
-    connections). Asking for the result hands that error over and the task drops it (asyncio's
-    own rule); whoever awaits the task later gets an equal CancelledError (same message)."""
+    state waited for a full collection (and, frozen, for a thaw: seconds at 19,500 connections,
+    and thaws are off by default). Asking for the result hands that error over and the task
+    drops it (asyncio's own rule); whoever awaits the task later gets an equal CancelledError
+    (same message)."""
     if task.cancelled():
         with suppress(asyncio.CancelledError):
             task.result()
