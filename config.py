@@ -174,6 +174,8 @@ class Settings:
     gc_thaw_seconds: float = field(default_factory=lambda: _float("GC_THAW_SECONDS", 0))
     # allocations before a youngest-generation collection (CPython's default: 700)
     gc_young_threshold: int = field(default_factory=lambda: _int("GC_YOUNG_THRESHOLD", 20_000))
+    # unfrozen objects in the older generations before a full collection freezes its survivors
+    gc_old_limit: int = field(default_factory=lambda: _int("GC_OLD_LIMIT", 100_000))
 
     @property
     def is_postgres(self) -> bool:

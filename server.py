@@ -311,7 +311,7 @@ def collector_for(settings: Settings) -> heap.Collector:
         burst=settings.gc_burst_connections,
         thaw_every=settings.gc_thaw_seconds,
     )
-    return heap.Collector(policy, young=settings.gc_young_threshold)
+    return heap.Collector(policy, young=settings.gc_young_threshold, old=settings.gc_old_limit)
 
 
 def create_app(settings: Settings | None = None, collector: heap.Collector | None = None) -> Starlette:

@@ -440,27 +440,37 @@ class FastExecutor:
             source = self._resolve(root, None, info)
             async with contextlib.aclosing(source):
                 async for payload in source:
-                    if isinstance(payload, SharedEvent):
-                        # The audience is read per event: a role change applies to the next one.
-                        audience = plan.audience(getattr(context, "viewer", None))
-                        data = await self.sharing.once(
-                            (payload.key, *selection, audience), _event_renderer(self, root, payload, info),
-                            RENDERER_GONE,
-                        )  # fmt: skip
-                    else:
-                        data = await self._render(root, payload, info)
-                    if isinstance(data, _Fallback):  # the plan cannot render it: the regular executor
-                        self._fell_back("event", data.reason)
-                        if isinstance(payload, SharedEvent):
-                            value, own = payload.make(), payload.context()
-                        else:
-                            value, own = payload, context
-                        yield await self._regular_event(plan, value, own, raw_variables)
-                    else:
-                        yield ExecutionResult(data={root.key: data}, errors=None)
+                    yield await self._event_result(plan, payload, selection, info, raw_variables)
+                    # Waiting for its next event, a stream keeps nothing of its last one alive:
+                    # survivors of a young collection are walked again (subscriptions/heap.py).
+                    del payload
         except Exception as exc:  # as graphql-core reports an error raised by the source stream
             error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
             yield ExecutionResult(data=None, errors=[to_client_error(error)])
+
+    async def _event_result(
+        self, plan: Plan, payload: Any, selection: tuple[str, str], info: FastInfo,
+        raw_variables: dict[str, Any] | None,
+    ) -> ExecutionResult:  # fmt: skip
+        """One event of a subscription as its subscriber receives it: the shared rendering of
+        a SharedEvent, else one of its own, else the regular executor's."""
+        root, context = plan.fields[0], info.context
+        if isinstance(payload, SharedEvent):
+            # The audience is read per event: a role change applies to the next one.
+            audience = plan.audience(getattr(context, "viewer", None))
+            data = await self.sharing.once(
+                (payload.key, *selection, audience), _event_renderer(self, root, payload, info), RENDERER_GONE
+            )
+        else:
+            data = await self._render(root, payload, info)
+        if not isinstance(data, _Fallback):
+            return ExecutionResult(data={root.key: data}, errors=None)
+        self._fell_back("event", data.reason)  # the plan cannot render it: the regular executor
+        if isinstance(payload, SharedEvent):
+            value, own = payload.make(), payload.context()
+        else:
+            value, own = payload, context
+        return await self._regular_event(plan, value, own, raw_variables)
 
     async def _render(self, root: FieldPlan, value: Any, info: FastInfo) -> Any:
         """An event's rendering, or a _Fallback saying why the regular executor must render it."""

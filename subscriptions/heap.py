@@ -48,6 +48,12 @@ FULL_AFTER_YOUNG = 1  # young (generation 1) collections before a full one may c
 # subscribers and 20 events/s no automatic full collection ran in 30 s, p99 76-90 -> 49-52 ms
 # (bench/README.md, session 9).
 YOUNG_THRESHOLD = 20_000
+# Unfrozen objects in the older generations before a full collection (its survivors frozen).
+# Under connection churn CPython's own triggers stall (see `Collector.collect`): the survivors
+# of 20 s of young collections, ~470,000 objects at 19,500 connections, waited for the next
+# burst's freeze, whose collection walked them all (282-507 ms). Walked 100,000 at a time,
+# a full collection stays short (bench/README.md, session 10).
+OLD_LIMIT = 100_000
 
 
 class Timings:
@@ -118,11 +124,16 @@ class Collector:
     since (by reference counting) are only taken off at the next thaw."""
 
     def __init__(
-        self, policy: FreezePolicy | None = None, tick: float = 1.0, young: int = YOUNG_THRESHOLD
+        self,
+        policy: FreezePolicy | None = None,
+        tick: float = 1.0,
+        young: int = YOUNG_THRESHOLD,
+        old: int = OLD_LIMIT,
     ) -> None:
         self.policy = policy or FreezePolicy()
         self.tick = tick
         self.young = young
+        self.old = old
         self.frozen = 0
         self.generations = [Timings() for _ in range(3)]
         self.freezes = Timings()
@@ -218,23 +229,28 @@ class Collector:
         self._noted(action, took)
 
     async def run(self) -> None:
-        """Ask the policy every `tick` seconds, and keep the youngest generation young."""
+        """Ask the policy every `tick` seconds, and keep the unfrozen generations small."""
         while True:
             await asyncio.sleep(self.tick)
             self.step()
-            self.collect_young()
+            self.collect()
 
-    def collect_young(self) -> bool:
-        """Collect the youngest generation if it holds more than `young` objects. CPython
-        counts allocations minus deallocations, and a deallocation of any object counts, even
-        a frozen one: with connections closing (their frozen state freed), the count stayed
-        low while 400,000 new objects piled up unwalked, until a freeze's full collection
-        walked them (a 500 ms pause every burst, bench/README.md session 9). Counted here by
-        the generation's real size (a list of it: cheap while it is young)."""
-        if len(gc.get_objects(0)) <= self.young:
-            return False
-        gc.collect(0)  # timed and noted by the callback, as an automatic one
-        return True
+    def collect(self) -> int | None:
+        """Collect by the generations' real sizes (a list of each: cheap while they are kept
+        small): a full collection once the older two hold more than `old` objects (its
+        survivors are frozen by `_on_gc`), else the youngest once it holds more than `young`.
+        CPython counts allocations minus deallocations, and a deallocation of any object counts,
+        even a frozen one: with connections closing (their frozen state freed), the count stood
+        still while 400,000 new objects piled up unwalked, until a freeze's full collection
+        walked them (a 500 ms pause every burst, bench/README.md sessions 9 and 10). Which
+        generation was collected, if any."""
+        if len(gc.get_objects(1)) + len(gc.get_objects(2)) > self.old:
+            gc.collect(2)  # timed and noted by the callback, as an automatic one
+            return 2
+        if len(gc.get_objects(0)) > self.young:
+            gc.collect(0)
+            return 0
+        return None
 
     def status(self) -> dict[str, Any]:
         """For /healthz: cheap whatever the heap (nothing here walks it)."""

@@ -128,6 +128,7 @@ async def test_survivors_of_an_automatic_full_collection_are_frozen(app, client)
     thresholds = gc.get_threshold()
     assert thresholds[2] == 1  # the collector's: a full collection may follow any young one
     assert thresholds[0] == app.state.collector.young == 20_000  # deliveries' garbage dies young
+    assert app.state.collector.old == 100_000  # the older generations walked 100,000 at a time
     gc.set_threshold(10, 1, 1)  # automatic collections come quickly
     try:
         grown: list[list[int]] = []

@@ -74,17 +74,47 @@ def test_the_youngest_generation_is_collected_by_its_real_size():
 
     from subscriptions.heap import Collector
 
-    collector = Collector(FreezePolicy(clock=Clock()), young=500)
+    collector = Collector(FreezePolicy(clock=Clock()), young=500, old=10**9)
     gc.collect()
     gc.disable()  # only the collector's tick collects here
     try:
-        assert collector.collect_young() is False  # nothing young yet
+        assert collector.collect() is None  # nothing young yet
         kept = [[i] for i in range(2_000)]  # new, alive: the youngest generation grows past 500
         before = gc.get_stats()[0]["collections"]
-        assert collector.collect_young() is True
+        assert collector.collect() == 0
         assert gc.get_stats()[0]["collections"] == before + 1
         assert len(gc.get_objects(0)) < 500  # the survivors moved on
-        assert collector.collect_young() is False
+        assert collector.collect() is None
     finally:
         gc.enable()
     assert len(kept) == 2_000
+
+
+def test_survivors_piling_up_in_the_older_generations_are_collected_and_frozen():
+    """Young collections alone move survivors into the older generations, where CPython's
+    trigger may never come: past `old` of them, a full collection walks them once and freezes
+    what it keeps, so the next full collection (a burst's freeze) walks only newer ones."""
+    import gc
+
+    from subscriptions.heap import Collector
+
+    collector = Collector(FreezePolicy(clock=Clock()), young=500, old=5_000)
+    collector.start()  # the start-up is frozen: the older generations are empty
+    gc.disable()
+    try:
+        kept = []
+        collected: list[int | None] = []
+        for _ in range(20):
+            kept.extend([i] for i in range(1_000))
+            collected.append(collector.collect())
+            unfrozen_old = len(gc.get_objects(1)) + len(gc.get_objects(2))
+            assert unfrozen_old <= 5_000 + 1_500  # never much past the limit
+        assert collected.count(2) >= 2 and collected.count(0) >= 5
+        status = collector.status()
+        assert status["survivors_frozen"] == collected.count(2)
+        assert status["gen2"]["count"] == collected.count(2)
+        assert len(gc.get_objects(2)) < 1_500  # the survivors went to the permanent generation
+    finally:
+        gc.enable()
+        collector.stop()
+    assert len(kept) == 20_000
