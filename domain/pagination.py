@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import json
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,21 +107,6 @@ async def _estimate(conn: Any, source: str, where: str, args: list[Any]) -> floa
     return float(value[0]["Plan"]["Plan Rows"])
 
 
-async def _materialized_rows(conn: Any, sql: str, args: list[Any]) -> float:
-    """The planner's estimate of the rows of the statement's `MATERIALIZED` CTE `m` (one
-    planning, no execution): what its own filters match, the statement's other conditions
-    apart."""
-    plan = await fetch(f"EXPLAIN (FORMAT JSON) {sql}", *args, conn=conn)
-    value = plan[0]["QUERY PLAN"]
-    nodes = [(json.loads(value) if isinstance(value, str) else value)[0]["Plan"]]
-    while nodes:
-        node = nodes.pop()
-        if node.get("Subplan Name") == "CTE m":
-            return float(node["Plan Rows"])
-        nodes.extend(node.get("Plans", []))
-    return math.inf  # no such CTE in the plan: assume the worst
-
-
 @dataclass
 class Page:
     """One page of rows plus what the connection type needs."""
@@ -214,16 +198,6 @@ async def paginate(
                 # planner onto the order's index; the filters' indexes find the matches.
                 every = (f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {page_where})"
                          f" SELECT * FROM m ORDER BY {order.sql()} LIMIT {limit}")  # fmt: skip
-                if text and len(conditions) > inside:
-                    # Other filters with few matches (a kelurahan and a category: a few thousand
-                    # a year): those first, by their own indexes, then the words among them (a
-                    # common word's text-index bitmap ANDed with them took 420 ms on a year).
-                    plain, words = " AND ".join(conditions + cursor), " AND ".join(text)
-                    plain_first = (f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {plain})"
-                                   f" SELECT * FROM m WHERE {words}"
-                                   f" ORDER BY {order.sql()} LIMIT {limit}")  # fmt: skip
-                    if await _materialized_rows(conn, plain_first, page_args) <= DENSE:
-                        every = plain_first
                 # Only words beyond the window (no other filter that could make the matches
                 # rare however common the word): its text index is tried for a moment.
                 words_only = bool(text) and len(conditions) <= inside
@@ -265,12 +239,6 @@ async def paginate(
                 return cap, True
             if len(conditions) > (windowed or 0):  # other filters may make it rare: every match
                 found = None
-                plain, words = " AND ".join(conditions), " AND ".join(text)
-                plain_first = (f"WITH m AS MATERIALIZED (SELECT * FROM {table} WHERE {plain})"
-                               f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m WHERE {words}"
-                               f" LIMIT {cap + 1}) AS c")  # fmt: skip
-                if await _materialized_rows(conn, plain_first, args) <= DENSE:  # few: those first
-                    every = plain_first
             else:
                 found = await attempt(every, *args, conn=conn, seconds=budget.attempt_ms / 1000)
                 if found is None and await matches_among(conn, PROBE_ROWS, cap + 1) > cap:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import category_id, citizen, ok, report
+from tests.helpers import citizen, ok, report
 from tests.test_search import FEED, tuned
 
 
@@ -68,24 +68,3 @@ async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(ap
         assert [e["node"]["description"] for e in page["edges"]] == ["Jalan rusak nomor 0 dekat sekolah"]
         assert (page["totalCount"], page["totalCountCapped"], page["pageInfo"]["hasNextPage"]) == (1, False, False)
     assert cancelled and all(cancelled)  # every attempt was cut short, and the answers held
-
-
-async def test_a_word_with_a_category_is_looked_for_among_the_categorys_reports(app, client):
-    """Words and other filters beyond the window (a category): the other filters' few matches
-    are read first and the words looked for among them; pages and counts stay exact."""
-    token, _ = await citizen(client)
-    for i in range(3):
-        await report(client, token, category="saluran", description=f"Saluran jalan mampet nomor {i}")
-    for i in range(3):
-        await report(client, token, category="sampah", description=f"Sampah di jalan nomor {i}")
-    saluran = category_id("saluran")
-    with tuned(app, total_count_cap=2):
-        page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan", "categoryIds": [saluran]}}))["reports"]
-        assert [e["node"]["description"] for e in page["edges"]] == [
-            "Saluran jalan mampet nomor 2",
-            "Saluran jalan mampet nomor 1",
-        ]
-        assert page["pageInfo"]["hasNextPage"] and (page["totalCount"], page["totalCountCapped"]) == (2, True)
-        page = (await ok(client, FEED, {"n": 2, "f": {"search": "nomor 0", "categoryIds": [saluran]}}))["reports"]
-        assert [e["node"]["description"] for e in page["edges"]] == ["Saluran jalan mampet nomor 0"]
-        assert (page["totalCount"], page["totalCountCapped"]) == (1, False)
