@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import BadUserInput
-from models.sql import M, arg, attempt, budgeted, fetch, instance, is_postgres
+from models.sql import M, arg, budgeted, fetch, instance, is_postgres
 
 INT_MAX = 2**31 - 1
 
@@ -73,10 +73,6 @@ class ReadBudget:
 
     timeout_ms: int = 2000
     count_cap: int = 10_000
-    # How long a text index is tried for every match of a word the newest rows did not show:
-    # a rare word's take 3-6 ms on a year, a common one's 400 ms and more (then the order's
-    # index, walked, meets its matches soon).
-    attempt_ms: int = 40
 
 
 # A filtered page first reads this many rows of its order's index (visibility and cursor
@@ -94,9 +90,6 @@ DENSE = 50_000
 # PROBE_ROWS rows they are counted there (a common word: ~40,000 rows read instead of a bitmap
 # of millions, 500 ms on a year). Only a count that reaches the cap is taken from the probe.
 PROBE_ROWS = 200_000
-# A common word whose text index took longer than the budget's attempt is looked for along the
-# order's index this far (stopping at the page's last match) before every match is read.
-WALKED = 2_000_000
 
 
 async def _estimate(conn: Any, source: str, where: str, args: list[Any]) -> float:
@@ -172,17 +165,14 @@ async def paginate(
         else:
             window_where = " AND ".join(conditions[:inside] + cursor) or "1 = 1"
             match = " AND ".join(conditions[inside:] + text)
-
-            async def among_first(window: int) -> list[dict[str, Any]]:
-                """The page's matches among the first `window` rows of the order's index."""
-                by = order.sql()
-                first_rows = f"SELECT * FROM {source} WHERE {window_where} ORDER BY {by} LIMIT {window}"
-                sql = f"SELECT * FROM ({first_rows}) AS w WHERE {match} ORDER BY {by} LIMIT {limit}"
-                return await fetch(sql, *page_args, conn=conn)
-
             rows = []
             for window in WINDOWS:
-                rows = await among_first(window)
+                rows = await fetch(
+                    f"SELECT * FROM (SELECT * FROM {source} WHERE {window_where} ORDER BY {order.sql()}"
+                    f" LIMIT {window}) AS w WHERE {match} ORDER BY {order.sql()} LIMIT {limit}",
+                    *page_args,
+                    conn=conn,
+                )
                 if len(rows) >= limit or len(rows) * (WINDOWS[-1] // window) < limit:
                     break  # the page is full, or the matches are too rare for a wider window
             if (
@@ -196,19 +186,12 @@ async def paginate(
             elif len(rows) < limit:
                 # MATERIALIZED: planned for all its rows, so the LIMIT outside cannot lure the
                 # planner onto the order's index; the filters' indexes find the matches.
-                every = (f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {page_where})"
-                         f" SELECT * FROM m ORDER BY {order.sql()} LIMIT {limit}")  # fmt: skip
-                # Only words beyond the window (no other filter that could make the matches
-                # rare however common the word): its text index is tried for a moment.
-                words_only = bool(text) and len(conditions) <= inside
-                moment = budget.attempt_ms / 1000
-                found = await attempt(every, *page_args, conn=conn, seconds=moment) if words_only else None
-                if words_only and found is None:
-                    # A common word the newest rows lack (a burst of reports about something
-                    # else): the order's index, walked with every condition, meets it soon.
-                    walked = await among_first(WALKED)
-                    found = walked if len(walked) >= limit else None  # else rarer: every match
-                rows = found if found is not None else await fetch(every, *page_args, conn=conn)
+                rows = await fetch(
+                    f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {page_where})"
+                    f" SELECT * FROM m ORDER BY {order.sql()} LIMIT {limit}",
+                    *page_args,
+                    conn=conn,
+                )
     models = []
     for row in rows:
         value = row.pop(computed[0]) if computed else None
@@ -220,39 +203,35 @@ async def paginate(
     async def count() -> tuple[int, bool]:
         cap = budget.count_cap
         async with budgeted(budget) as conn:
-            if not (text and is_postgres(conn)):
-                sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {cap + 1}) AS c"
-                n = int((await fetch(sql, *args, conn=conn))[0]["n"])
-                return (cap, True) if n > cap else (n, False)
-            # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its rows
-            # it takes the text indexes: a rare word's matches in a few ms, a common word's
-            # bitmap of millions in 500 ms and more on a year (bench/README.md, issue 16). So a
-            # word dense among the newest rows is counted along the order's index, and one whose
-            # text index takes longer than a moment is tried there before every match is read.
-            every = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
-                     f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m LIMIT {cap + 1}) AS c")  # fmt: skip
-            sample = WINDOWS[0]
-            seen = await matches_among(conn, sample, sample)
-            rows = (cap + 1) * sample * 5 // max(4 * seen, 1)  # a quarter more than the density says
-            dense = 0 < seen and rows <= PROBE_ROWS
-            if dense and await matches_among(conn, max(rows, sample), cap + 1) > cap:
+            if text and is_postgres(conn) and await _reaches_cap(conn, cap):
                 return cap, True
-            if len(conditions) > (windowed or 0):  # other filters may make it rare: every match
-                found = None
+            if text and is_postgres(conn):
+                # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its
+                # rows it takes the text indexes for a rare word. (For a common word too, whose
+                # bitmap then costs about 500 ms on a year: bench/README.md, issue 16.)
+                sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
+                       f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m LIMIT {cap + 1}) AS c")  # fmt: skip
             else:
-                found = await attempt(every, *args, conn=conn, seconds=budget.attempt_ms / 1000)
-                if found is None and await matches_among(conn, PROBE_ROWS, cap + 1) > cap:
-                    return cap, True
-            n = int((found or await fetch(every, *args, conn=conn))[0]["n"])
+                sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {cap + 1}) AS c"
+            n = int((await fetch(sql, *args, conn=conn))[0]["n"])
         return (cap, True) if n > cap else (n, False)
 
-    async def matches_among(conn: Any, rows: int, stop: int) -> int:
-        """The matches (up to `stop`) among the first `rows` rows of the order's index, the
-        window's conditions inside, the others outside."""
+    async def _reaches_cap(conn: Any, cap: int) -> bool:
+        """Whether more than `cap` matches lie among the first rows of the order's index (the
+        window's conditions inside, the rest outside), tried only when the first window's
+        density says they should: a rare word costs one window."""
         window_where = " AND ".join(conditions[: windowed or 0]) or "1 = 1"
         match = " AND ".join(conditions[windowed or 0 :] + text)
-        first_rows = f"SELECT * FROM {table} WHERE {window_where} ORDER BY {order.sql()} LIMIT {rows}"
-        found = f"SELECT 1 FROM ({first_rows}) AS w WHERE {match} LIMIT {stop}"
-        return int((await fetch(f"SELECT COUNT(*) AS n FROM ({found}) AS c", *args, conn=conn))[0]["n"])
+
+        async def matches(rows: int, stop: int) -> int:
+            first_rows = f"SELECT * FROM {table} WHERE {window_where} ORDER BY {order.sql()} LIMIT {rows}"
+            found = f"SELECT 1 FROM ({first_rows}) AS w WHERE {match} LIMIT {stop}"
+            sql = f"SELECT COUNT(*) AS n FROM ({found}) AS c"
+            return int((await fetch(sql, *args, conn=conn))[0]["n"])
+
+        sample = WINDOWS[0]
+        found = await matches(sample, sample)
+        rows = (cap + 1) * sample * 5 // max(4 * found, 1)  # a quarter more than the density says
+        return 0 < found and rows <= PROBE_ROWS and await matches(max(rows, sample), cap + 1) > cap
 
     return Page(rows=models[:first], has_next=len(models) > first, order=order, count=count)

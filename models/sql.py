@@ -3,7 +3,6 @@ on SQLite too (placeholders rewritten to ?)."""
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -139,24 +138,6 @@ class _Pooled:
             # before lending the connection again): the same answer as a statement_timeout.
             raise asyncpg.QueryCanceledError("canceling statement due to the read budget") from None
         return [dict(row) for row in rows]
-
-    def within(self, seconds: float) -> _Pooled:
-        """The same connection, its statements cancelled after `seconds` at most."""
-        shorter = copy.copy(self)
-        shorter._timeout = min(seconds, self._timeout or seconds)
-        return shorter
-
-
-async def attempt(sql: str, *args: Any, conn: Any, seconds: float) -> list[dict[str, Any]] | None:
-    """The rows, or None if the statement was cancelled after `seconds` (on a connection from
-    budgeted(); elsewhere it runs under the connection's own limits): a plan whose cost is
-    unknown, tried for a moment before a safer one."""
-    if isinstance(conn, _Pooled):
-        conn = conn.within(seconds)
-    try:
-        return await fetch(sql, *args, conn=conn)
-    except asyncpg.QueryCanceledError:
-        return None
 
 
 @asynccontextmanager
