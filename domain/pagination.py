@@ -92,6 +92,12 @@ DENSE = 50_000
 PROBE_ROWS = 200_000
 
 
+def _first_rows(source: str, where: str, order: Order, rows: int) -> str:
+    """The first `rows` rows of the order's index under `where`: a window whose matches a
+    page (or a count) takes, so the planner walks that index a bounded way."""
+    return f"SELECT * FROM {source} WHERE {where} ORDER BY {order.sql()} LIMIT {rows}"
+
+
 async def _estimate(conn: Any, source: str, where: str, args: list[Any]) -> float:
     """The planner's estimate of the rows matching `where` (one planning, no execution)."""
     plan = await fetch(f"EXPLAIN (FORMAT JSON) SELECT 1 FROM {source} WHERE {where}", *args, conn=conn)
@@ -167,9 +173,9 @@ async def paginate(
             match = " AND ".join(conditions[inside:] + text)
             rows = []
             for window in WINDOWS:
+                first_rows = _first_rows(source, window_where, order, window)
                 rows = await fetch(
-                    f"SELECT * FROM (SELECT * FROM {source} WHERE {window_where} ORDER BY {order.sql()}"
-                    f" LIMIT {window}) AS w WHERE {match} ORDER BY {order.sql()} LIMIT {limit}",
+                    f"SELECT * FROM ({first_rows}) AS w WHERE {match} ORDER BY {order.sql()} LIMIT {limit}",
                     *page_args,
                     conn=conn,
                 )
@@ -203,12 +209,12 @@ async def paginate(
     async def count() -> tuple[int, bool]:
         cap = budget.count_cap
         async with budgeted(budget) as conn:
-            if text and is_postgres(conn) and await _reaches_cap(conn, cap):
-                return cap, True
             if text and is_postgres(conn):
+                if await _reaches_cap(conn, cap):
+                    return cap, True
                 # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its
                 # rows it takes the text indexes for a rare word. (For a common word too, whose
-                # bitmap then costs about 500 ms on a year: bench/README.md, issue 16.)
+                # bitmap costs 500 ms on a year, unless the newest rows showed it dense above.)
                 sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
                        f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m LIMIT {cap + 1}) AS c")  # fmt: skip
             else:
@@ -224,9 +230,8 @@ async def paginate(
         match = " AND ".join(conditions[windowed or 0 :] + text)
 
         async def matches(rows: int, stop: int) -> int:
-            first_rows = f"SELECT * FROM {table} WHERE {window_where} ORDER BY {order.sql()} LIMIT {rows}"
-            found = f"SELECT 1 FROM ({first_rows}) AS w WHERE {match} LIMIT {stop}"
-            sql = f"SELECT COUNT(*) AS n FROM ({found}) AS c"
+            window = _first_rows(table, window_where, order, rows)
+            sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM ({window}) AS w WHERE {match} LIMIT {stop}) AS c"
             return int((await fetch(sql, *args, conn=conn))[0]["n"])
 
         sample = WINDOWS[0]
