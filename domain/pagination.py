@@ -6,6 +6,8 @@ import asyncio
 import base64
 import binascii
 import json
+import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +17,7 @@ from domain.errors import BadUserInput
 from models.sql import M, arg, budgeted, fetch, instance, is_postgres
 
 INT_MAX = 2**31 - 1
+_PLACEHOLDER = re.compile(r"\$(\d+)")
 
 
 def encode_cursor(key: Any, row_id: int) -> str:
@@ -77,25 +80,47 @@ class ReadBudget:
 
 # A filtered page first reads this many rows of its order's index (visibility and cursor
 # applied, nothing else) and keeps those that match; only when they do not fill the page does
-# it walk the order's index with the filters (plain filters the planner's statistics say are
-# dense) or let the filters' own indexes find every match and sort those. The planner is not
-# left to walk the order's index hoping to meet a rare match early (issue 16: 14 s for a rare
-# word with `first: 1` on a year of reports).
+# it read further (see _window_rows). The planner is not left to walk the order's index hoping
+# to meet a rare match early (issue 16: 14 s for a rare word with `first: 1` on a year).
 WINDOWS = (5_000, 100_000)  # the second, about 2.5 days of the city's reports, only if needed
+# A text search whose words the sample finds this dense over the whole table walks this far
+# along the order's index before it reads every match: the newest reports may lack a common
+# word (a burst of reports about one thing), whose every match is millions to sort.
+WALK = 1_000_000
 # Beyond this many matches (the planner's estimate) sorting them all costs more than walking
 # the order's index to meet them.
 DENSE = 50_000
-# A text search's count first tries the order's index: the matches among its first
-# WINDOWS[0] rows tell the word's density, and if `cap` matches should lie within its first
-# PROBE_ROWS rows they are counted there (a common word: ~40,000 rows read instead of a bitmap
-# of millions, 500 ms on a year). Only a count that reaches the cap is taken from the probe.
-PROBE_ROWS = 200_000
+# Plain filters (no words) the planner expects to match at most this many rows (a kelurahan
+# and a category: about 3,000 a year) are read first by their own indexes, and the words
+# looked for among them: ANDed with a common word's text-index bitmap (4.1M rows on a year)
+# they took 0.4-1 s.
+FEW = 20_000
+# The fixed sample of the table's pages that tells how many rows a text search matches over
+# the whole table (the planner guesses a LIKE's selectivity from the pattern, and the newest
+# rows tell only about themselves). REPEATABLE: the same pages every time, so they stay cached.
+SAMPLE_PAGES = 500
 
 
 def _first_rows(source: str, where: str, order: Order, rows: int) -> str:
     """The first `rows` rows of the order's index under `where`: a window whose matches a
-    page (or a count) takes, so the planner walks that index a bounded way."""
+    page takes, so the planner walks that index a bounded way."""
     return f"SELECT * FROM {source} WHERE {where} ORDER BY {order.sql()} LIMIT {rows}"
+
+
+def _joined(conditions: list[str]) -> str:
+    return " AND ".join(conditions) or "1 = 1"
+
+
+def _compact(sql: str, args: list[Any]) -> tuple[str, list[Any]]:
+    """A statement that uses only some of the positional arguments (the plain filters without
+    the words'), renumbered to those it uses: PostgreSQL must be told every one it is sent."""
+    used: dict[int, int] = {}
+
+    def renumber(m: re.Match[str]) -> str:
+        return f"${used.setdefault(int(m.group(1)), len(used) + 1)}"
+
+    sql = _PLACEHOLDER.sub(renumber, sql)
+    return sql, [args[i - 1] for i in used]
 
 
 async def _estimate(conn: Any, source: str, where: str, args: list[Any]) -> float:
@@ -104,6 +129,132 @@ async def _estimate(conn: Any, source: str, where: str, args: list[Any]) -> floa
     value = plan[0]["QUERY PLAN"]
     value = json.loads(value) if isinstance(value, str) else value
     return float(value[0]["Plan"]["Plan Rows"])
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What the fixed sample of a table's pages says of a condition over the whole table."""
+
+    pages: int  # the table's pages
+    rows: float  # the table's rows, estimated
+    matches: float  # the rows matching, estimated
+
+    @property
+    def share(self) -> float:
+        return self.matches / self.rows if self.rows else 0.0
+
+
+async def _sample(conn: Any, table: str, where: str, args: list[Any]) -> Sample:
+    """The whole table's matches of `where`, from SAMPLE_PAGES of its pages (all of a small
+    table's): two short statements, about SAMPLE_PAGES page reads."""
+    size = f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int AS pages"
+    pages = int((await fetch(size, conn=conn))[0]["pages"])
+    percent = min(100.0, 100.0 * SAMPLE_PAGES / max(pages, 1))
+    row = (
+        await fetch(
+            f"SELECT COUNT(*) AS n, COUNT(*) FILTER (WHERE {where}) AS hits"
+            f" FROM {table} TABLESAMPLE SYSTEM ({percent:.6f}) REPEATABLE (0)",
+            *args,
+            conn=conn,
+        )
+    )[0]
+    scale = 100.0 / percent
+    return Sample(pages=pages, rows=row["n"] * scale, matches=row["hits"] * scale)
+
+
+async def _window_rows(
+    conn: Any,
+    source: str,
+    table: str,
+    steps: tuple[list[str], int, list[str], list[str]],
+    args: list[Any],
+    order: Order,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """A filtered page's rows on PostgreSQL, read in bounded steps: the first WINDOWS[0] rows
+    of the order's index (the first `inside` conditions, visibility, applied inside), then a
+    wider window if the matches should fill it (their density in the first window, or for
+    words over the whole table by the sample), else by the cheapest of: the plain filters'
+    few matches first, the order's index walked (dense matches), or every match by the
+    filters' own indexes, sorted. `steps`: the conditions, how many of them go inside the
+    window, the words' conditions and the cursor's."""
+    conditions, inside, text, cursor = steps
+    window_where = _joined(conditions[:inside] + cursor)
+    match = _joined(conditions[inside:] + text)
+    plain_where = _joined(conditions + cursor)
+    page_where = _joined(conditions + text + cursor)
+    sort = f"ORDER BY {order.sql()} LIMIT {limit}"
+
+    async def window(rows: int) -> list[dict[str, Any]]:
+        first_rows = _first_rows(source, window_where, order, rows)
+        return await fetch(f"SELECT * FROM ({first_rows}) AS w WHERE {match} {sort}", *args, conn=conn)
+
+    rows = await window(WINDOWS[0])
+    if len(rows) >= limit:
+        return rows
+    if text and conditions and await _estimate(conn, source, *_compact(plain_where, args)) <= FEW:
+        return await fetch(
+            f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {plain_where})"
+            f" SELECT * FROM m WHERE {_joined(text)} {sort}",
+            *args,
+            conn=conn,
+        )
+    density, matches = len(rows) / WINDOWS[0], 0.0
+    if text:  # the words' density over the whole table: the newest rows may lack a common word
+        sample = await _sample(conn, table, page_where, args)
+        density, matches = max(density, sample.share), sample.matches
+    for rows_read in WINDOWS[1:]:
+        if density * rows_read >= limit:  # expected to fill the page
+            rows = await window(rows_read)
+            if len(rows) >= limit:
+                return rows
+    if matches > DENSE and limit <= density * WALK / 4:
+        # Too many matches to sort, and dense enough to meet along the order's index.
+        rows = await window(WALK)
+        if len(rows) >= limit:
+            return rows
+    if not text and await _estimate(conn, source, page_where, args) > DENSE:
+        # Many matches by the planner's statistics (good for plain columns, unlike a LIKE's
+        # guess, hence not for a text search): the order's index meets them soon.
+        return await fetch(f"SELECT * FROM {source} WHERE {page_where} {sort}", *args, conn=conn)
+    # MATERIALIZED: planned for all its rows, so the LIMIT outside cannot lure the planner
+    # onto the order's index; the filters' indexes find the matches.
+    return await fetch(
+        f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {page_where}) SELECT * FROM m {sort}",
+        *args,
+        conn=conn,
+    )
+
+
+async def _count_text(
+    conn: Any, table: str, conditions: list[str], text: list[str], args: list[Any], cap: int
+) -> int:
+    """Matches of a text search, counted up to cap + 1 by the cheapest way: among the plain
+    filters' few matches; along the table's pages, as far as the sample says cap + 1 matches
+    lie (a common word: a few thousand pages instead of a bitmap of millions, 500 ms on a
+    year); else every match by the text index (a rare word)."""
+    plain_where = _joined(conditions)
+    where = _joined(conditions + text)
+    stop = f"LIMIT {cap + 1}) AS c"
+    if conditions and await _estimate(conn, table, *_compact(plain_where, args)) <= FEW:
+        sql = (f"WITH m AS MATERIALIZED (SELECT * FROM {table} WHERE {plain_where})"
+               f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m WHERE {_joined(text)} {stop}")  # fmt: skip
+        return int((await fetch(sql, *args, conn=conn))[0]["n"])
+    sample = await _sample(conn, table, where, args)
+    if sample.matches >= 2 * cap:
+        # The first pages expected to hold half as many again as cap + 1 matches, read in
+        # their physical order (a TID range scan, which stops at the cap).
+        pages = math.ceil(sample.pages * min(1.0, 1.5 * (cap + 1) / sample.matches))
+        sql = (f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table}"
+               f" WHERE ctid < '({pages},0)'::tid AND {where} {stop}")  # fmt: skip
+        found = int((await fetch(sql, *args, conn=conn))[0]["n"])
+        if found > cap:
+            return found
+    # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its rows it
+    # takes the text indexes.
+    sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
+           f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m {stop}")  # fmt: skip
+    return int((await fetch(sql, *args, conn=conn))[0]["n"])
 
 
 @dataclass
@@ -154,50 +305,23 @@ async def paginate(
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
-    where = " AND ".join(conditions + text) or "1 = 1"
+    where = _joined(conditions + text)
     page_args = list(args)
     cursor = [order.after(after, page_args)] if after else []
     limit = int(first) + 1
     source = (
         table if computed is None else f"(SELECT *, {computed[1]} AS {computed[0]} FROM {table}) AS {table}"
     )
-    page_where = " AND ".join(conditions + text + cursor) or "1 = 1"
-    plain = f"SELECT * FROM {source} WHERE {page_where} ORDER BY {order.sql()} LIMIT {limit}"
 
     async with budgeted(budget) as conn:
         inside = windowed or 0
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
-            rows = await fetch(plain, *page_args, conn=conn)
+            page_where = _joined(conditions + text + cursor)
+            sql = f"SELECT * FROM {source} WHERE {page_where} ORDER BY {order.sql()} LIMIT {limit}"
+            rows = await fetch(sql, *page_args, conn=conn)
         else:
-            window_where = " AND ".join(conditions[:inside] + cursor) or "1 = 1"
-            match = " AND ".join(conditions[inside:] + text)
-            rows = []
-            for window in WINDOWS:
-                first_rows = _first_rows(source, window_where, order, window)
-                rows = await fetch(
-                    f"SELECT * FROM ({first_rows}) AS w WHERE {match} ORDER BY {order.sql()} LIMIT {limit}",
-                    *page_args,
-                    conn=conn,
-                )
-                if len(rows) >= limit or len(rows) * (WINDOWS[-1] // window) < limit:
-                    break  # the page is full, or the matches are too rare for a wider window
-            if (
-                len(rows) < limit
-                and not text
-                and await _estimate(conn, source, page_where, page_args) > DENSE
-            ):
-                # Many matches by the planner's statistics (good for plain columns, unlike a
-                # LIKE's guess, hence not for a text search): the order's index meets them soon.
-                rows = await fetch(plain, *page_args, conn=conn)
-            elif len(rows) < limit:
-                # MATERIALIZED: planned for all its rows, so the LIMIT outside cannot lure the
-                # planner onto the order's index; the filters' indexes find the matches.
-                rows = await fetch(
-                    f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {page_where})"
-                    f" SELECT * FROM m ORDER BY {order.sql()} LIMIT {limit}",
-                    *page_args,
-                    conn=conn,
-                )
+            steps = (conditions, inside, text, cursor)
+            rows = await _window_rows(conn, source, table, steps, page_args, order, limit)
     models = []
     for row in rows:
         value = row.pop(computed[0]) if computed else None
@@ -210,33 +334,10 @@ async def paginate(
         cap = budget.count_cap
         async with budgeted(budget) as conn:
             if text and is_postgres(conn):
-                if await _reaches_cap(conn, cap):
-                    return cap, True
-                # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its
-                # rows it takes the text indexes for a rare word. (For a common word too, whose
-                # bitmap costs 500 ms on a year, unless the newest rows showed it dense above.)
-                sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
-                       f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m LIMIT {cap + 1}) AS c")  # fmt: skip
+                n = await _count_text(conn, table, conditions, text, args, cap)
             else:
                 sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {table} WHERE {where} LIMIT {cap + 1}) AS c"
-            n = int((await fetch(sql, *args, conn=conn))[0]["n"])
+                n = int((await fetch(sql, *args, conn=conn))[0]["n"])
         return (cap, True) if n > cap else (n, False)
-
-    async def _reaches_cap(conn: Any, cap: int) -> bool:
-        """Whether more than `cap` matches lie among the first rows of the order's index (the
-        window's conditions inside, the rest outside), tried only when the first window's
-        density says they should: a rare word costs one window."""
-        window_where = " AND ".join(conditions[: windowed or 0]) or "1 = 1"
-        match = " AND ".join(conditions[windowed or 0 :] + text)
-
-        async def matches(rows: int, stop: int) -> int:
-            window = _first_rows(table, window_where, order, rows)
-            sql = f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM ({window}) AS w WHERE {match} LIMIT {stop}) AS c"
-            return int((await fetch(sql, *args, conn=conn))[0]["n"])
-
-        sample = WINDOWS[0]
-        found = await matches(sample, sample)
-        rows = (cap + 1) * sample * 5 // max(4 * found, 1)  # a quarter more than the density says
-        return 0 < found and rows <= PROBE_ROWS and await matches(max(rows, sample), cap + 1) > cap
 
     return Page(rows=models[:first], has_next=len(models) > first, order=order, count=count)

@@ -160,6 +160,7 @@ class Report(Model):
             Index(fields=("vote_count", "id")),
             Index(fields=("status", "created_at")),
             Index(fields=("kelurahan_id", "created_at")),
+            Index(fields=("kelurahan_id", "category_id", "created_at")),
             Index(fields=("kecamatan_id", "created_at")),
             Index(fields=("kota_id", "created_at")),
             Index(fields=("agency_id", "created_at")),

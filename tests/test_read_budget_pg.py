@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import citizen, ok, report
+from tests.helpers import category_id, citizen, ok, report
 from tests.test_search import FEED, tuned
 
 
@@ -33,3 +33,79 @@ async def test_a_read_over_its_budget_answers_query_timeout(app, client, monkeyp
     monkeypatch.setattr(domain.report, "split_conditions", split)
     for _ in range(3):  # the pool's connections came back clean (no timeout left set)
         assert (await ok(client, FEED, {"f": {"search": "saluran"}}))["reports"]["totalCount"] == 1
+
+
+def _recorded(monkeypatch: Any) -> list[str]:
+    """The statements domain.pagination runs from now on."""
+    import domain.pagination as pagination
+
+    statements: list[str] = []
+    real = pagination.fetch
+
+    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
+        statements.append(sql)
+        return await real(sql, *args, conn=conn)
+
+    monkeypatch.setattr(pagination, "fetch", recording)
+    return statements
+
+
+async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(app, client, monkeypatch):
+    """When the newest reports hold no match, the sample of the table's pages tells that the
+    word is common: the order's index is walked further instead of reading (and sorting) every
+    match; pages stay exact (the windows shrunk so that a few reports play a year's)."""
+    import domain.pagination as pagination
+
+    token, _ = await citizen(client)
+    for i in range(6):
+        await report(client, token, description=f"Jalan rusak nomor {i} dekat sekolah")
+    for i in range(5):  # the newest reports: about something else
+        await report(client, token, description=f"Lampu taman mati nomor {i}")
+    monkeypatch.setattr(pagination, "WINDOWS", (2, 4))
+    monkeypatch.setattr(pagination, "WALK", 50)
+    monkeypatch.setattr(pagination, "FEW", 0)
+    monkeypatch.setattr(pagination, "DENSE", 5)  # "too many to sort": a year's 50,000
+    statements = _recorded(monkeypatch)
+    page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan"}}))["reports"]
+    assert [e["node"]["description"] for e in page["edges"]] == [
+        "Jalan rusak nomor 5 dekat sekolah",
+        "Jalan rusak nomor 4 dekat sekolah",
+    ]
+    assert page["pageInfo"]["hasNextPage"] and page["totalCount"] == 6
+    walked = [s for s in statements if "LIMIT 50)" in s]
+    assert walked and not any("WITH m AS MATERIALIZED (SELECT *" in s for s in statements), statements
+    # A word the sample finds rare is read by its index at once: no wider window, no walk.
+    statements.clear()
+    page = (await ok(client, FEED, {"n": 2, "f": {"search": "rusak nomor 0"}}))["reports"]
+    assert [e["node"]["description"] for e in page["edges"]] == ["Jalan rusak nomor 0 dekat sekolah"]
+    assert (page["totalCount"], page["pageInfo"]["hasNextPage"]) == (1, False)
+    assert not any("LIMIT 50)" in s or "LIMIT 4)" in s for s in statements), statements
+
+
+async def test_a_word_with_a_kelurahan_and_a_category_is_looked_for_among_their_reports(app, client, monkeypatch):
+    """Plain filters the planner expects to match few reports (a category here; a kelurahan
+    and a category on a year: about 3,000 reports) are read first by their own index, then the
+    words looked for among them, for the page and the count, which stay exact."""
+    import domain.pagination as pagination
+
+    token, _ = await citizen(client)
+    for i in range(3):
+        await report(client, token, category="saluran", description=f"Saluran jalan mampet nomor {i}")
+    for i in range(3):
+        await report(client, token, category="sampah", description=f"Sampah di jalan nomor {i}")
+    monkeypatch.setattr(pagination, "WINDOWS", (1, 2))
+    statements = _recorded(monkeypatch)
+    saluran = category_id("saluran")
+    with tuned(app, total_count_cap=2):
+        page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan", "categoryIds": [saluran]}}))["reports"]
+        assert [e["node"]["description"] for e in page["edges"]] == [
+            "Saluran jalan mampet nomor 2",
+            "Saluran jalan mampet nomor 1",
+        ]
+        assert page["pageInfo"]["hasNextPage"] and (page["totalCount"], page["totalCountCapped"]) == (2, True)
+        page = (await ok(client, FEED, {"n": 2, "f": {"search": "nomor 0", "categoryIds": [saluran]}}))["reports"]
+        assert [e["node"]["description"] for e in page["edges"]] == ["Saluran jalan mampet nomor 0"]
+        assert (page["totalCount"], page["totalCountCapped"]) == (1, False)
+    plain_first = [s for s in statements if s.startswith("WITH m AS MATERIALIZED") and "FROM m WHERE" in s]
+    assert len(plain_first) == 4, statements  # two pages and two counts
+    assert not any("TABLESAMPLE" in s for s in statements)
