@@ -387,8 +387,20 @@ async def search_reports(
         else 0
     )
     if ordered.column != "relevance":
+        # A capped count reads the creation index from the edge of a period, or an author's or
+        # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
+        along = (f.created_after, f.created_before, f.author_id, f.assignee_id) != (None,) * 4
         page = await paginate(
-            Report, filters, args, ordered, first, after, text=text, windowed=visible, budget=budget
+            Report,
+            filters,
+            args,
+            ordered,
+            first,
+            after,
+            text=text,
+            windowed=visible,
+            budget=budget,
+            count_along=ORDERS["NEWEST"] if along else None,
         )
         page.count = exact_count(viewer, f, now, budget or ReadBudget()) or page.count
         return page

@@ -63,7 +63,6 @@ async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(ap
         await report(client, token, description=f"Lampu taman mati nomor {i}")
     monkeypatch.setattr(pagination, "WINDOWS", (2, 4))
     monkeypatch.setattr(pagination, "WALK", 50)
-    monkeypatch.setattr(pagination, "FEW", 0)
     monkeypatch.setattr(pagination, "DENSE", 5)  # "too many to sort": a year's 50,000
     statements = _recorded(monkeypatch)
     page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan"}}))["reports"]

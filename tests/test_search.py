@@ -82,7 +82,6 @@ async def test_a_common_words_count_stops_at_the_cap_without_reading_every_match
     import domain.pagination as pagination
     from tests.conftest import BACKEND
 
-    monkeypatch.setattr(pagination, "FEW", 0)  # the visibility's reports are "many" here
     token, _ = await citizen(client)
     for i in range(7):
         await report(client, token, description=f"Jalan berlubang nomor {i} dekat pasar")
@@ -153,3 +152,30 @@ def test_faults_are_told_from_bugs() -> None:
     assert classify(ValueError("a bug")) is None
     assert classify(KeyError("x")) is None
     assert ServiceUnavailable(3).extensions == {"code": "SERVICE_UNAVAILABLE", "retryAfter": 3}
+
+
+async def test_a_periods_count_reads_the_creation_index_from_the_periods_edge(app, client, monkeypatch):
+    """A period the rollups cannot count (a bound inside a day) is counted along the creation
+    order: left alone, PostgreSQL read a status index whole for `createdAfter` a week ago
+    (700 ms on a year); ordered, it reads the period's rows from its edge, up to the cap."""
+    import domain.pagination as pagination
+
+    token, _ = await citizen(client)
+    for i in range(3):
+        await report(client, token, description=f"Banjir setinggi lutut nomor {i}")
+    statements: list[str] = []
+    real = pagination.fetch
+
+    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
+        statements.append(sql)
+        return await real(sql, *args, conn=conn)
+
+    monkeypatch.setattr(pagination, "fetch", recording)
+    since = {"createdAfter": "2000-01-01T00:00:01+07:00"}
+    page = (await ok(client, FEED, {"n": 1, "f": since}))["reports"]
+    assert (page["totalCount"], page["totalCountCapped"]) == (3, False)
+    counts = [s for s in statements if s.startswith("SELECT COUNT(*)")]
+    assert counts and all("ORDER BY created_at DESC, id DESC LIMIT" in s for s in counts), counts
+    with tuned(app, total_count_cap=2):
+        page = (await ok(client, FEED, {"n": 2, "f": since}))["reports"]
+        assert (page["totalCount"], page["totalCountCapped"]) == (2, True)
