@@ -285,7 +285,7 @@ def split_conditions(
     viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]
 ) -> tuple[list[str], list[str]]:
     """The filter as SQL conditions, visibility first, and apart from them the text search's
-    (which only the full-text index serves: domain.pagination.paginate reads them apart)."""
+    (which only the trigram indexes serve: domain.pagination.paginate reads them apart)."""
     out = [c for c in (report_condition(viewer, args),) if c]
     # The creation period next: for NEWEST/OLDEST it bounds the order's own index, and
     # search_reports keeps it inside paginate's window with visibility.
@@ -323,27 +323,13 @@ def split_conditions(
     if f.overdue is not None:
         late = f"(due_at < {arg(args, now)} AND {in_list('status', [s.value for s in WITH_OFFICERS], args)})"
         out.append(late if f.overdue else f"NOT {late}")
-    postgres = is_postgres()
-    return out, [word_condition(word, args, postgres) for word in search_words(f.search)]
-
-
-# The expression of the full-text index (migration 0011).
-WORDS = "to_tsvector('simple', COALESCE(description, '') || ' ' || COALESCE(address, ''))"
-
-
-def word_condition(word: str, args: list[Any], postgres: bool) -> str:
-    """A search word: in the description or the address, as written (any case). On PostgreSQL
-    also at the start of one of their words, which the full-text index finds without reading
-    trigram posting lists millions long: the word cut into words as the index cuts the text,
-    each a prefix (`'kwi':*`); a word with no letter or digit matches nothing there."""
-    pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
-    like = (f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
-            f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
-    if not postgres:
-        return like
-    lexemes = f"unnest(to_tsvector('simple', {arg(args, word)}))"
-    query = f"to_tsquery('simple', (SELECT string_agg(quote_literal(lexeme) || ':*', ' & ') FROM {lexemes}))"
-    return f"({like} AND {WORDS} @@ {query})"
+    text = []
+    for word in search_words(f.search):
+        # The expression of the trigram indexes (migration 0002) on PostgreSQL.
+        pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
+        text.append(f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
+                    f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
+    return out, text
 
 
 def search_words(search: str | None) -> list[str]:

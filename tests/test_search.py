@@ -179,27 +179,3 @@ async def test_a_periods_count_reads_the_creation_index_from_the_periods_edge(ap
     with tuned(app, total_count_cap=2):
         page = (await ok(client, FEED, {"n": 2, "f": since}))["reports"]
         assert (page["totalCount"], page["totalCountCapped"]) == (2, True)
-
-
-async def test_a_word_matches_where_a_word_of_the_report_begins_on_postgresql(client):
-    """Everywhere a word matches as written in the description or the address, in any case.
-    On PostgreSQL it must also begin one of their words (the full-text index's prefixes):
-    'ocor' finds 'bocor' on SQLite only; a word without a letter or digit matches nothing."""
-    from tests.conftest import BACKEND
-
-    token, _ = await citizen(client)
-    await report(client, token, description="Got bocor, gorong-gorong mampet di Jl. Kwitang")
-    postgres = BACKEND == "postgres"
-    for word, found in (
-        ("BOC", True),
-        ("bocor got", True),
-        ("gorong", True),
-        ("gorong-gorong", True),
-        ("kwitang", True),
-        ("ocor", not postgres),
-        ("orong", not postgres),
-        ("!!!", False),
-        ("bocorx", False),
-    ):
-        page = (await ok(client, FEED, {"f": {"search": word}}))["reports"]
-        assert (page["totalCount"] == 1) is found, word
