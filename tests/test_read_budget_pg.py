@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.helpers import category_id, citizen, ok, report
-from tests.test_search import FEED, tuned
+from tests.test_search import FEED, recorded, tuned
 
 
 async def test_a_read_over_its_budget_answers_query_timeout(app, client, monkeypatch):
@@ -35,21 +35,6 @@ async def test_a_read_over_its_budget_answers_query_timeout(app, client, monkeyp
         assert (await ok(client, FEED, {"f": {"search": "saluran"}}))["reports"]["totalCount"] == 1
 
 
-def _recorded(monkeypatch: Any) -> list[str]:
-    """The statements domain.pagination runs from now on."""
-    import domain.pagination as pagination
-
-    statements: list[str] = []
-    real = pagination.fetch
-
-    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
-        statements.append(sql)
-        return await real(sql, *args, conn=conn)
-
-    monkeypatch.setattr(pagination, "fetch", recording)
-    return statements
-
-
 async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(app, client, monkeypatch):
     """When the newest reports hold no match, the sample of the table's pages tells that the
     word is common: the order's index is walked further instead of reading (and sorting) every
@@ -64,7 +49,7 @@ async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(ap
     monkeypatch.setattr(pagination, "WINDOWS", (2, 4))
     monkeypatch.setattr(pagination, "WALK", 50)
     monkeypatch.setattr(pagination, "DENSE", 5)  # "too many to sort": a year's 50,000
-    statements = _recorded(monkeypatch)
+    statements = recorded(monkeypatch)
     page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan"}}))["reports"]
     assert [e["node"]["description"] for e in page["edges"]] == [
         "Jalan rusak nomor 5 dekat sekolah",
@@ -93,7 +78,7 @@ async def test_a_word_with_a_kelurahan_and_a_category_is_looked_for_among_their_
     for i in range(3):
         await report(client, token, category="sampah", description=f"Sampah di jalan nomor {i}")
     monkeypatch.setattr(pagination, "WINDOWS", (1, 2))
-    statements = _recorded(monkeypatch)
+    statements = recorded(monkeypatch)
     saluran = category_id("saluran")
     with tuned(app, total_count_cap=2):
         page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan", "categoryIds": [saluran]}}))["reports"]

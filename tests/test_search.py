@@ -31,6 +31,21 @@ def tuned(app: Any, **changes: Any) -> Iterator[None]:
         app.state.settings = before
 
 
+def recorded(monkeypatch: Any) -> list[str]:
+    """The statements domain.pagination runs from now on (the test's monkeypatch undoes it)."""
+    import domain.pagination as pagination
+
+    statements: list[str] = []
+    real = pagination.fetch
+
+    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
+        statements.append(sql)
+        return await real(sql, *args, conn=conn)
+
+    monkeypatch.setattr(pagination, "fetch", recording)
+    return statements
+
+
 async def _all(client, filter: dict, order: str, first: int = 1) -> list[str]:
     seen: list[str] = []
     after = None
@@ -79,21 +94,13 @@ async def test_a_common_words_count_stops_at_the_cap_without_reading_every_match
     """A word the sample of the table's pages finds common is counted along the pages until
     the cap (on PostgreSQL the text index's bitmap of every match took 500 ms on a year); a
     word the sample finds rare, or that the first pages do not hold densely, exactly."""
-    import domain.pagination as pagination
     from tests.conftest import BACKEND
 
     token, _ = await citizen(client)
     for i in range(7):
         await report(client, token, description=f"Jalan berlubang nomor {i} dekat pasar")
     await report(client, token, description="Trotoar jalan rusak dekat halte")
-    statements: list[str] = []
-    real = pagination.fetch
-
-    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
-        statements.append(sql)
-        return await real(sql, *args, conn=conn)
-
-    monkeypatch.setattr(pagination, "fetch", recording)
+    statements = recorded(monkeypatch)
     with tuned(app, total_count_cap=3):
         page = (await ok(client, FEED, {"n": 1, "f": {"search": "jalan"}}))["reports"]
         assert (page["totalCount"], page["totalCountCapped"]) == (3, True)
@@ -158,19 +165,11 @@ async def test_a_periods_count_reads_the_creation_index_from_the_periods_edge(ap
     """A period the rollups cannot count (a bound inside a day) is counted along the creation
     order: left alone, PostgreSQL read a status index whole for `createdAfter` a week ago
     (700 ms on a year); ordered, it reads the period's rows from its edge, up to the cap."""
-    import domain.pagination as pagination
 
     token, _ = await citizen(client)
     for i in range(3):
         await report(client, token, description=f"Banjir setinggi lutut nomor {i}")
-    statements: list[str] = []
-    real = pagination.fetch
-
-    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
-        statements.append(sql)
-        return await real(sql, *args, conn=conn)
-
-    monkeypatch.setattr(pagination, "fetch", recording)
+    statements = recorded(monkeypatch)
     since = {"createdAfter": "2000-01-01T00:00:01+07:00"}
     page = (await ok(client, FEED, {"n": 1, "f": since}))["reports"]
     assert (page["totalCount"], page["totalCountCapped"]) == (3, False)
