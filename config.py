@@ -198,6 +198,14 @@ def reset_settings() -> None:
     _settings = None
 
 
+# Every pooled PostgreSQL session's settings (startup parameters, so RESET ALL keeps them).
+# This service's statements are short and bounded; the planner's cost guesses for a blind
+# (generic) plan of a search planned two parallel workers and JIT compilation, 30-70 ms to
+# find no row where the plain plan takes 0.2 ms (bench/README.md, session 12), and two
+# workers for a STAFF ranking's 1,855 rows took 19 of its 21 ms.
+SESSION_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}
+
+
 def tortoise_config(settings: Settings | None = None) -> dict:
     """Tortoise config for both backends; migrations live in models/migrations."""
     from tortoise.backends.base.config_generator import expand_db_url
@@ -212,6 +220,7 @@ def tortoise_config(settings: Settings | None = None) -> dict:
         connection = expand_db_url(f"{url}{sep}maxsize={s.db_pool_max}&minsize=2")
         connection["credentials"]["reset"] = keep_session
         connection["credentials"]["connection_class"] = Connection
+        connection["credentials"]["server_settings"] = dict(SESSION_SETTINGS)
     return {
         "connections": {"default": connection},
         "apps": {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -285,7 +286,7 @@ def split_conditions(
     viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]
 ) -> tuple[list[str], list[str]]:
     """The filter as SQL conditions, visibility first, and apart from them the text search's
-    (which only the trigram indexes serve: domain.pagination.paginate reads them apart)."""
+    (which only the full-text index serves: domain.pagination.paginate reads them apart)."""
     out = [c for c in (report_condition(viewer, args),) if c]
     # The creation period next: for NEWEST/OLDEST it bounds the order's own index, and
     # search_reports keeps it inside paginate's window with visibility.
@@ -323,17 +324,40 @@ def split_conditions(
     if f.overdue is not None:
         late = f"(due_at < {arg(args, now)} AND {in_list('status', [s.value for s in WITH_OFFICERS], args)})"
         out.append(late if f.overdue else f"NOT {late}")
-    text = []
-    for word in search_words(f.search):
-        # The expression of the trigram indexes (migration 0002) on PostgreSQL.
-        pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
-        text.append(f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
-                    f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
-    return out, text
+    postgres = is_postgres()
+    return out, [word_condition(word, args, postgres) for word in search_words(f.search)]
+
+
+# Where the full-text index (migration 0011) cuts a report's text into words: every ASCII
+# character that is neither a letter nor a digit, and any space.
+_SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]+")
+
+
+def word_parts(word: str) -> list[str]:
+    """A search word cut as the full-text index cuts the reports' text, lowercased as its
+    lexemes are: 'Jl.Kwitang' -> ['jl', 'kwitang']."""
+    return [part for part in _SEPARATORS.split(word.lower()) if part]
+
+
+def word_condition(word: str, args: list[Any], postgres: bool) -> str:
+    """A search word: in the description or the address, as written, in any case. On
+    PostgreSQL each of its parts must also begin a word of the report, which the full-text
+    index finds from that word's own posting list (`'kwitang':*`); its trigram lookup read
+    posting lists millions long for common trigrams."""
+    pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
+    like = (f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
+            f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
+    if not postgres:
+        return like
+    query = " & ".join(f"'{part}':*" for part in word_parts(word))
+    # Checked first: the stored vector's test is cheaper than two LIKEs.
+    return f"(words @@ CAST({arg(args, query)} AS tsquery) AND {like})"
 
 
 def search_words(search: str | None) -> list[str]:
-    return search.split()[:8] if search else []
+    """The words of a search, at most 8; a word without a letter or a digit says nothing
+    (and no index could find it)."""
+    return [word for word in (search or "").split() if word_parts(word)][:8]
 
 
 def relevance(words: list[str], args: list[Any]) -> str:

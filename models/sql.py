@@ -177,14 +177,12 @@ async def snapshot() -> AsyncIterator[Any]:
     BEGIN kept SQLite's lock forever and stalled the server), and the ORM must not be called
     inside (it waits for the same lock).
 
-    Its statements read rollups (a few thousand rows) and run without parallel workers: the
-    planner chose two for a STAFF ranking's 1,855 span rows, and starting them took 19 ms of
-    the 21 (1.9-5.6 ms without)."""
+    Its statements read rollups (a few thousand rows), without parallel workers as every
+    pooled session (config.SESSION_SETTINGS)."""
     conn = conn_of()
     async with conn.acquire_connection() as raw:
         if is_postgres(conn):
             async with raw.transaction(isolation="repeatable_read", readonly=True):
-                await raw.execute("SET LOCAL max_parallel_workers_per_gather = 0")
                 yield _Pooled(conn, raw, None)
         else:
             yield _Held(conn, raw)

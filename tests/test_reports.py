@@ -264,8 +264,8 @@ async def test_anonymous_author_hidden_from_public_only(client):
 
 
 async def test_search_filter_is_indexed_on_postgresql(app, client):
-    """The `search` filter's ILIKE-style predicate can use the trigram indexes of migration 0002
-    on PostgreSQL; SQLite has none (the migration is a no-op there)."""
+    """The `search` filter can use the full-text index of migration 0011 on PostgreSQL (which
+    dropped 0002's trigram indexes); SQLite has neither (both migrations are no-ops there)."""
     from domain.report import ReportQuery, conditions
     from domain.tx import now
     from models.sql import fetch, is_postgres
@@ -279,7 +279,48 @@ async def test_search_filter_is_indexed_on_postgresql(app, client):
             await fetch("SET LOCAL enable_seqscan = off", conn=conn)
             rows = await fetch(f"EXPLAIN SELECT id FROM report WHERE {where}", *args, conn=conn)
             plan = "\n".join(r["QUERY PLAN"] for r in rows)
-        assert "idx_report_description_trgm" in plan, plan
+        assert "idx_report_words" in plan and "trgm" not in plan, plan
     else:
         rows = await fetch("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%trgm%'")
         assert rows == []
+
+
+async def test_the_full_text_migration_goes_back_to_the_trigram_indexes(app, client):
+    """Migration 0011 both ways: backward restores 0002's trigram indexes (where pg_trgm can be
+    created) and drops the stored words and their index; forward again computes the words of
+    the reports already stored. SQLite: both no-ops."""
+    import importlib
+    from types import SimpleNamespace
+
+    from tortoise.transactions import in_transaction
+
+    from models.sql import fetch, is_postgres
+
+    token, _ = await citizen(client)
+    made = await report(client, token, description="Pohon tumbang di Jl.Kwitang")
+    words = importlib.import_module("models.migrations.0011_search_words")
+    listed = (
+        "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'report' AND indexname LIKE 'idx_report_%'"
+        if is_postgres()
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND (name LIKE '%trgm%' OR name LIKE '%words%')"
+    )
+    search = '{ reports(filter: {search: "kwitang"}) { edges { node { id } } } }'
+
+    async def indexes() -> set[str]:
+        return {r["name"] for r in await fetch(listed)} & {
+            "idx_report_words",
+            "idx_report_description_trgm",
+            "idx_report_address_trgm",
+        }
+
+    assert await indexes() == ({"idx_report_words"} if is_postgres() else set())
+    async with in_transaction() as conn:  # as the migrator runs it: in a transaction
+        await words.backward(None, SimpleNamespace(client=conn))
+    try:
+        expected = {"idx_report_description_trgm", "idx_report_address_trgm"} if is_postgres() else set()
+        assert await indexes() == expected
+    finally:
+        async with in_transaction() as conn:
+            await words.forward(None, SimpleNamespace(client=conn))
+    assert await indexes() == ({"idx_report_words"} if is_postgres() else set())
+    assert [e["node"]["id"] for e in (await ok(client, search))["reports"]["edges"]] == [made["id"]]

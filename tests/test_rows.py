@@ -37,7 +37,9 @@ async def test_instances_equal_tortoises_for_every_model(client):
                       for k, v in row.items()}  # fmt: skip
             _same(model, nulled)
             seen += 1
-            partial = dict(list(row.items())[:-1])  # a column short
+            # A model's column short (a table may hold more, as report its stored `words`).
+            dropped = [key for key in row if key in model._meta.fields_db_projection.values()][-1]
+            partial = {key: value for key, value in row.items() if key != dropped}
             assert vars(instance(model, partial)) == vars(model._init_from_db(**partial))
             assert instance(model, partial)._partial is True
     assert seen >= 10  # users, regions, categories, the report, its comment and timeline

@@ -178,3 +178,32 @@ async def test_a_periods_count_reads_the_creation_index_from_the_periods_edge(ap
     with tuned(app, total_count_cap=2):
         page = (await ok(client, FEED, {"n": 2, "f": since}))["reports"]
         assert (page["totalCount"], page["totalCountCapped"]) == (2, True)
+
+
+async def test_a_word_matches_where_a_word_of_the_report_begins_on_postgresql(client):
+    """Everywhere a word matches as written in the description or the address, in any case.
+    On PostgreSQL each of its parts must also begin one of their words (the full-text index's
+    prefixes): 'ocor' finds 'bocor' on SQLite only. A word without a letter or a digit says
+    nothing; 'Jl.Kwitang' is two words for the index, not a host name."""
+    from tests.conftest import BACKEND
+
+    token, _ = await citizen(client)
+    await report(client, token, description="Got bocor, gorong-gorong mampet di Jl.Kwitang")
+    await report(client, token, description="Sampah menumpuk")
+    postgres = BACKEND == "postgres"
+    for word, found in (
+        ("BOC", 1),
+        ("bocor got", 1),
+        ("gorong", 1),
+        ("gorong-gorong", 1),
+        ("kwitang", 1),
+        ("jl.kwitang", 1),
+        ("ocor", 0 if postgres else 1),
+        ("orong", 0 if postgres else 1),
+        ("!!!", 2),
+        ("bocor !!!", 1),
+        ("bocorx", 0),
+        ("gorong_gorong", 0),
+    ):
+        page = (await ok(client, FEED, {"f": {"search": word}}))["reports"]
+        assert page["totalCount"] == found, word

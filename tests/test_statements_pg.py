@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from tortoise import connections
 
+from domain.report import word_parts
 from domain.rollups import merged
 from subscriptions.log import _read_sql
+from tests.helpers import citizen, report
 
 
 async def test_the_log_read_is_an_index_range_in_a_generic_plan(app) -> None:
@@ -32,7 +36,9 @@ async def test_the_log_read_is_an_index_range_in_a_generic_plan(app) -> None:
             ):
                 await raw.execute(f"PREPARE log_read({types}) AS {_read_sql(bounded, conn)}")
                 try:
-                    plan = json.loads(await raw.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE log_read({values})"))
+                    plan = json.loads(
+                        await raw.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE log_read({values})")
+                    )
                 finally:
                     await raw.execute("DEALLOCATE log_read")
                 nodes, scans = [plan[0]["Plan"]], []
@@ -66,14 +72,70 @@ async def test_merged_statements_run_in_the_order_given(app) -> None:
     assert tags == "a,b,c,d,first,a,b"
 
 
-async def test_rollup_snapshots_start_no_parallel_workers(app) -> None:
-    """A ranking reads a few thousand rollup rows; the planner gave such a read two parallel
-    workers, whose start took 19 of its 21 ms (bench/README.md, rankings). The snapshot turns
-    them off for its own transaction only."""
-    from models.sql import fetch, snapshot
+async def test_pooled_sessions_start_no_parallel_workers_nor_jit(app) -> None:
+    """Every statement here is short and bounded. A search's blind (generic) plan, which
+    PostgreSQL may use for a statement prepared five times, got two parallel workers and JIT
+    compilation: 30-70 ms to find no row that the plain plan finds in 0.2 ms; a ranking's two
+    workers took 19 of its 21 ms (bench/README.md). Every pooled session has both off, in a
+    snapshot, under a read budget or not, and after the reset that follows an interrupted
+    statement (RESET ALL: startup parameters are what it resets to)."""
+    from domain.pagination import ReadBudget
+    from models.sql import budgeted, fetch, snapshot
 
+    show = (
+        "SELECT current_setting('jit') AS jit, current_setting('max_parallel_workers_per_gather') AS workers"
+    )
+    off = {"jit": "off", "workers": "0"}
     async with snapshot() as conn:
-        inside = await fetch("SHOW max_parallel_workers_per_gather", conn=conn)
-    assert inside[0]["max_parallel_workers_per_gather"] == "0"
-    outside = await fetch("SHOW max_parallel_workers_per_gather")
-    assert outside[0]["max_parallel_workers_per_gather"] != "0"
+        assert (await fetch(show, conn=conn))[0] == off
+    async with budgeted(ReadBudget()) as conn:
+        assert (await fetch(show, conn=conn))[0] == off
+    assert (await fetch(show))[0] == off
+    async with connections.get("default").acquire_connection() as raw:
+        await raw.execute("SET jit = on; RESET ALL")
+        assert dict(await raw.fetchrow(show)) == off
+
+
+# Report text as citizens type it: ASCII letters, digits, punctuation and spaces, and some
+# letters beyond ASCII.
+_TEXT = st.text(
+    alphabet=st.sampled_from(" \t\n.,-_/:;!?'\"()@#%&*+=<>[]{}|\\~`^$0123456789abzXYZéñÜ"), max_size=60
+)
+
+
+class _RolledBack(Exception):
+    """Raised to leave a transaction without keeping what it wrote."""
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(description=_TEXT, address=_TEXT)
+async def test_a_search_word_is_cut_as_the_stored_words_are(client, description: str, address: str) -> None:
+    """domain.report.word_parts (the search's Python form) cuts a text into the very lexemes
+    of the stored `words` column (migration 0011's SQL form), so every part of a report's
+    text, searched, finds the report through the index."""
+    conn = connections.get("default")
+    async with conn.acquire_connection() as raw:
+        if await raw.fetchval("SELECT min(id) FROM report") is None:
+            await report(client, (await citizen(client))[0])
+        report_id = await raw.fetchval("SELECT min(id) FROM report")
+    expected = set(word_parts(description)) | set(word_parts(address))
+    async with conn.acquire_connection() as raw:
+        try:
+            async with raw.transaction():
+                lexemes = await raw.fetchval(
+                    "UPDATE report SET description = $1, address = $2 WHERE id = $3"
+                    " RETURNING ARRAY(SELECT lexeme FROM unnest(words))",
+                    description,
+                    address,
+                    report_id,
+                )
+                assert set(lexemes) == expected
+                for part in expected:
+                    query = f"'{part}':*"
+                    found = await raw.fetchval(
+                        "SELECT count(*) FROM report WHERE words @@ CAST($1 AS tsquery)", query
+                    )
+                    assert found >= 1, part
+                raise _RolledBack
+        except _RolledBack:
+            pass
