@@ -189,37 +189,53 @@ async def _window_rows(
     args: list[Any],
     order: Order,
     limit: int,
-) -> list[dict[str, Any]]:
+    tally: bool,
+) -> tuple[list[dict[str, Any]], int | None]:
     """A filtered page's rows on PostgreSQL, read in bounded steps: the first WINDOWS[0] rows
     of the order's index (the first `inside` conditions, visibility, applied inside), then a
     wider window if the matches should fill it (their density in the first window, or for
     words over the whole table by the sample), else by the cheapest of: the plain filters'
     few matches first, the order's index walked (dense matches), or every match by the
     filters' own indexes, sorted. `steps`: the conditions, how many of them go inside the
-    window, the words' conditions and the cursor's."""
+    window, the words' conditions and the cursor's. With the rows, if `tally`, the number of
+    matches when every match was read (the page's count then costs nothing more), else None."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
     page_where = _joined(conditions + text + cursor)
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
-    # The cursor stays outside a MATERIALIZED set: the planner misjudges a row comparison's
-    # share, and read by its range the cursor walked 1.5M rows for a rare word (1.8 s).
-    past = f"WHERE {_joined(cursor)}"
 
     async def window(rows: int) -> list[dict[str, Any]]:
         first_rows = _first_rows(source, window_where, order, rows)
         return await fetch(f"SELECT * FROM ({first_rows}) AS w WHERE {match} {sort}", *args, conn=conn)
 
-    rows = await window(WINDOWS[0])
-    if len(rows) >= limit:
-        return rows
-    if await _few(conn, source, conditions, inside, args):  # cheaper than any wider window
-        return await fetch(
-            f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {_joined(conditions)})"
-            f" SELECT * FROM m WHERE {_joined(text + cursor)} {sort}",
+    async def every_match(
+        found: list[str], kept: list[str], past: list[str]
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Every row `found` by the filters' own indexes, MATERIALIZED (planned for all its
+        rows, so the LIMIT outside cannot lure the planner onto the order's index); those
+        `kept` counted, and past the cursor sorted (the cursor outside: the planner misjudges
+        a row comparison's share, and read by its range it walked 1.5M rows for a rare word,
+        1.8 s)."""
+        counted = f", (SELECT COUNT(*) FROM m WHERE {_joined(kept)}) AS _matched" if tally else ""
+        rows = await fetch(
+            f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {_joined(found)})"
+            f" SELECT *{counted} FROM m WHERE {_joined(kept + past)} {sort}",
             *args,
             conn=conn,
         )
+        if not tally:
+            return rows, None
+        matched = rows[0]["_matched"] if rows else (None if past else 0)
+        for row in rows:
+            del row["_matched"]
+        return rows, matched
+
+    rows = await window(WINDOWS[0])
+    if len(rows) >= limit:
+        return rows, None
+    if await _few(conn, source, conditions, inside, args):  # cheaper than any wider window
+        return await every_match(conditions, text, cursor)
     density, matches = len(rows) / WINDOWS[0], 0.0
     if text:  # the words' density over the whole table: the newest rows may lack a common word
         sample = await samples.of(conn, page_where, args)
@@ -228,24 +244,17 @@ async def _window_rows(
         if density * rows_read >= limit:  # expected to fill the page
             rows = await window(rows_read)
             if len(rows) >= limit:
-                return rows
+                return rows, None
     if matches > DENSE and limit <= density * WALK / 4:
         # Too many matches to sort, and dense enough to meet along the order's index.
         rows = await window(WALK)
         if len(rows) >= limit:
-            return rows
+            return rows, None
     if not text and await _estimate(conn, source, page_where, args) > DENSE:
         # Many matches by the planner's statistics (good for plain columns, unlike a LIKE's
         # guess, hence not for a text search): the order's index meets them soon.
-        return await fetch(f"SELECT * FROM {source} WHERE {page_where} {sort}", *args, conn=conn)
-    # MATERIALIZED: planned for all its rows, so the LIMIT outside cannot lure the planner
-    # onto the order's index; the filters' indexes find the matches.
-    return await fetch(
-        f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {_joined(conditions + text)})"
-        f" SELECT * FROM m {past} {sort}",
-        *args,
-        conn=conn,
-    )
+        return await fetch(f"SELECT * FROM {source} WHERE {page_where} {sort}", *args, conn=conn), None
+    return await every_match(conditions + text, [], cursor)
 
 
 async def _few(conn: Any, source: str, conditions: list[str], inside: int, args: list[Any]) -> bool:
@@ -330,6 +339,7 @@ async def paginate(
     budget: ReadBudget | None = None,
     computed: tuple[str, str] | None = None,
     count_along: Order | None = None,
+    tally: bool = True,
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
     whether there is a next page without a second query; the total is counted only if asked,
@@ -338,7 +348,9 @@ async def paginate(
     leading conditions (visibility) inside the window. `computed` = (name, SQL expression)
     adds a column the order may use, set on each model instance. `count_along`: an order whose
     index a capped count should read (a creation period: the count then reads the period's
-    rows from its edge; left alone the planner read a status index whole, 700 ms)."""
+    rows from its edge; left alone the planner read a status index whole, 700 ms). `tally`:
+    a page that reads every match counts them for its total (False: the caller has the total
+    from elsewhere)."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -351,6 +363,7 @@ async def paginate(
     )
 
     samples = _Samples(table)
+    matched: int | None = None
     async with budgeted(budget) as conn:
         inside = windowed or 0
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
@@ -359,7 +372,7 @@ async def paginate(
             rows = await fetch(sql, *page_args, conn=conn)
         else:
             steps = (conditions, inside, text, cursor)
-            rows = await _window_rows(conn, source, samples, steps, page_args, order, limit)
+            rows, matched = await _window_rows(conn, source, samples, steps, page_args, order, limit, tally)
     models = []
     for row in rows:
         value = row.pop(computed[0]) if computed else None
@@ -370,6 +383,8 @@ async def paginate(
 
     async def count() -> tuple[int, bool]:
         cap = budget.count_cap
+        if matched is not None:  # the page read every match
+            return (cap, True) if matched > cap else (matched, False)
         async with budgeted(budget) as conn:
             if text and is_postgres(conn):
                 n = await _count_text(conn, samples, (conditions, windowed or 0, text), args, cap)

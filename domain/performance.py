@@ -291,10 +291,13 @@ async def rankings(
         # One index range per span and weight (span_arms): an OR of them was read as a filter
         # over every row of every unit of the level (all its history) on a first answer.
         columns = ", ".join(SPAN_COUNTERS)
-        arms = " UNION ALL ".join(
-            f"SELECT unit_id, {w} AS w, {columns} FROM perf_span WHERE level = $1 AND {picked}"
-            for w, picked in span_arms(weights, args)
-        ) or f"SELECT unit_id, 1 AS w, {columns} FROM perf_span WHERE 1 = 0"
+        arms = (
+            " UNION ALL ".join(
+                f"SELECT unit_id, {w} AS w, {columns} FROM perf_span WHERE level = $1 AND {picked}"
+                for w, picked in span_arms(weights, args)
+            )
+            or f"SELECT unit_id, 1 AS w, {columns} FROM perf_span WHERE 1 = 0"
+        )
         sums = ", ".join(f"SUM(w * {c}) AS {c}" for c in SPAN_COUNTERS)
         rows = await fetch(f"SELECT unit_id, {sums} FROM ({arms}) AS s GROUP BY unit_id", *args, conn=conn)
         rows = [r for r in rows if int(r["received"]) > 0 and (allowed is None or r["unit_id"] in allowed)]

@@ -410,6 +410,7 @@ async def search_reports(
         if ordered.column == "created_at"
         else 0
     )
+    exact = exact_count(viewer, f, now, budget or ReadBudget())
     if ordered.column != "relevance":
         # A capped count reads the creation index from the edge of a period, or an author's or
         # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
@@ -425,8 +426,9 @@ async def search_reports(
             windowed=visible,
             budget=budget,
             count_along=ORDERS["NEWEST"] if along else None,
+            tally=exact is None,
         )
-        page.count = exact_count(viewer, f, now, budget or ReadBudget()) or page.count
+        page.count = exact or page.count
         return page
     # The newest matches (as NEWEST finds them), then those ranked by their score.
     newest = await paginate(

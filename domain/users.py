@@ -206,8 +206,10 @@ async def set_role(
         raise Forbidden("Only an ADMIN can change a role.")
     _placement(role, region_id, agency_id)
     async with atomic() as tx:
-        updated = await User.filter(id=user_id).using_db(tx.conn).update(
-            role=role, region_id=region_id, agency_id=agency_id
+        updated = (
+            await User.filter(id=user_id)
+            .using_db(tx.conn)
+            .update(role=role, region_id=region_id, agency_id=agency_id)
         )
         if not updated:
             raise NotFound(f"No user with id {user_id}.")
