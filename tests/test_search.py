@@ -183,8 +183,9 @@ async def test_a_periods_count_reads_the_creation_index_from_the_periods_edge(ap
 async def test_a_word_matches_where_a_word_of_the_report_begins_on_postgresql(client):
     """Everywhere a word matches as written in the description or the address, in any case.
     On PostgreSQL each of its parts must also begin one of their words (the full-text index's
-    prefixes): 'ocor' finds 'bocor' on SQLite only. A word without a letter or a digit says
-    nothing; 'Jl.Kwitang' is two words for the index, not a host name."""
+    prefixes), or be one if shorter than 3 characters: 'ocor' finds 'bocor' on SQLite only. A
+    word without a letter or a digit says nothing; 'Jl.Kwitang' is two words for the index,
+    not a host name."""
     from tests.conftest import BACKEND
 
     token, _ = await citizen(client)
@@ -204,6 +205,9 @@ async def test_a_word_matches_where_a_word_of_the_report_begins_on_postgresql(cl
         ("bocor !!!", 1),
         ("bocorx", 0),
         ("gorong_gorong", 0),
+        # A part shorter than 3 characters is a whole word there.
+        ("di", 1),
+        ("bo", 0 if postgres else 1),
     ):
         page = (await ok(client, FEED, {"f": {"search": word}}))["reports"]
         assert page["totalCount"] == found, word
