@@ -282,12 +282,29 @@ def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[
     return filters + text
 
 
+# The orders a kelurahan's own indexes serve: (kelurahan_id, created_at) since 0001,
+# (kelurahan_id, vote_count, id) and (kelurahan_id, updated_at, id) since 0012.
+KELURAHAN_ORDERS = frozenset({"created_at", "vote_count", "updated_at"})
+
+
+def kelurahan_ordered(f: ReportQuery, column: str | None) -> bool:
+    """Whether the filter's region is a kelurahan whose own index serves the order."""
+    if f.region_id is None or column not in KELURAHAN_ORDERS:
+        return False
+    return catalog().region(f.region_id, "filter.regionId").level == RegionLevel.KELURAHAN
+
+
 def split_conditions(
-    viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]
+    viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any], order_column: str | None = None
 ) -> tuple[list[str], list[str]]:
     """The filter as SQL conditions, visibility first, and apart from them the text search's
-    (which only the full-text index serves: domain.pagination.paginate reads them apart)."""
+    (which only the full-text index serves: domain.pagination.paginate reads them apart).
+    Next to the visibility, what an index of the order (`order_column`) serves: a kelurahan,
+    which search_reports keeps inside paginate's window."""
     out = [c for c in (report_condition(viewer, args),) if c]
+    region_first = kelurahan_ordered(f, order_column)
+    if region_first:
+        out.append(in_region(f.region_id, args, "filter.regionId"))  # type: ignore[arg-type]
     # The creation period next: for NEWEST/OLDEST it bounds the order's own index, and
     # search_reports keeps it inside paginate's window with visibility.
     if f.created_after is not None:
@@ -298,7 +315,7 @@ def split_conditions(
         out.append(in_list("status", [ReportStatus(s).value for s in f.status], args))
     if f.category_ids:
         out.append(in_list("category_id", f.category_ids, args))
-    if f.region_id is not None:
+    if f.region_id is not None and not region_first:
         out.append(in_region(f.region_id, args, "filter.regionId"))
     if f.agency_id is not None:
         out.append(f"agency_id = {arg(args, f.agency_id)}")
@@ -424,13 +441,15 @@ async def search_reports(
     or the name of one of ORDERS; RELEVANCE without a search is NEWEST)."""
     args: list[Any] = []
     ordered = order_of(f, order)
-    filters, text = split_conditions(viewer, f, now, args)
-    # Kept inside paginate's window: visibility, and the period when the order is by creation.
+    filters, text = split_conditions(viewer, f, now, args, ordered.column)
+    # Kept inside paginate's window: visibility, the period when the order is by creation, a
+    # kelurahan whose own index serves the order.
     visible = (1 if report_condition(viewer, []) else 0) + (
         (f.created_after is not None) + (f.created_before is not None)
         if ordered.column == "created_at"
         else 0
     )
+    visible += kelurahan_ordered(f, ordered.column)
     exact = exact_count(viewer, f, now, budget or ReadBudget())
     if ordered.column != "relevance":
         # A capped count reads the creation index from the edge of a period, or an author's or

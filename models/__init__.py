@@ -162,6 +162,8 @@ class Report(Model):
             Index(fields=("status", "vote_count", "id")),
             Index(fields=("status", "updated_at", "id")),
             Index(fields=("kelurahan_id", "created_at")),
+            Index(fields=("kelurahan_id", "vote_count", "id")),
+            Index(fields=("kelurahan_id", "updated_at", "id")),
             Index(fields=("kelurahan_id", "category_id", "status", "created_at")),
             Index(fields=("kecamatan_id", "created_at")),
             Index(fields=("kota_id", "created_at")),
