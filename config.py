@@ -172,9 +172,18 @@ class Settings:
     gc_settle_seconds: float = field(default_factory=lambda: _float("GC_SETTLE_SECONDS", 2))
     gc_burst_connections: int = field(default_factory=lambda: _int("GC_BURST_CONNECTIONS", 200))
     gc_thaw_seconds: float = field(default_factory=lambda: _float("GC_THAW_SECONDS", 0))
-    # allocations before a youngest-generation collection (CPython's default: 700)
+    # Allocations (net) before a youngest-generation collection (CPython: 700). Each delivery
+    # allocates a dozen short-lived objects (the rendering, the queue's future, the stream's
+    # next `asend`); collected every 700 allocations, thousands were in flight each time and
+    # were promoted, then walked by a full collection and frozen. At 20,000 most die first: at
+    # 19,500 subscribers and 20 events/s no automatic full collection ran in 30 s, p99 76-90 ->
+    # 49-52 ms (bench/README.md, session 9).
     gc_young_threshold: int = field(default_factory=lambda: _int("GC_YOUNG_THRESHOLD", 20_000))
-    # unfrozen objects in the older generations before a full collection freezes its survivors
+    # Unfrozen objects in the older generations before a full collection (its survivors
+    # frozen). Under connection churn CPython's own triggers stall (see heap.Collector.collect):
+    # the survivors of 20 s of young collections, ~470,000 objects at 19,500 connections,
+    # waited for the next burst's freeze, whose collection walked them all (282-507 ms).
+    # Walked 100,000 at a time, a full collection stays short (bench/README.md, session 10).
     gc_old_limit: int = field(default_factory=lambda: _int("GC_OLD_LIMIT", 100_000))
 
     @property

@@ -41,19 +41,6 @@ from typing import Any, Literal
 Action = Literal["freeze", "thaw"]
 LONG_PAUSE_MS = 50.0  # pauses at least this long are listed (with their time) in /healthz
 FULL_AFTER_YOUNG = 1  # young (generation 1) collections before a full one may come
-# Allocations (net) before a youngest-generation collection (CPython: 700). Each delivery
-# allocates a dozen short-lived objects (the rendering, the queue's future, the stream's next
-# `asend`); collected every 700 allocations, thousands were in flight each time and were
-# promoted, then walked by a full collection and frozen. At 20,000 most die first: at 19,500
-# subscribers and 20 events/s no automatic full collection ran in 30 s, p99 76-90 -> 49-52 ms
-# (bench/README.md, session 9).
-YOUNG_THRESHOLD = 20_000
-# Unfrozen objects in the older generations before a full collection (its survivors frozen).
-# Under connection churn CPython's own triggers stall (see `Collector.collect`): the survivors
-# of 20 s of young collections, ~470,000 objects at 19,500 connections, waited for the next
-# burst's freeze, whose collection walked them all (282-507 ms). Walked 100,000 at a time,
-# a full collection stays short (bench/README.md, session 10).
-OLD_LIMIT = 100_000
 
 
 class Timings:
@@ -85,10 +72,10 @@ class FreezePolicy:
     """When to freeze and when to thaw; it only decides (the clock is passed in, so tests
     move it by hand instead of sleeping)."""
 
+    settle: float  # seconds without a new connection before a burst is over
+    burst: int  # connections after which a burst still going on is frozen anyway
+    thaw_every: float  # 0: never
     clock: Callable[[], float] = time.monotonic
-    settle: float = 2.0  # seconds without a new connection before a burst is over
-    burst: int = 200  # connections after which a burst still going on is frozen anyway
-    thaw_every: float = 0.0  # 0: never
     pending: int = 0  # connections since the last freeze
     last_arrival: float = 0.0
     thawed_at: float = field(default=0.0)
@@ -123,14 +110,11 @@ class Collector:
     at start-up and at each thaw, then plus the objects each freeze adds. Frozen objects freed
     since (by reference counting) are only taken off at the next thaw."""
 
-    def __init__(
-        self,
-        policy: FreezePolicy | None = None,
-        tick: float = 1.0,
-        young: int = YOUNG_THRESHOLD,
-        old: int = OLD_LIMIT,
-    ) -> None:
-        self.policy = policy or FreezePolicy()
+    def __init__(self, policy: FreezePolicy, *, young: int, old: int, tick: float = 1.0) -> None:
+        """`young`: allocations before a youngest-generation collection; `old`: unfrozen objects
+        in the older generations before a full collection freezes its survivors (their
+        defaults and why: config.Settings, GC_YOUNG_THRESHOLD and GC_OLD_LIMIT)."""
+        self.policy = policy
         self.tick = tick
         self.young = young
         self.old = old

@@ -205,11 +205,14 @@ class ManualClock:
 @pytest.fixture(scope="session")
 async def app() -> AsyncIterator[object]:
     await _prepare_database()
+    from config import Settings
     from server import create_app
     from subscriptions.heap import Collector, FreezePolicy
 
     policy = FreezePolicy(clock=ManualClock(), settle=2.0, burst=8, thaw_every=3600.0)
-    application = create_app(collector=Collector(policy))
+    defaults = Settings()
+    collector = Collector(policy, young=defaults.gc_young_threshold, old=defaults.gc_old_limit)
+    application = create_app(collector=collector)
     async with application.router.lifespan_context(application):
         yield application
 

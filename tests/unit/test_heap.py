@@ -23,6 +23,10 @@ class Clock:
         return self.now
 
 
+def _policy() -> FreezePolicy:
+    return FreezePolicy(clock=Clock(), settle=SETTLE, burst=BURST, thaw_every=THAW)
+
+
 @given(steps)
 def test_freezes_follow_settled_or_large_bursts_and_thaws_are_periodic(moves):
     clock = Clock()
@@ -58,7 +62,7 @@ def test_the_collector_sets_its_thresholds_while_it_runs_and_restores_them():
     from subscriptions.heap import FULL_AFTER_YOUNG, Collector
 
     before = gc.get_threshold()
-    collector = Collector(FreezePolicy(clock=Clock()), young=12_345)
+    collector = Collector(_policy(), young=12_345, old=100_000)
     collector.start()
     try:
         assert gc.get_threshold() == (12_345, before[1], FULL_AFTER_YOUNG)
@@ -74,7 +78,7 @@ def test_the_youngest_generation_is_collected_by_its_real_size():
 
     from subscriptions.heap import Collector
 
-    collector = Collector(FreezePolicy(clock=Clock()), young=500, old=10**9)
+    collector = Collector(_policy(), young=500, old=10**9)
     gc.collect()
     gc.disable()  # only the collector's tick collects here
     try:
@@ -98,7 +102,7 @@ def test_survivors_piling_up_in_the_older_generations_are_collected_and_frozen()
 
     from subscriptions.heap import Collector
 
-    collector = Collector(FreezePolicy(clock=Clock()), young=500, old=5_000)
+    collector = Collector(_policy(), young=500, old=5_000)
     collector.start()  # the start-up is frozen: the older generations are empty
     gc.disable()
     try:
