@@ -209,7 +209,7 @@ def reset_settings() -> None:
 
 # Every pooled PostgreSQL session's settings (startup parameters, so RESET ALL keeps them).
 # This service's statements are short and bounded; the planner's cost guesses for a blind
-# (generic) plan of a search planned two parallel workers and JIT compilation, 30-70 ms to
+# (generic) plan of a search planned two parallel workers and JIT compilation, 41-75 ms to
 # find no row where the plain plan takes 0.2 ms (bench/README.md, session 12), and two
 # workers for a STAFF ranking's 1,855 rows took 19 of its 21 ms.
 SESSION_SETTINGS = {"jit": "off", "max_parallel_workers_per_gather": "0"}

@@ -9,7 +9,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tortoise.exceptions import IntegrityError
 
@@ -278,8 +278,8 @@ def in_region(region_id: int, args: list[Any], field_name: str = "regionId") -> 
 
 def conditions(viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any]) -> list[str]:
     """The filter as SQL conditions on report rows, visibility first."""
-    filters, text = split_conditions(viewer, f, now, args)
-    return filters + text
+    split = split_conditions(viewer, f, now, args)
+    return split.plain + split.text
 
 
 # The orders a kelurahan's own indexes serve: (kelurahan_id, created_at) since 0001,
@@ -294,23 +294,32 @@ def kelurahan_ordered(f: ReportQuery, column: str | None) -> bool:
     return catalog().region(f.region_id, "filter.regionId").level == RegionLevel.KELURAHAN
 
 
+class Split(NamedTuple):
+    """A filter as SQL: the plain conditions, of which the first `inside` follow the order's
+    own index (paginate keeps them inside its window), and apart the text search's, which only
+    the full-text index serves (paginate reads them apart)."""
+
+    plain: list[str]
+    text: list[str]
+    inside: int
+
+
 def split_conditions(
     viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any], order_column: str | None = None
-) -> tuple[list[str], list[str]]:
-    """The filter as SQL conditions, visibility first, and apart from them the text search's
-    (which only the full-text index serves: domain.pagination.paginate reads them apart).
-    Next to the visibility, what an index of the order (`order_column`) serves: a kelurahan,
-    which search_reports keeps inside paginate's window."""
+) -> Split:
+    """The filter as SQL conditions, visibility first, then what an index of the order
+    (`order_column`) serves with it: a kelurahan (its own indexes), and for NEWEST/OLDEST the
+    creation period (it bounds the creation index)."""
     out = [c for c in (report_condition(viewer, args),) if c]
     region_first = kelurahan_ordered(f, order_column)
     if region_first:
         out.append(in_region(f.region_id, args, "filter.regionId"))  # type: ignore[arg-type]
-    # The creation period next: for NEWEST/OLDEST it bounds the order's own index, and
-    # search_reports keeps it inside paginate's window with visibility.
     if f.created_after is not None:
         out.append(f"created_at >= {arg(args, f.created_after)}")
     if f.created_before is not None:
         out.append(f"created_at < {arg(args, f.created_before)}")
+    period = (f.created_after is not None) + (f.created_before is not None)
+    inside = len(out) if order_column == "created_at" else len(out) - period
     if f.status:
         out.append(in_list("status", [ReportStatus(s).value for s in f.status], args))
     if f.category_ids:
@@ -343,7 +352,8 @@ def split_conditions(
         out.append(late if f.overdue else f"NOT {late}")
     words = search_words(f.search)
     queries = word_queries(words) if is_postgres() else [""] * len(words)
-    return out, [word_condition(word, query, args) for word, query in zip(words, queries, strict=True)]
+    text = [word_condition(word, query, args) for word, query in zip(words, queries, strict=True)]
+    return Split(out, text, inside)
 
 
 # Where the full-text index (migration 0011) cuts a report's text into words: every ASCII
@@ -441,15 +451,7 @@ async def search_reports(
     or the name of one of ORDERS; RELEVANCE without a search is NEWEST)."""
     args: list[Any] = []
     ordered = order_of(f, order)
-    filters, text = split_conditions(viewer, f, now, args, ordered.column)
-    # Kept inside paginate's window: visibility, the period when the order is by creation, a
-    # kelurahan whose own index serves the order.
-    visible = (1 if report_condition(viewer, []) else 0) + (
-        (f.created_after is not None) + (f.created_before is not None)
-        if ordered.column == "created_at"
-        else 0
-    )
-    visible += kelurahan_ordered(f, ordered.column)
+    filters, text, inside = split_conditions(viewer, f, now, args, ordered.column)
     exact = exact_count(viewer, f, now, budget or ReadBudget())
     if ordered.column != "relevance":
         # A capped count reads the creation index from the edge of a period, or an author's or
@@ -463,7 +465,7 @@ async def search_reports(
             first,
             after,
             text=text,
-            windowed=visible,
+            windowed=inside,
             budget=budget,
             count_along=ORDERS["NEWEST"] if along else None,
             tally=exact is None,
@@ -479,7 +481,7 @@ async def search_reports(
         RELEVANCE_WINDOW,
         None,
         text=text,
-        windowed=visible,
+        windowed=inside,
         budget=budget,
     )
     ranked_args: list[Any] = []

@@ -139,3 +139,18 @@ async def report(
     }
     data = await ok(client, CREATE_REPORT, {"input": payload}, token)
     return data["createReport"]
+
+
+async def plan_of(sql: str, *args: Any, off: tuple[str, ...] = ("seqscan",)) -> str:
+    """PostgreSQL's plan of `sql` (EXPLAIN, text) with the planner's `enable_<x>` methods in
+    `off` turned off for that one transaction: on a test's few rows a sequential scan is the
+    cheapest, so an index's use shows only without it."""
+    from tortoise.transactions import in_transaction
+
+    from models.sql import fetch
+
+    async with in_transaction() as conn:  # one connection for the SETs and the EXPLAIN
+        for method in off:
+            await fetch(f"SET LOCAL enable_{method} = off", conn=conn)
+        rows = await fetch(f"EXPLAIN {sql}", *args, conn=conn)
+    return "\n".join(r["QUERY PLAN"] for r in rows)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import category_id, citizen, ok, report
+from tests.helpers import category_id, citizen, ok, plan_of, report
 from tests.test_search import FEED, recorded, tuned
 
 
@@ -18,9 +18,9 @@ async def test_a_read_over_its_budget_answers_query_timeout(app, client, monkeyp
     await report(client, token, description="Saluran air tersumbat sampah")
     split = domain.report.split_conditions
 
-    def slow(*a: Any, **k: Any) -> tuple[list[str], list[str]]:
-        filters, text = split(*a, **k)
-        return [*filters, "(SELECT pg_sleep(1)) IS NOT NULL"], text
+    def slow(*a: Any, **k: Any) -> domain.report.Split:
+        made = split(*a, **k)
+        return made._replace(plain=[*made.plain, "(SELECT pg_sleep(1)) IS NOT NULL"])
 
     monkeypatch.setattr(domain.report, "split_conditions", slow)
     with tuned(app, read_timeout_ms=100):
@@ -110,7 +110,6 @@ async def test_a_kelurahan_by_votes_or_by_update_reads_its_own_index(app, client
     ms cold on a year; by creation 48 ms). The kelurahan's own indexes serve it instead, in
     order: (kelurahan_id, vote_count, id) and (kelurahan_id, updated_at, id) (migration 0012)
     unsorted."""
-    from tortoise.transactions import in_transaction
 
     import domain.pagination as pagination
     from models.sql import fetch
@@ -148,17 +147,12 @@ async def test_a_kelurahan_by_votes_or_by_update_reads_its_own_index(app, client
         assert any(f"kelurahan_id = $2 ORDER BY {column} DESC" in s for s in statements), statements
         if order == "NEWEST":
             continue  # (kelurahan_id, created_at), since 0001: ties on the creation time sorted by id
-        async with in_transaction() as conn:  # one connection for the SETs and the EXPLAIN
-            await fetch("SET LOCAL enable_seqscan = off", conn=conn)
-            plan = await fetch(
-                f"EXPLAIN (FORMAT JSON) SELECT * FROM report WHERE status <> 'REJECTED'"
-                f" AND kelurahan_id = {int(kelurahan)} ORDER BY {column} DESC, id DESC LIMIT 3",
-                conn=conn,
-            )
-            index = await fetch(
-                "SELECT indexname FROM pg_indexes WHERE tablename = 'report'"
-                f" AND indexdef LIKE '%(kelurahan_id, {column}, id)'",
-                conn=conn,
-            )
-        text = str(plan[0]["QUERY PLAN"])
+        text = await plan_of(
+            f"SELECT * FROM report WHERE status <> 'REJECTED' AND kelurahan_id = {int(kelurahan)}"
+            f" ORDER BY {column} DESC, id DESC LIMIT 3"
+        )
+        index = await fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'report'"
+            f" AND indexdef LIKE '%(kelurahan_id, {column}, id)'"
+        )
         assert index and index[0]["indexname"] in text and "Sort" not in text, text

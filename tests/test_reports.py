@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import official_geojson
-from tests.helpers import CREATE_REPORT, MONAS, category_id, citizen, error, ok, report, staff
+from tests.helpers import CREATE_REPORT, MONAS, category_id, citizen, error, ok, plan_of, report, staff
 
 LOCATE = (
     "query($lat: Float!, $lng: Float!) { locate(lat: $lat, lng: $lng) { name level code parent { name } } }"
@@ -273,12 +273,7 @@ async def test_search_filter_is_indexed_on_postgresql(app, client):
     args: list = []
     where = " AND ".join(conditions(None, ReportQuery(search="banjir"), now(), args))
     if is_postgres():
-        from tortoise.transactions import in_transaction
-
-        async with in_transaction() as conn:  # one connection for the SET and the EXPLAIN
-            await fetch("SET LOCAL enable_seqscan = off", conn=conn)
-            rows = await fetch(f"EXPLAIN SELECT id FROM report WHERE {where}", *args, conn=conn)
-            plan = "\n".join(r["QUERY PLAN"] for r in rows)
+        plan = await plan_of(f"SELECT id FROM report WHERE {where}", *args)
         assert "idx_report_words" in plan and "trgm" not in plan, plan
     else:
         rows = await fetch("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE '%trgm%'")

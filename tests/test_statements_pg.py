@@ -12,7 +12,7 @@ from tortoise import connections
 from domain.report import word_parts
 from domain.rollups import merged
 from subscriptions.log import _read_sql
-from tests.helpers import citizen, report
+from tests.helpers import citizen, plan_of, report
 
 
 async def test_the_log_read_is_an_index_range_in_a_generic_plan(app) -> None:
@@ -169,15 +169,11 @@ async def test_an_authors_or_assignees_count_reads_their_index_alone(app) -> Non
         ("author_id", "status <> 'REJECTED' AND anonymous = false"),
         ("assignee_id", "status <> 'REJECTED'"),
     ):
-        async with in_transaction() as conn:  # one connection for the SETs and the EXPLAIN
-            await fetch("SET LOCAL enable_seqscan = off", conn=conn)
-            await fetch("SET LOCAL enable_bitmapscan = off", conn=conn)
-            plan = await fetch(
-                f"EXPLAIN SELECT COUNT(*) FROM (SELECT 1 FROM report WHERE {visible} AND {column} = 1"
-                " ORDER BY created_at DESC LIMIT 10001) AS c",
-                conn=conn,
-            )
-        text = "\n".join(r["QUERY PLAN"] for r in plan)
+        text = await plan_of(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM report WHERE {visible} AND {column} = 1"
+            " ORDER BY created_at DESC LIMIT 10001) AS c",
+            off=("seqscan", "bitmapscan"),
+        )
         assert "Index Only Scan" in text, text
     async with in_transaction() as conn:
         await covering.backward(None, SimpleNamespace(client=conn))

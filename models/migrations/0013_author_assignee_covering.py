@@ -3,7 +3,7 @@ columns their readers test (issue 16, measured on a year of 14.6M reports): the 
 status, and for an author filter seen by someone else the `anonymous` flag. A capped count of
 a busy author's or assignee's reports then reads the index alone (PostgreSQL's index-only
 scan) instead of a heap page per report: a signed-in citizen's own reports (their REJECTED
-ones counted as rows) 137-284 -> 6-9 ms, the busiest author's count 276-530 -> 59-99 ms.
+ones counted as rows) 137-284 -> 5-41 ms, the busiest author's 276-530 -> 13-86 ms.
 Same names and key columns as before (what Tortoise's migration state knows); only the
 INCLUDEd columns are new. SQLite has no INCLUDE and keeps its indexes.
 Frozen here on purpose (no import of today's code)."""
