@@ -105,10 +105,17 @@ SAMPLE_PAGES = 200  # about 7,000 rows: 5-7 ms for a word on a year
 PROBE_ROWS = 300_000
 
 
-def _first_rows(source: str, where: str, order: Order, rows: int) -> str:
+def _first_rows(source: str, where: str, order: Order, rows: int, spans: list[str] | None = None) -> str:
     """The first `rows` rows of the order's index under `where`: a window whose matches a
-    page takes, so the planner walks that index a bounded way."""
-    return f"SELECT * FROM {source} WHERE {where} ORDER BY {order.sql()} LIMIT {rows}"
+    page takes, so the planner walks that index a bounded way. With `spans` (conditions that
+    part the table, each served by an index in the order; none: no row), each part's first
+    rows, merged: PostgreSQL's Merge Append reads each part's index from its top, only as far
+    as the merged rows need."""
+    sort = f"ORDER BY {order.sql()} LIMIT {rows}"
+    if spans is None:
+        return f"SELECT * FROM {source} WHERE {where} {sort}"
+    parts = [f"(SELECT * FROM {source} WHERE {span} AND {where} {sort})" for span in spans or ["1 = 0"]]
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS s {sort}"
 
 
 def _joined(conditions: list[str]) -> str:
@@ -190,6 +197,7 @@ async def _window_rows(
     order: Order,
     limit: int,
     tally: bool,
+    spans: list[str] | None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A filtered page's rows on PostgreSQL, read in bounded steps: the first WINDOWS[0] rows
     of the order's index (the first `inside` conditions, visibility, applied inside), then a
@@ -198,7 +206,8 @@ async def _window_rows(
     few matches first, the order's index walked (dense matches), or every match by the
     filters' own indexes, sorted. `steps`: the conditions, how many of them go inside the
     window, the words' conditions and the cursor's. With the rows, if `tally`, the number of
-    matches when every match was read (the page's count then costs nothing more), else None."""
+    matches when every match was read (the page's count then costs nothing more), else None.
+    `spans`: the order's index is read part by part (see _first_rows)."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
@@ -206,7 +215,7 @@ async def _window_rows(
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
 
     async def window(rows: int) -> list[dict[str, Any]]:
-        first_rows = _first_rows(source, window_where, order, rows)
+        first_rows = _first_rows(source, window_where, order, rows, spans)
         return await fetch(f"SELECT * FROM ({first_rows}) AS w WHERE {match} {sort}", *args, conn=conn)
 
     async def every_match(
@@ -253,7 +262,7 @@ async def _window_rows(
     if not text and await _estimate(conn, source, page_where, args) > DENSE:
         # Many matches by the planner's statistics (good for plain columns, unlike a LIKE's
         # guess, hence not for a text search): the order's index meets them soon.
-        return await fetch(f"SELECT * FROM {source} WHERE {page_where} {sort}", *args, conn=conn), None
+        return await fetch(_first_rows(source, page_where, order, limit, spans), *args, conn=conn), None
     return await every_match(conditions + text, [], cursor)
 
 
@@ -340,6 +349,7 @@ async def paginate(
     computed: tuple[str, str] | None = None,
     count_along: Order | None = None,
     tally: bool = True,
+    spans: list[str] | None = None,
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
     whether there is a next page without a second query; the total is counted only if asked,
@@ -350,7 +360,8 @@ async def paginate(
     index a capped count should read (a creation period: the count then reads the period's
     rows from its edge; left alone the planner read a status index whole, 700 ms). `tally`:
     a page that reads every match counts them for its total (False: the caller has the total
-    from elsewhere)."""
+    from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
+    parts' conditions; see _first_rows)."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -367,12 +378,13 @@ async def paginate(
     async with budgeted(budget) as conn:
         inside = windowed or 0
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
-            page_where = _joined(conditions + text + cursor)
-            sql = f"SELECT * FROM {source} WHERE {page_where} ORDER BY {order.sql()} LIMIT {limit}"
+            sql = _first_rows(source, _joined(conditions + text + cursor), order, limit, spans)
             rows = await fetch(sql, *page_args, conn=conn)
         else:
             steps = (conditions, inside, text, cursor)
-            rows, matched = await _window_rows(conn, source, samples, steps, page_args, order, limit, tally)
+            rows, matched = await _window_rows(
+                conn, source, samples, steps, page_args, order, limit, tally, spans
+            )
     models = []
     for row in rows:
         value = row.pop(computed[0]) if computed else None

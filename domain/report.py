@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from tortoise.exceptions import IntegrityError
@@ -294,6 +294,43 @@ def kelurahan_ordered(f: ReportQuery, column: str | None) -> bool:
     return catalog().region(f.region_id, "filter.regionId").level == RegionLevel.KELURAHAN
 
 
+# A report's creation span, as migration 0014's index (span, updated_at, id) computes it: 30
+# days counted from 2000-01-01 UTC. Reports created before a date, by last update, are each
+# span's newest updates merged, not the whole updated_at index walked past the newer reports'
+# updates (every such page took the 2 s budget on a year).
+SPAN_DAYS = 30
+SPAN_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+SPAN_SQL = "(date_part('day', created_at - TIMESTAMPTZ '2000-01-01 00:00:00+00')::int / 30)"
+# Beyond this many spans (over three years of history before the date) the statement's
+# planning grows with every branch: the page walks the updated_at index as before.
+MAX_SPANS = 40
+
+
+def creation_span(at: datetime) -> int:
+    """The span of a report created at `at` (not before SPAN_EPOCH), as SPAN_SQL has it."""
+    return (at - SPAN_EPOCH) // timedelta(days=SPAN_DAYS)
+
+
+def spanned(f: ReportQuery, column: str | None) -> bool:
+    """Whether a page in the order of `column` reads the creation spans of the filter's period
+    (by last update, created before a date, unless a kelurahan's own index serves it)."""
+    return column == "updated_at" and f.created_before is not None and not kelurahan_ordered(f, column)
+
+
+async def creation_spans(f: ReportQuery) -> list[str] | None:
+    """The conditions that select each creation span of the filter's period which holds
+    reports (None: SQLite, no report, or too many spans)."""
+    if not is_postgres():
+        return None
+    ends = (await fetch("SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM report"))[0]
+    if ends["lo"] is None:
+        return None
+    lo = max(ends["lo"], f.created_after or ends["lo"])
+    hi = min(ends["hi"], f.created_before or ends["hi"])
+    spans = range(creation_span(lo), creation_span(hi) + 1)
+    return [f"{SPAN_SQL} = {k}" for k in spans] if len(spans) <= MAX_SPANS else None
+
+
 class Split(NamedTuple):
     """A filter as SQL: the plain conditions, of which the first `inside` follow the order's
     own index (paginate keeps them inside its window), and apart the text search's, which only
@@ -309,7 +346,8 @@ def split_conditions(
 ) -> Split:
     """The filter as SQL conditions, visibility first, then what an index of the order
     (`order_column`) serves with it: a kelurahan (its own indexes), and for NEWEST/OLDEST the
-    creation period (it bounds the creation index)."""
+    creation period (it bounds the creation index), as for a spanned page (each span's index
+    reads the period's rows)."""
     out = [c for c in (report_condition(viewer, args),) if c]
     region_first = kelurahan_ordered(f, order_column)
     if region_first:
@@ -319,7 +357,7 @@ def split_conditions(
     if f.created_before is not None:
         out.append(f"created_at < {arg(args, f.created_before)}")
     period = (f.created_after is not None) + (f.created_before is not None)
-    inside = len(out) if order_column == "created_at" else len(out) - period
+    inside = len(out) if order_column == "created_at" or spanned(f, order_column) else len(out) - period
     if f.status:
         out.append(in_list("status", [ReportStatus(s).value for s in f.status], args))
     if f.category_ids:
@@ -457,6 +495,7 @@ async def search_reports(
         # A capped count reads the creation index from the edge of a period, or an author's or
         # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
         along = (f.created_after, f.created_before, f.author_id, f.assignee_id) != (None,) * 4
+        spans = await creation_spans(f) if spanned(f, ordered.column) else None
         page = await paginate(
             Report,
             filters,
@@ -469,6 +508,7 @@ async def search_reports(
             budget=budget,
             count_along=ORDERS["NEWEST"] if along else None,
             tally=exact is None,
+            spans=spans,
         )
         page.count = exact or page.count
         return page

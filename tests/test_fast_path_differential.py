@@ -111,12 +111,14 @@ def answer(resp: httpx.Response) -> dict[str, Any]:
     assert resp.status_code < 500, (resp.status_code, resp.text[:500])
     body = resp.json()
     errors = [((e.get("extensions") or {}).get("code"), e.get("path")) for e in body.get("errors") or []]
-    if body.get("data") is None and len(errors) == 1:
+    if body.get("data") is None and errors:
         # A failed non-null field nulls the whole answer and graphql-core cancels the rest, so
-        # when several fields fail, which error is told depends on which failed first: timing,
-        # not a rule (one more await in a resolver reorders them). That an error nulled the
-        # answer is compared, not which one (tests/test_hidden_ids.py pins the codes).
-        errors = [("one error", None)]
+        # when several fields fail, which errors are told (one, or those that failed before
+        # the cancellation) depends on which failed first: timing, not a rule (one more await
+        # in a resolver reorders them; seen: `locate` and `reports` told in one run, `locate`
+        # and `rankings` in another). That an error nulled the answer is compared, not which
+        # (tests/test_hidden_ids.py pins the codes).
+        errors = [("an error nulled the answer", None)]
     return {"status": resp.status_code, "data": masked(body.get("data")), "errors": errors}
 
 

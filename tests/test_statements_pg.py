@@ -4,12 +4,13 @@ only): checked here, so an upgrade that changes it fails a test instead of a dep
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
-from domain.report import word_parts
+from domain.report import SPAN_SQL, creation_span, word_parts
 from domain.rollups import merged
 from subscriptions.log import _read_sql
 from tests.helpers import citizen, plan_of, report
@@ -76,23 +77,25 @@ async def test_pooled_sessions_start_no_parallel_workers_nor_jit(app) -> None:
     """Every statement here is short and bounded. A search's blind (generic) plan, which
     PostgreSQL may use for a statement prepared five times, got two parallel workers and JIT
     compilation: 30-70 ms to find no row that the plain plan finds in 0.2 ms; a ranking's two
-    workers took 19 of its 21 ms (bench/README.md). Every pooled session has both off, in a
-    snapshot, under a read budget or not, and after the reset that follows an interrupted
-    statement (RESET ALL: startup parameters are what it resets to)."""
+    workers took 19 of its 21 ms (bench/README.md). Every pooled session has both off, and
+    the service's `work_mem` (a medium word's bitmap exact, not lossy), in a snapshot, under a
+    read budget or not, and after the reset that follows an interrupted statement (RESET ALL:
+    startup parameters are what it resets to)."""
     from domain.pagination import ReadBudget
     from models.sql import budgeted, fetch, snapshot
 
     show = (
-        "SELECT current_setting('jit') AS jit, current_setting('max_parallel_workers_per_gather') AS workers"
+        "SELECT current_setting('jit') AS jit, current_setting('max_parallel_workers_per_gather') AS workers,"
+        " current_setting('work_mem') AS memory"
     )
-    off = {"jit": "off", "workers": "0"}
+    off = {"jit": "off", "workers": "0", "memory": "16MB"}
     async with snapshot() as conn:
         assert (await fetch(show, conn=conn))[0] == off
     async with budgeted(ReadBudget()) as conn:
         assert (await fetch(show, conn=conn))[0] == off
     assert (await fetch(show))[0] == off
     async with connections.get("default").acquire_connection() as raw:
-        await raw.execute("SET jit = on; RESET ALL")
+        await raw.execute("SET jit = on; SET work_mem = '1MB'; RESET ALL")
         assert dict(await raw.fetchrow(show)) == off
 
 
@@ -186,3 +189,14 @@ async def test_an_authors_or_assignees_count_reads_their_index_alone(app) -> Non
     assert [(r["indexname"], r["indexdef"]) for r in await fetch(listed)] == [
         (r["indexname"], r["indexdef"]) for r in before
     ]
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
+@given(at=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC)))
+async def test_a_creation_span_is_the_same_in_python_and_in_sql(app, at: datetime) -> None:
+    """domain.report.creation_span (which spans a page reads) and SPAN_SQL (what migration
+    0014's index holds, as a page asks it) place every creation time in the same span."""
+    from models.sql import fetch
+
+    rows = await fetch(f"SELECT {SPAN_SQL} AS k FROM (SELECT CAST($1 AS timestamptz) AS created_at) AS r", at)
+    assert rows[0]["k"] == creation_span(at)
