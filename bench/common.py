@@ -225,6 +225,45 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def cpu_census(groups: dict[str, set[int]]) -> dict[str, float]:
+    """CPU seconds used so far by each group of processes (by pid; a pid's children count with
+    it), PostgreSQL's backends by name, and the whole machine: two censuses subtracted tell who
+    took the cores during a run on a machine whose load generator, receiver and database share
+    them with the server."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    names: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            text = stat.read_text()
+            head, tail = text.rsplit(")", 1)
+            fields = tail.split()
+            pid = int(stat.parent.name)
+            names[pid] = head.split("(", 1)[1]
+            parents[pid] = int(fields[1])
+            used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+
+    def owner(pid: int) -> str | None:
+        seen = 0
+        while pid > 1 and seen < 64:
+            for name, pids in groups.items():
+                if pid in pids:
+                    return name
+            pid, seen = parents.get(pid, 1), seen + 1
+        return None
+
+    out: dict[str, float] = {name: 0.0 for name in [*groups, "postgres"]}
+    for pid, seconds in used.items():
+        name = owner(pid) or ("postgres" if names[pid] == "postgres" else None)
+        if name is not None:
+            out[name] += seconds
+    fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    total = sum(int(x) for x in fields[:8]) / ticks
+    out["machine_busy"] = total - (int(fields[3]) + int(fields[4])) / ticks
+    return out
+
+
 @contextlib.contextmanager
 def running(*servers: Server) -> Iterator[None]:
     try:

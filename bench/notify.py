@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bench.common import Server, cpu_seconds, emit, free_port, parser, running, table
+from bench.common import Server, cpu_census, cpu_seconds, emit, free_port, parser, running, table
 from bench.ingest import SCRIPT, inputs
 from domain.auth import issue_token
 
@@ -223,6 +223,8 @@ async def run(args: Any) -> None:
                     await asyncio.sleep(1)
 
             cpu0 = cpu_seconds(server.proc.pid)  # type: ignore[union-attr]
+            groups = {"server": {server.proc.pid}, "bench": {os.getpid()}}  # type: ignore[union-attr]
+            census0 = cpu_census(groups)
             t0 = time.time()
             sampler = asyncio.create_task(sample())
             verifying = asyncio.create_task(
@@ -235,6 +237,7 @@ async def run(args: Any) -> None:
             verified = await verifying
             cpu = cpu_seconds(server.proc.pid) - cpu0  # type: ignore[union-attr]
             elapsed = time.time() - t0
+            census = {k: v - census0.get(k, 0.0) for k, v in cpu_census(groups).items()}
             # Drain: the queue must empty soon after the load stops (it is bounded, not growing).
             drain_start = time.time()
             while await conn.fetchval("SELECT count(*) FROM notification WHERE state = 'pending'") and \
@@ -272,10 +275,16 @@ async def run(args: Any) -> None:
         "server_cpu_s": round(cpu, 1), "states": states, "sent_not_received": missing,
         "decrypt_errors": receiver.errors,
     }  # fmt: skip
+    # Who took the two cores: the server (every process), this process (the receiver decrypting
+    # every push, the moderators), PostgreSQL, and the rest (wrk, which has exited, and others).
+    cores = {f"{k}_cores": round(v / elapsed, 2) for k, v in census.items()}
+    cores["other_cores"] = round((census["machine_busy"] - census["server"] - census["bench"]
+                                  - census["postgres"]) / elapsed, 2)  # fmt: skip
     print(table([{k: v for k, v in row.items() if k != "states"}], [k for k in row if k != "states"]))
     print("queue depth per second:", depth)
+    print("cores used:", cores)
     emit("notify", {"seconds": args.seconds, "alerts": args.alerts, "follows": args.follows,
-                    "verify_rate": args.verify_rate, "batch_seconds": args.batch_seconds, "result": row,
+                    "verify_rate": args.verify_rate, "batch_seconds": args.batch_seconds, "result": row, "cores": cores,
                     "p50_ms_wrk": round(p50 / 1000, 1)})  # fmt: skip
 
 

@@ -342,12 +342,18 @@ class Split(NamedTuple):
 
 
 def split_conditions(
-    viewer: Viewer | None, f: ReportQuery, now: datetime, args: list[Any], order_column: str | None = None
+    viewer: Viewer | None,
+    f: ReportQuery,
+    now: datetime,
+    args: list[Any],
+    order_column: str | None = None,
+    lexemes: dict[str, list[str]] | None = None,
 ) -> Split:
     """The filter as SQL conditions, visibility first, then what an index of the order
     (`order_column`) serves with it: a kelurahan (its own indexes), and for NEWEST/OLDEST the
     creation period (it bounds the creation index), as for a spanned page (each span's index
-    reads the period's rows)."""
+    reads the period's rows). `lexemes`: the vocabulary under the search's prefixes
+    (lexemes_under), asked of the full-text index in their place."""
     out = [c for c in (report_condition(viewer, args),) if c]
     region_first = kelurahan_ordered(f, order_column)
     if region_first:
@@ -389,7 +395,7 @@ def split_conditions(
         late = f"(due_at < {arg(args, now)} AND {in_list('status', [s.value for s in WITH_OFFICERS], args)})"
         out.append(late if f.overdue else f"NOT {late}")
     words = search_words(f.search)
-    queries = word_queries(words) if is_postgres() else [""] * len(words)
+    queries = word_queries(words, lexemes) if is_postgres() else [""] * len(words)
     text = [word_condition(word, query, args) for word, query in zip(words, queries, strict=True)]
     return Split(out, text, inside)
 
@@ -415,15 +421,79 @@ PREFIX_MIN = 3
 MAX_PARTS = 8
 
 
-def word_queries(words: list[str]) -> list[str]:
-    """Each search word's query for the full-text index (`'kwitang':* & 'jl'`; empty: the
-    word has no part left to look for there)."""
-    left, queries = MAX_PARTS, []
+# A prefix is asked of the full-text index as its lexemes, one by one, when the vocabulary
+# (migration 0015) holds at most this many under it; more, and the index gathers the prefix.
+MAX_LEXEMES = 16
+
+
+def search_parts(words: list[str]) -> list[list[str]]:
+    """Each search word's parts that the full-text index looks for, MAX_PARTS in all."""
+    left, out = MAX_PARTS, []
     for word in words:
         parts = word_parts(word)[:left]
         left -= len(parts)
-        queries.append(" & ".join(f"'{p}':*" if len(p) >= PREFIX_MIN else f"'{p}'" for p in parts))
-    return queries
+        out.append(parts)
+    return out
+
+
+def _lexeme(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _part_query(part: str, lexemes: dict[str, list[str]]) -> str:
+    if len(part) < PREFIX_MIN:
+        return _lexeme(part)
+    found = lexemes.get(part)
+    if found is None or len(found) > MAX_LEXEMES:
+        return _lexeme(part) + ":*"
+    if not found:  # no report has a word that begins so: the exact part finds none, at once
+        return _lexeme(part)
+    return _lexeme(found[0]) if len(found) == 1 else "(" + " | ".join(map(_lexeme, found)) + ")"
+
+
+def word_queries(words: list[str], lexemes: dict[str, list[str]] | None = None) -> list[str]:
+    """Each search word's query for the full-text index (`'kwitang':* & 'jl'`, or with the
+    lexemes under each prefix, `'kwitang' & 'jl'`; empty: the word has no part left to look
+    for there)."""
+    return [" & ".join(_part_query(p, lexemes or {}) for p in parts) for parts in search_parts(words)]
+
+
+def prefix_bound(part: str) -> str | None:
+    """The least string above every string that begins with `part`, in code point (UTF-8 byte)
+    order: its last character's successor; None if there is none."""
+    after = ord(part[-1]) + 1
+    if after > 0x10FFFF or 0xD800 <= after <= 0xDFFF:
+        return None
+    return part[:-1] + chr(after)
+
+
+# Every lexeme of the stored reports into the vocabulary, after a bulk load that went around
+# its triggers (bench.generate); migration 0015 keeps its own copy of this statement.
+VOCABULARY_FILL = (
+    "INSERT INTO search_word (word) SELECT word FROM ts_stat('SELECT words FROM report') ORDER BY 1"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+async def lexemes_under(words: list[str]) -> dict[str, list[str]]:
+    """The vocabulary's lexemes (migration 0015) under each prefix of the search, up to one more
+    than MAX_LEXEMES (more: the prefix stays); one statement, PostgreSQL only."""
+    parts = sorted({p for ps in search_parts(words) for p in ps if len(p) >= PREFIX_MIN and prefix_bound(p)})
+    if not parts or not is_postgres():
+        return {}
+    rows = await fetch(
+        "SELECT q.part, w.word FROM unnest(CAST($1 AS text[]), CAST($2 AS text[])) AS q(part, bound)"
+        " LEFT JOIN LATERAL (SELECT word FROM search_word WHERE word >= q.part COLLATE \"C\""
+        " AND word < q.bound COLLATE \"C\" ORDER BY word LIMIT $3) AS w ON true",
+        parts,
+        [prefix_bound(p) for p in parts],
+        MAX_LEXEMES + 1,
+    )
+    out: dict[str, list[str]] = {p: [] for p in parts}
+    for r in rows:
+        if r["word"] is not None:
+            out[r["part"]].append(r["word"])
+    return out
 
 
 def word_condition(word: str, query: str, args: list[Any]) -> str:
@@ -489,7 +559,8 @@ async def search_reports(
     or the name of one of ORDERS; RELEVANCE without a search is NEWEST)."""
     args: list[Any] = []
     ordered = order_of(f, order)
-    filters, text, inside = split_conditions(viewer, f, now, args, ordered.column)
+    lexemes = await lexemes_under(search_words(f.search))
+    filters, text, inside = split_conditions(viewer, f, now, args, ordered.column, lexemes)
     exact = exact_count(viewer, f, now, budget or ReadBudget())
     if ordered.column != "relevance":
         # A capped count reads the creation index from the edge of a period, or an author's or

@@ -283,7 +283,9 @@ async def test_search_filter_is_indexed_on_postgresql(app, client):
 async def test_the_full_text_migration_goes_back_to_the_trigram_indexes(app, client):
     """Migration 0011 both ways: backward restores 0002's trigram indexes (where pg_trgm can be
     created) and drops the stored words and their index; forward again computes the words of
-    the reports already stored. SQLite: both no-ops."""
+    the reports already stored. 0015 (the vocabulary of those words, kept by triggers on
+    them) goes back before and forward after, as the migrator runs them, and refills the
+    vocabulary. SQLite: all no-ops."""
     import importlib
     from types import SimpleNamespace
 
@@ -294,6 +296,7 @@ async def test_the_full_text_migration_goes_back_to_the_trigram_indexes(app, cli
     token, _ = await citizen(client)
     made = await report(client, token, description="Pohon tumbang di Jl.Kwitang")
     words = importlib.import_module("models.migrations.0011_search_words")
+    vocabulary = importlib.import_module("models.migrations.0015_search_vocabulary")
     listed = (
         "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'report' AND indexname LIKE 'idx_report_%'"
         if is_postgres()
@@ -310,6 +313,7 @@ async def test_the_full_text_migration_goes_back_to_the_trigram_indexes(app, cli
 
     assert await indexes() == ({"idx_report_words"} if is_postgres() else set())
     async with in_transaction() as conn:  # as the migrator runs it: in a transaction
+        await vocabulary.backward(None, SimpleNamespace(client=conn))
         await words.backward(None, SimpleNamespace(client=conn))
     try:
         expected = {"idx_report_description_trgm", "idx_report_address_trgm"} if is_postgres() else set()
@@ -317,5 +321,11 @@ async def test_the_full_text_migration_goes_back_to_the_trigram_indexes(app, cli
     finally:
         async with in_transaction() as conn:
             await words.forward(None, SimpleNamespace(client=conn))
+            await vocabulary.forward(None, SimpleNamespace(client=conn))
     assert await indexes() == ({"idx_report_words"} if is_postgres() else set())
+    if is_postgres():
+        assert await fetch("SELECT word FROM search_word WHERE word IN ('kwitang', 'tumbang') ORDER BY 1") == [
+            {"word": "kwitang"},
+            {"word": "tumbang"},
+        ]
     assert [e["node"]["id"] for e in (await ok(client, search))["reports"]["edges"]] == [made["id"]]

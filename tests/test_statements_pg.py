@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tortoise import connections
 
-from domain.report import SPAN_SQL, creation_span, word_parts
+import domain.report
+from domain.report import SPAN_SQL, ReportQuery, creation_span, prefix_bound, search_reports, word_parts
 from domain.rollups import merged
 from subscriptions.log import _read_sql
-from tests.helpers import citizen, plan_of, report
+from tests.helpers import citizen, ok, plan_of, report
+from tests.test_search import FEED
 
 
 async def test_the_log_read_is_an_index_range_in_a_generic_plan(app) -> None:
@@ -200,3 +204,138 @@ async def test_a_creation_span_is_the_same_in_python_and_in_sql(app, at: datetim
 
     rows = await fetch(f"SELECT {SPAN_SQL} AS k FROM (SELECT CAST($1 AS timestamptz) AS created_at) AS r", at)
     assert rows[0]["k"] == creation_span(at)
+
+
+# Reports written by every path that writes report text: an INSERT of several rows (the
+# statement trigger's transition table), an UPDATE of the text (the row trigger).
+_COPIED = (
+    "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)"
+    " FROM information_schema.columns WHERE table_name = 'report'"
+    " AND column_name NOT IN ('id', 'words', 'description', 'address', 'client_request_id')"
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(texts=st.lists(st.tuples(_TEXT, _TEXT), min_size=1, max_size=3), changed=_TEXT)
+async def test_the_vocabulary_holds_every_lexeme_of_every_report(client, texts, changed) -> None:
+    """Migration 0015's triggers keep every lexeme of report.words in search_word in the
+    transaction that writes the report, so a prefix looked up there (domain.report's range,
+    `prefix_bound`, the Python form of PostgreSQL's byte order) finds every lexeme the
+    full-text index's own prefix match would."""
+    conn = connections.get("default")
+    async with conn.acquire_connection() as raw:
+        if await raw.fetchval("SELECT min(id) FROM report") is None:
+            await report(client, (await citizen(client))[0])
+        source = await raw.fetchval("SELECT min(id) FROM report")
+        columns = await raw.fetchval(_COPIED)
+        try:
+            async with raw.transaction():
+                rows = " UNION ALL ".join(
+                    f"SELECT {columns}, ${2 * i + 2}, ${2 * i + 3}, md5(random()::text) FROM report WHERE id = $1"
+                    for i in range(len(texts))
+                )
+                made = await raw.fetch(
+                    f"INSERT INTO report ({columns}, description, address, client_request_id) {rows}"
+                    " RETURNING id",
+                    source,
+                    *[t for pair in texts for t in pair],
+                )
+                await raw.execute("UPDATE report SET description = $1 WHERE id = $2", changed, made[0]["id"])
+                missing = await raw.fetch(
+                    "SELECT w FROM report r, unnest(tsvector_to_array(r.words)) AS w"
+                    " WHERE NOT EXISTS (SELECT 1 FROM search_word s WHERE s.word = w)"
+                )
+                assert missing == []
+                parts = {p for d, a in texts for p in word_parts(d) + word_parts(a)} | set(word_parts(changed))
+                for part in parts:
+                    bound = prefix_bound(part)
+                    if bound is None:
+                        continue
+                    under = await raw.fetchval(
+                        "SELECT array_agg(word ORDER BY word) FROM search_word"
+                        " WHERE word >= $1 COLLATE \"C\" AND word < $2 COLLATE \"C\"",
+                        part,
+                        bound,
+                    )
+                    everything = await raw.fetch("SELECT word FROM search_word")
+                    assert sorted(under or []) == sorted(
+                        r["word"] for r in everything if r["word"].startswith(part)
+                    ), part
+                    by_prefix = await raw.fetch(
+                        "SELECT id FROM report WHERE words @@ CAST($1 AS tsquery) ORDER BY id", f"'{part}':*"
+                    )
+                    quoted = " | ".join("'" + w.replace("'", "''") + "'" for w in under or [])
+                    by_lexemes = await raw.fetch(
+                        "SELECT id FROM report WHERE words @@ CAST($1 AS tsquery) ORDER BY id", quoted
+                    ) if quoted else []
+                    assert by_prefix == by_lexemes, part
+                raise _RolledBack
+        except _RolledBack:
+            pass
+
+
+async def test_a_prefix_is_asked_of_the_index_as_the_lexemes_under_it(client, monkeypatch) -> None:
+    """A search part of 3 letters or more is looked up in the vocabulary first, and the
+    full-text index asked for the lexemes under it, exactly (streamed and skipped through),
+    not for the prefix (every posting list under it gathered into a bitmap first): the same
+    reports. A part no report's word begins with is asked as written, and finds none at once;
+    a part with more than MAX_LEXEMES lexemes under it stays a prefix."""
+    import domain.pagination as pagination
+
+    token, _ = await citizen(client)
+    for text in ("Gorong-gorong mampet", "Gorongan air bocor", "Jalan berlubang"):
+        await report(client, token, description=text)
+    asked: list[str] = []
+    real = pagination.fetch
+
+    async def recording(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
+        asked.extend(a for a in args if isinstance(a, str) and a.startswith(("'", "(")))
+        return await real(sql, *args, conn=conn)
+
+    monkeypatch.setattr(pagination, "fetch", recording)
+    for search, query, found in (
+        ("goro", "('gorong' | 'gorongan')", 2),
+        ("gorongan bocor", "'gorongan'", 1),
+        ("jalanan", "'jalanan'", 0),
+    ):
+        asked.clear()
+        assert (await ok(client, FEED, {"f": {"search": search}}))["reports"]["totalCount"] == found, search
+        assert query in asked and not any(":*" in a for a in asked), (search, asked)
+    monkeypatch.setattr(domain.report, "MAX_LEXEMES", 1)
+    asked.clear()
+    assert (await ok(client, FEED, {"f": {"search": "Goro"}}))["reports"]["totalCount"] == 2
+    assert "'goro':*" in asked, asked
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    search=st.one_of(
+        st.lists(st.sampled_from(["go", "gor", "GORO", "gorong", "gorongan", "Gorong-gor", "jl.kwi", "kwitang",
+                                  "lub", "lubang", "jal", "jalan", "ban", "banjir", "air", "bocorx", "é"]),
+                 max_size=4).map(" ".join),
+        st.text(alphabet=st.sampled_from(" gorGORnabjlkwi-.é'"), max_size=24),
+    )
+)  # fmt: skip
+async def test_a_search_by_lexemes_finds_what_the_prefixes_find(client, search: str) -> None:
+    """Any search, several words and parts among them: the page and the count are the same
+    with the prefixes replaced by the vocabulary's lexemes (the default) as with the prefixes
+    themselves."""
+    conn = connections.get("default")
+    async with conn.acquire_connection() as raw:
+        seeded = await raw.fetchval("SELECT count(*) FROM report WHERE description LIKE 'Gorong%'")
+    if not seeded:
+        token, _ = await citizen(client)
+        for text in ("Gorong-gorong mampet di Jl.Kwitang", "Gorongan air bocor", "Jalan berlubang",
+                     "Lubang jalan besar", "Banjir gorong"):  # fmt: skip
+            await report(client, token, description=text)
+    now = datetime.now(UTC)
+    query = ReportQuery(search=search)
+
+    async def nothing(words: list[str]) -> dict[str, list[str]]:
+        return {}
+
+    by_lexemes = await search_reports(None, query, "NEWEST", 50, None, now)
+    with mock.patch.object(domain.report, "lexemes_under", nothing):
+        by_prefixes = await search_reports(None, query, "NEWEST", 50, None, now)
+    assert [r.id for r in by_lexemes.rows] == [r.id for r in by_prefixes.rows]
+    assert await by_lexemes.counted() == await by_prefixes.counted()
