@@ -259,6 +259,13 @@ async def main() -> None:
             f"\n{len(todo)} cases, {len(all_times)} timings: p50 {statistics.median(all_times):.1f} ms,"
             f" worst {all_times[-1]:.1f} ms; cases with p99 >= 100 ms: {len(over)}"
         )
+        # Run by run: the first after a restart reads pages from disk for the first time.
+        by_run = []
+        for run in range(a.runs):
+            slowest = max(todo, key=lambda c: c.times_ms[run])
+            by_run.append(sum(c.times_ms[run] >= 100 for c in todo))
+            print(f"run {run + 1}: {by_run[-1]} cases >= 100 ms, slowest {slowest.times_ms[run]:.1f} ms"
+                  f" ({slowest.name}, {slowest.order}, first {slowest.first})")  # fmt: skip
         for c in worst[: a.explain]:
             print(f"\n### {c.name}, {c.order}, first {c.first}{', deep cursor' if c.after else ''}")
             for plan in await explain(c, budget, now):
@@ -270,6 +277,7 @@ async def main() -> None:
                 "runs": a.runs,
                 "cases": len(todo),
                 "over_100ms": len(over),
+                "over_100ms_by_run": by_run,
                 "worst": rows[:20],
                 "p50_all_ms": statistics.median(all_times),
             },
