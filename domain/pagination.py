@@ -105,15 +105,18 @@ SAMPLE_PAGES = 200  # about 7,000 rows: 5-7 ms for a word on a year
 PROBE_ROWS = 300_000
 
 
-def _first_rows(source: str, where: str, order: Order, rows: int, spans: list[str] | None = None) -> str:
+def _first_rows(
+    source: str, where: str, order: Order, rows: int, spans: list[str] | None = None, columns: str = "*"
+) -> str:
     """The first `rows` rows of the order's index under `where`: a window whose matches a
     page takes, so the planner walks that index a bounded way. With `spans` (conditions that
     part the table, each served by an index in the order; none: no row), each part's first
     rows, merged: PostgreSQL's Merge Append reads each part's index from its top, only as far
-    as the merged rows need."""
+    as the merged rows need. `columns`: those the walk needs, when the order's index holds
+    them (an index-only scan)."""
     sort = f"ORDER BY {order.sql()} LIMIT {rows}"
     if spans is None:
-        return f"SELECT * FROM {source} WHERE {where} {sort}"
+        return f"SELECT {columns} FROM {source} WHERE {where} {sort}"
     parts = [f"(SELECT * FROM {source} WHERE {span} AND {where} {sort})" for span in spans or ["1 = 0"]]
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS s {sort}"
 
@@ -198,6 +201,7 @@ async def _window_rows(
     limit: int,
     tally: bool,
     spans: list[str] | None,
+    narrow: tuple[str, ...] | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A filtered page's rows on PostgreSQL, read in bounded steps: the first WINDOWS[0] rows
     of the order's index (the first `inside` conditions, visibility, applied inside), then a
@@ -207,16 +211,28 @@ async def _window_rows(
     filters' own indexes, sorted. `steps`: the conditions, how many of them go inside the
     window, the words' conditions and the cursor's. With the rows, if `tally`, the number of
     matches when every match was read (the page's count then costs nothing more), else None.
-    `spans`: the order's index is read part by part (see _first_rows)."""
+    `spans`: the order's index is read part by part (see _first_rows). `narrow`: the columns
+    the order's index holds beside its keys, every one the conditions test: the walk then
+    tests them in the index and reads the page's rows by id after (the order's rows lie on
+    pages of their own: a heap page per row walked, from disk after a restart)."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
     page_where = _joined(conditions + text + cursor)
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
+    walked = ", ".join(dict.fromkeys(["id", order.column, *(narrow or ())]))
+
+    def by_id(ids: str) -> str:
+        return f"SELECT t.* FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
 
     async def window(rows: int) -> list[dict[str, Any]]:
-        first_rows = _first_rows(source, window_where, order, rows, spans)
-        return await fetch(f"SELECT * FROM ({first_rows}) AS w WHERE {match} {sort}", *args, conn=conn)
+        if narrow and spans is None:
+            first_rows = _first_rows(source, window_where, order, rows, columns=walked)
+            sql = by_id(f"SELECT id FROM ({first_rows}) AS w WHERE {match} {sort}")
+        else:
+            first_rows = _first_rows(source, window_where, order, rows, spans)
+            sql = f"SELECT * FROM ({first_rows}) AS w WHERE {match} {sort}"
+        return await fetch(sql, *args, conn=conn)
 
     async def every_match(
         found: list[str], kept: list[str], past: list[str]
@@ -262,7 +278,11 @@ async def _window_rows(
     if not text and await _estimate(conn, source, page_where, args) > DENSE:
         # Many matches by the planner's statistics (good for plain columns, unlike a LIKE's
         # guess, hence not for a text search): the order's index meets them soon.
-        return await fetch(_first_rows(source, page_where, order, limit, spans), *args, conn=conn), None
+        if narrow and spans is None:
+            sql = by_id(_first_rows(source, page_where, order, limit, columns="id"))
+        else:
+            sql = _first_rows(source, page_where, order, limit, spans)
+        return await fetch(sql, *args, conn=conn), None
     return await every_match(conditions + text, [], cursor)
 
 
@@ -350,6 +370,7 @@ async def paginate(
     count_along: Order | None = None,
     tally: bool = True,
     spans: list[str] | None = None,
+    narrow: tuple[str, ...] | None = None,
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
     whether there is a next page without a second query; the total is counted only if asked,
@@ -361,7 +382,8 @@ async def paginate(
     rows from its edge; left alone the planner read a status index whole, 700 ms). `tally`:
     a page that reads every match counts them for its total (False: the caller has the total
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
-    parts' conditions; see _first_rows)."""
+    parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
+    carries, every one the conditions test (see _window_rows)."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -383,7 +405,7 @@ async def paginate(
         else:
             steps = (conditions, inside, text, cursor)
             rows, matched = await _window_rows(
-                conn, source, samples, steps, page_args, order, limit, tally, spans
+                conn, source, samples, steps, page_args, order, limit, tally, spans, narrow
             )
     models = []
     for row in rows:
@@ -401,7 +423,12 @@ async def paginate(
             if text and is_postgres(conn):
                 n = await _count_text(conn, samples, (conditions, windowed or 0, text), args, cap)
             else:
-                along = f" ORDER BY {count_along.sql()}" if count_along else ""
+                # The order's column alone: a tie broken by id would need the table's id, where
+                # an index like (author_id, created_at) INCLUDE (status, anonymous) holds the
+                # rest, and a count is the same in any order.
+                along = ""
+                if count_along:
+                    along = f" ORDER BY {count_along.column} {'DESC' if count_along.descending else 'ASC'}"
                 rows = f"SELECT 1 FROM {table} WHERE {where}{along} LIMIT {cap + 1}"
                 sql = f"SELECT COUNT(*) AS n FROM ({rows}) AS c"
                 n = int((await fetch(sql, *args, conn=conn))[0]["n"])

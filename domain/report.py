@@ -546,6 +546,16 @@ def check_cursor(f: ReportQuery, order: Order | str, after: str | None) -> None:
         order_of(f, order).after(after, [])
 
 
+# Every column split_conditions tests but the words': migration 0016 puts them in the
+# (vote_count, id) and (updated_at, id) indexes, so a page by MOST_VOTED or RECENTLY_UPDATED
+# tests its filters there while it walks the order, and reads only its own rows from the table.
+WALK_COLUMNS = (
+    "status", "category_id", "kelurahan_id", "kecamatan_id", "kota_id", "agency_id", "author_id", "anonymous",
+    "assignee_id", "lat", "lng", "created_at", "due_at",
+)  # fmt: skip
+WALKED_ORDERS = frozenset({"vote_count", "updated_at"})
+
+
 async def search_reports(
     viewer: Viewer | None,
     f: ReportQuery,
@@ -580,6 +590,7 @@ async def search_reports(
             count_along=ORDERS["NEWEST"] if along else None,
             tally=exact is None,
             spans=spans,
+            narrow=WALK_COLUMNS if ordered.column in WALKED_ORDERS and not text and spans is None else None,
         )
         page.count = exact or page.count
         return page
