@@ -40,6 +40,18 @@ def distinct(values: list | None, field: str, *, limit: int = 100) -> list | Non
     return list(dict.fromkeys(values))
 
 
+def storable(text: str) -> bool:
+    """Whether PostgreSQL (and SQLite) can take the text: no NUL character, and valid UTF-8
+    (JSON's `\\ud800` escapes decode to an unpaired surrogate, which no encoder accepts)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def text(
     value: str | None, field: str, *, min_len: int = 0, max_len: int, required: bool = True
 ) -> str | None:

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from domain import apikeys
+from domain import apikeys, validate
 from domain.catalog import catalog
 from domain.errors import BadUserInput, NotFound, WargaError
 from domain.report import NewReport, ReportQuery, create_report, get_visible, search_reports
@@ -248,12 +248,8 @@ def _text(form: dict[str, Any], name: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise BadUserInput(name, "must be text")
     value = str(value)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadUserInput(name, "must be valid UTF-8 text") from None
-    if "\x00" in value:
-        raise BadUserInput(name, "must not contain NUL characters")
+    if not validate.storable(value):
+        raise BadUserInput(name, "must be UTF-8 text without NUL characters")
     return value
 
 

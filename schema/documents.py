@@ -49,6 +49,7 @@ from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRul
 from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 
 from domain.catalog import catalog
+from domain.validate import storable
 from schema.limits import Limits, Measure, too_complex
 
 MANIFEST = Path(__file__).resolve().parent / "documents.json"
@@ -83,11 +84,11 @@ def _with_code(error: GraphQLError, code: str) -> GraphQLError:
 class _StringLiterals(Visitor):
     def __init__(self) -> None:
         super().__init__()
-        self.nul = False
+        self.unstorable = False
 
     def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
-        if "\x00" in node.value:
-            self.nul = True
+        if not storable(node.value):
+            self.unstorable = True
 
 
 @dataclass
@@ -190,8 +191,8 @@ class Documents:
             return doc
         literals = _StringLiterals()
         visit(node, literals)
-        if literals.nul:
-            doc.errors = [request_error("Text may not contain NUL characters.", BAD_INPUT, field="query")]
+        if literals.unstorable:
+            doc.errors = [request_error(UNSTORABLE.format("Text"), BAD_INPUT, field="query")]
             return doc
         doc.node, doc.measure = node, measure
         doc.operations = {o.name.value if o.name else None: o for o in operations}
@@ -243,9 +244,9 @@ class Documents:
         coerced = get_variable_values(self.schema, operation.variable_definitions or [], variables or {})
         if isinstance(coerced, list):
             return [_variable_error(e) for e in coerced]
-        nul = _nul_path(variables or {})
+        nul = _unstorable_path(variables or {})
         if nul is not None:
-            return [request_error(f"`{nul}` may not contain NUL characters.", BAD_INPUT, field=nul)]
+            return [request_error(UNSTORABLE.format(f"`{nul}`"), BAD_INPUT, field=nul)]
         assert doc.measure is not None
         cost = doc.measure.cost(self.schema, operation, getattr(coerced, "coerced", coerced))
         if cost > limits.max_cost:
@@ -287,17 +288,20 @@ def _variable_error(error: GraphQLError) -> GraphQLError:
     )  # fmt: skip
 
 
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """The path of the first string holding a NUL character, or None."""
+UNSTORABLE = "{} may not contain NUL characters or unpaired surrogates."
+
+
+def _unstorable_path(value: Any, path: str = "") -> str | None:
+    """The path of the first string that is not `storable`, or None."""
     stack: list[tuple[str, Any]] = [(path, value)]
     while stack:
         where, v = stack.pop()
         if isinstance(v, str):
-            if "\x00" in v:
+            if not storable(v):
                 return where or "variables"
         elif isinstance(v, dict):
             for k, item in v.items():
-                if isinstance(k, str) and "\x00" in k:
+                if isinstance(k, str) and not storable(k):
                     return f"{where}.{k}".lstrip(".")
                 stack.append((f"{where}.{k}".lstrip("."), item))
         elif isinstance(v, list):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import httpx
@@ -12,14 +13,23 @@ _seq = itertools.count(1)
 MONAS = {"lat": -6.1754, "lng": 106.8272}
 
 
+def json_body(query: str, variables: dict[str, Any] | None = None) -> bytes:
+    """A GraphQL request as a client's JSON library writes it: ASCII with escapes, so that any
+    string, an unpaired surrogate too (`\\ud800`), reaches the server as sent."""
+    return json.dumps({"query": query, "variables": variables or {}}).encode()
+
+
+def json_headers(token: str | None = None) -> dict[str, str]:
+    return {"content-type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+
+
 async def gql(
     client: httpx.AsyncClient,
     query: str,
     variables: dict[str, Any] | None = None,
     token: str | None = None,
 ) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    resp = await client.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
+    resp = await client.post("/graphql", content=json_body(query, variables), headers=json_headers(token))
     assert resp.status_code in (200, 401), resp.text
     return resp.json()
 

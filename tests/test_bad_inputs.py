@@ -89,6 +89,26 @@ async def test_nul_characters_in_any_text(client, no_traceback) -> None:
               "input.handle")  # fmt: skip
 
 
+async def test_unpaired_surrogates_in_any_text(client, no_traceback) -> None:
+    """JSON's `\\ud800` escape decodes to an unpaired surrogate, which neither database nor any
+    encoder takes: refused at the gate like a NUL (it was INTERNAL_SERVER_ERROR, found by
+    fuzzing the search words) in variables; in the query's text graphql-core's parser refuses
+    it, raw or as GraphQL's own escape."""
+    token, _ = await citizen(client)
+    create = "mutation($input: CreateReportInput!) { createReport(input: $input) { id } }"
+    payload = {"clientRequestId": "sur-1", "categoryId": category_id("sampah"), "description": "Sampah \ud800 menumpuk",
+               "location": MONAS}  # fmt: skip
+    bad_input(await gql(client, create, {"input": payload}, token), "input.description")
+    for literal in ('"a\ud800b"', '"a\\ud800b"'):  # graphql-core refuses either in the text itself
+        found = await gql(client, "{ reports(filter: {search: " + literal + "}) { totalCount } }")
+        assert found["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED", found
+    search = "query($q: String) { reports(filter: {search: $q}) { totalCount } }"
+    for word in ("\ud800abc", "gor\udfff", "\udbff"):
+        bad_input(await gql(client, search, {"q": word}), "q")
+    # A pair is a character like any other.
+    assert (await gql(client, search, {"q": "gor\U0010ffff"}))["data"]["reports"]["totalCount"] == 0
+
+
 async def test_a_bad_input_beside_a_batched_field_is_answered(client, no_traceback) -> None:
     """The fuzz test's request that got no answer, reduced. On the fast path `report` fails at
     once and its TaskGroup cancels `me`, whose reportsCount had just loaded: strawberry then
