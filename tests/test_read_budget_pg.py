@@ -3,6 +3,7 @@ PostgreSQL pass only; SQLite reads run unbudgeted)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from tests.helpers import category_id, citizen, ok, plan_of, report
@@ -321,3 +322,31 @@ async def test_an_authors_an_assignees_and_a_boxs_capped_counts_read_their_index
         index = await fetch(f"SELECT indexname FROM pg_indexes WHERE indexdef LIKE '%report USING btree ({key})%'")
         assert index and f"using {index[0]['indexname']} on report" in text, (f, text)
         assert "Index Only Scan" in text and "Sort" not in text, (f, text)
+
+
+async def test_every_column_a_plain_filter_tests_is_in_the_walked_indexes(app, client) -> None:
+    """A walk that tests its filters in the order's index selects WALK_COLUMNS only: a filter
+    on any other column of report would fail there. Every filter but the words, for a
+    signed-in viewer (whose visibility names the author), references those columns alone."""
+    import re
+
+    from domain.auth import Viewer
+    from domain.catalog import catalog
+    from domain.report import WALK_COLUMNS, ReportQuery, split_conditions
+    from models import Report
+    from models.enums import ReportStatus, Role
+    from tests.helpers import MONAS
+
+    kelurahan = next(r for r in catalog().regions.values() if r.level.value == "KELURAHAN")
+    query = ReportQuery(
+        status=[ReportStatus.SUBMITTED], category_ids=[1], region_id=kelurahan.id, agency_id=1, author_id=2,
+        assignee_id=3, bbox=(-6.2, 106.8, -6.1, 106.9), near=(MONAS["lat"], MONAS["lng"], 300.0),
+        created_after=datetime(2026, 1, 1, tzinfo=UTC), created_before=datetime(2026, 2, 1, tzinfo=UTC),
+        overdue=True,
+    )  # fmt: skip
+    columns = set(Report._meta.db_fields)
+    for order_column in ("vote_count", "updated_at"):
+        split = split_conditions(Viewer(id=5, role=Role.CITIZEN), query, datetime.now(UTC), [], order_column)
+        assert not split.text
+        used = {w for c in split.plain for w in re.findall(r"[a-z_]+", c) if w in columns}
+        assert used and used <= set(WALK_COLUMNS), used - set(WALK_COLUMNS)
