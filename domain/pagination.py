@@ -60,9 +60,12 @@ class Order:
         # on (the equivalent `a < k OR (a = k AND id < i)` walks the index from its start).
         return f"({self.column}, id) {op} ({arg(args, key)}, {arg(args, row_id)})"
 
+    @property
+    def direction(self) -> str:
+        return "DESC" if self.descending else "ASC"
+
     def sql(self) -> str:
-        direction = "DESC" if self.descending else "ASC"
-        return f"{self.column} {direction}, id {direction}"
+        return f"{self.column} {self.direction}, id {self.direction}"
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(getattr(row, self.column), row.id)
@@ -212,21 +215,23 @@ async def _window_rows(
     window, the words' conditions and the cursor's. With the rows, if `tally`, the number of
     matches when every match was read (the page's count then costs nothing more), else None.
     `spans`: the order's index is read part by part (see _first_rows). `narrow`: the columns
-    the order's index holds beside its keys, every one the conditions test: the walk then
-    tests them in the index and reads the page's rows by id after (the order's rows lie on
-    pages of their own: a heap page per row walked, from disk after a restart)."""
+    the order's index holds beside its keys, every one the plain conditions test: without
+    words (which only the table holds) and spans, the walk then tests them in the index and
+    reads the page's rows by id after (the order's rows lie on pages of their own: a heap page
+    per row walked, from disk after a restart)."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
     page_where = _joined(conditions + text + cursor)
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
+    narrow = narrow if not text and spans is None else None
     walked = ", ".join(dict.fromkeys(["id", order.column, *(narrow or ())]))
 
     def by_id(ids: str) -> str:
         return f"SELECT t.* FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
 
     async def window(rows: int) -> list[dict[str, Any]]:
-        if narrow and spans is None:
+        if narrow:
             first_rows = _first_rows(source, window_where, order, rows, columns=walked)
             sql = by_id(f"SELECT id FROM ({first_rows}) AS w WHERE {match} {sort}")
         else:
@@ -278,7 +283,7 @@ async def _window_rows(
     if not text and await _estimate(conn, source, page_where, args) > DENSE:
         # Many matches by the planner's statistics (good for plain columns, unlike a LIKE's
         # guess, hence not for a text search): the order's index meets them soon.
-        if narrow and spans is None:
+        if narrow:
             sql = by_id(_first_rows(source, page_where, order, limit, columns="id"))
         else:
             sql = _first_rows(source, page_where, order, limit, spans)
@@ -383,7 +388,7 @@ async def paginate(
     a page that reads every match counts them for its total (False: the caller has the total
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
     parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
-    carries, every one the conditions test (see _window_rows)."""
+    carries, every one the plain conditions test (see _window_rows)."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -426,9 +431,7 @@ async def paginate(
                 # The order's column alone: a tie broken by id would need the table's id, where
                 # an index like (author_id, created_at) INCLUDE (status, anonymous) holds the
                 # rest, and a count is the same in any order.
-                along = ""
-                if count_along:
-                    along = f" ORDER BY {count_along.column} {'DESC' if count_along.descending else 'ASC'}"
+                along = f" ORDER BY {count_along.column} {count_along.direction}" if count_along else ""
                 rows = f"SELECT 1 FROM {table} WHERE {where}{along} LIMIT {cap + 1}"
                 sql = f"SELECT COUNT(*) AS n FROM ({rows}) AS c"
                 n = int((await fetch(sql, *args, conn=conn))[0]["n"])

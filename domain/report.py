@@ -590,7 +590,7 @@ async def search_reports(
             count_along=ORDERS["NEWEST"] if along else None,
             tally=exact is None,
             spans=spans,
-            narrow=WALK_COLUMNS if ordered.column in WALKED_ORDERS and not text and spans is None else None,
+            narrow=WALK_COLUMNS if ordered.column in WALKED_ORDERS else None,
         )
         page.count = exact or page.count
         return page

@@ -244,9 +244,9 @@ class Documents:
         coerced = get_variable_values(self.schema, operation.variable_definitions or [], variables or {})
         if isinstance(coerced, list):
             return [_variable_error(e) for e in coerced]
-        nul = _unstorable_path(variables or {})
-        if nul is not None:
-            return [request_error(UNSTORABLE.format(f"`{nul}`"), BAD_INPUT, field=nul)]
+        bad = _unstorable_path(variables or {})
+        if bad is not None:
+            return [request_error(UNSTORABLE.format(f"`{bad}`"), BAD_INPUT, field=bad)]
         assert doc.measure is not None
         cost = doc.measure.cost(self.schema, operation, getattr(coerced, "coerced", coerced))
         if cost > limits.max_cost:
