@@ -339,3 +339,34 @@ async def test_a_search_by_lexemes_finds_what_the_prefixes_find(client, search: 
         by_prefixes = await search_reports(None, query, "NEWEST", 50, None, now)
     assert [r.id for r in by_lexemes.rows] == [r.id for r in by_prefixes.rows]
     assert await by_lexemes.counted() == await by_prefixes.counted()
+
+
+async def test_the_walked_indexes_migration_goes_both_ways(app) -> None:
+    """Migration 0016 (0013's rebuild with other columns): backward leaves the (vote_count,
+    id), (updated_at, id) and (lat, lng) indexes under the same names without INCLUDEd
+    columns; forward brings back exactly what the migrator made."""
+    import importlib
+    from types import SimpleNamespace
+
+    from tortoise.transactions import in_transaction
+
+    from models.sql import fetch
+
+    walked = importlib.import_module("models.migrations.0016_order_walk_covering")
+    listed = (
+        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'report' AND (indexdef LIKE '%btree"
+        " (vote_count, id)%' OR indexdef LIKE '%btree (updated_at, id)%' OR indexdef LIKE '%btree (lat, lng)%')"
+        " ORDER BY indexname"
+    )
+    before = await fetch(listed)
+    assert len(before) == 3 and all(" INCLUDE (" in r["indexdef"] for r in before), before
+    async with in_transaction() as conn:
+        await walked.backward(None, SimpleNamespace(client=conn))
+    try:
+        plain = await fetch(listed)
+        assert [r["indexname"] for r in plain] == [r["indexname"] for r in before]
+        assert not any("INCLUDE" in r["indexdef"] for r in plain), plain
+    finally:
+        async with in_transaction() as conn:
+            await walked.forward(None, SimpleNamespace(client=conn))
+    assert await fetch(listed) == before

@@ -14,10 +14,12 @@ from tortoise.migrations import operations as ops
 COVERED = {"author_id, created_at": "status, anonymous", "assignee_id, created_at": "status"}
 
 
-async def _rebuild(client, covering: bool) -> None:
+async def rebuild(client, covering: bool, covered: dict[str, str] = COVERED) -> None:
+    """Each index of report on a key of `covered` dropped and created again under its name,
+    with the INCLUDEd columns (or without them)."""
     if client.capabilities.dialect != "postgres":
         return
-    for key, include in COVERED.items():
+    for key, include in covered.items():
         rows = await client.execute_query_dict(
             "SELECT indexname FROM pg_indexes WHERE tablename = 'report'"
             f" AND indexdef LIKE '%btree ({key})%' ORDER BY indexname"
@@ -30,11 +32,11 @@ async def _rebuild(client, covering: bool) -> None:
 
 
 async def forward(apps, schema_editor) -> None:
-    await _rebuild(schema_editor.client, covering=True)
+    await rebuild(schema_editor.client, covering=True)
 
 
 async def backward(apps, schema_editor) -> None:
-    await _rebuild(schema_editor.client, covering=False)
+    await rebuild(schema_editor.client, covering=False)
 
 
 class Migration(migrations.Migration):

@@ -11,6 +11,8 @@ Same names and key columns as before (what Tortoise's migration state knows); on
 columns are new, the ones domain/report.py's WALK_COLUMNS names. SQLite has no INCLUDE and keeps
 its indexes. Frozen here on purpose (no import of today's code)."""
 
+import importlib
+
 from tortoise import migrations
 from tortoise.migrations import operations as ops
 
@@ -21,27 +23,17 @@ WALKED = (
 COVERED = {"vote_count, id": WALKED, "updated_at, id": WALKED, "lat, lng": "status, author_id"}
 
 
-async def _rebuild(client, covering: bool) -> None:
-    if client.capabilities.dialect != "postgres":
-        return
-    for key, included in COVERED.items():
-        rows = await client.execute_query_dict(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'report'"
-            f" AND indexdef LIKE '%btree ({key})%' ORDER BY indexname"
-        )
-        for row in rows[:1]:
-            name = row["indexname"]
-            extra = f" INCLUDE ({included})" if covering else ""
-            await client.execute_script(f"DROP INDEX {name}")
-            await client.execute_script(f"CREATE INDEX {name} ON report ({key}){extra}")
+def _covering():
+    """0013's rebuild (frozen like this file): same names and keys, other INCLUDEd columns."""
+    return importlib.import_module("models.migrations.0013_author_assignee_covering")
 
 
 async def forward(apps, schema_editor) -> None:
-    await _rebuild(schema_editor.client, covering=True)
+    await _covering().rebuild(schema_editor.client, True, COVERED)
 
 
 async def backward(apps, schema_editor) -> None:
-    await _rebuild(schema_editor.client, covering=False)
+    await _covering().rebuild(schema_editor.client, False, COVERED)
 
 
 class Migration(migrations.Migration):
