@@ -103,6 +103,11 @@ class Settings:
     # against 72-79 ms at 16MB (bench/README.md, session 13). At most DB_POOL_MAX times this
     # per process, and only while a statement needs it.
     db_work_mem: str = field(default_factory=lambda: os.environ.get("DB_WORK_MEM", "16MB"))
+    # How many pages a pooled session's bitmap scan asks the disk for ahead of reading them
+    # (PostgreSQL's `effective_io_concurrency`; "" leaves the server's own, 1 by default): the
+    # pages a search or a circle reads after a restart come from disk, one at a time without
+    # it. SSDs and networked volumes serve many at once (bench/README.md, session 15).
+    db_io_concurrency: str = field(default_factory=lambda: os.environ.get("DB_IO_CONCURRENCY", "64"))
     # GraphQL documents: refused before any execution beyond these (schema/limits.py).
     graphql_max_depth: int = field(default_factory=lambda: _int("GRAPHQL_MAX_DEPTH", 10))
     graphql_max_aliases: int = field(default_factory=lambda: _int("GRAPHQL_MAX_ALIASES", 100))
@@ -235,8 +240,11 @@ def tortoise_config(settings: Settings | None = None) -> dict:
         connection = expand_db_url(f"{url}{sep}maxsize={s.db_pool_max}&minsize=2")
         connection["credentials"]["reset"] = keep_session
         connection["credentials"]["connection_class"] = Connection
-        memory = {"work_mem": s.db_work_mem} if s.db_work_mem else {}
-        connection["credentials"]["server_settings"] = {**SESSION_SETTINGS, **memory}
+        chosen = {"work_mem": s.db_work_mem, "effective_io_concurrency": s.db_io_concurrency}
+        connection["credentials"]["server_settings"] = {
+            **SESSION_SETTINGS,
+            **{name: value for name, value in chosen.items() if value},
+        }
     return {
         "connections": {"default": connection},
         "apps": {

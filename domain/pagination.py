@@ -90,10 +90,15 @@ WINDOWS = (5_000, 100_000)  # the second, about 2.5 days of the city's reports, 
 # along the order's index before it reads every match: the newest reports may lack a common
 # word (a burst of reports about one thing), whose every match is millions to sort.
 WALK = 1_000_000
+# The first window where its rows lie on pages of their own (a kelurahan's index, an order
+# uncorrelated with the table): a page per row from disk after a restart, 5,226 pages and
+# 207-334 ms for the full window of a kelurahan that held no SUBMITTED report of a category.
+# A kelurahan and a category (1 in 18 of its reports) still fill 20 from it.
+SCATTERED_WINDOW = 500
 # Beyond this many matches (the planner's estimate) sorting them all costs more than walking
 # the order's index to meet them.
 DENSE = 50_000
-# Plain filters (no words) the planner expects to match at most this many rows (a kelurahan
+# Plain filters (no words) the planner expects to match fewer than this many rows (a kelurahan
 # and a category: about 3,000 a year) are read first by their own indexes, and the words
 # looked for among them: ANDed with a common word's text-index bitmap (4.1M rows on a year)
 # they took 0.4-1 s.
@@ -205,6 +210,7 @@ async def _window_rows(
     tally: bool,
     spans: list[str] | None,
     narrow: tuple[str, ...] | None = None,
+    scattered: bool = False,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A filtered page's rows on PostgreSQL, read in bounded steps: the first WINDOWS[0] rows
     of the order's index (the first `inside` conditions, visibility, applied inside), then a
@@ -218,7 +224,12 @@ async def _window_rows(
     the order's index holds beside its keys, every one the plain conditions test: without
     words (which only the table holds) and spans, the walk then tests them in the index and
     reads the page's rows by id after (the order's rows lie on pages of their own: a heap page
-    per row walked, from disk after a restart)."""
+    per row walked, from disk after a restart). `scattered`: the window's rows lie on pages of
+    their own (a kelurahan's index, or an order uncorrelated with the table, and not `narrow`),
+    so the first window is SCATTERED_WINDOW rows, and the words' every match is read (by a
+    bitmap, its pages asked of the disk ahead) when they are fewer than the rows a walk would
+    read to meet the page's ('kwitang' by MOST_VOTED walked 47,419 rows for its 100: 1,990 ms
+    after a restart, 48 ms cached)."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
@@ -227,8 +238,10 @@ async def _window_rows(
     narrow = narrow if not text and spans is None else None
     walked = ", ".join(dict.fromkeys(["id", order.column, *(narrow or ())]))
 
-    def by_id(ids: str) -> str:
-        return f"SELECT t.* FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
+    thin = ", ".join(dict.fromkeys(["id", order.column]))
+
+    def by_id(ids: str, extra: str = "") -> str:
+        return f"SELECT t.*{extra} FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
 
     async def window(rows: int) -> list[dict[str, Any]]:
         if narrow:
@@ -246,14 +259,18 @@ async def _window_rows(
         rows, so the LIMIT outside cannot lure the planner onto the order's index); those
         `kept` counted, and past the cursor sorted (the cursor outside: the planner misjudges
         a row comparison's share, and read by its range it walked 1.5M rows for a rare word,
-        1.8 s)."""
+        1.8 s). With no words to keep, only ids and the order's keys (`thin`): the (lat, lng)
+        index carries them, so a circle's matches come from the index alone and only the
+        page's rows from the table (a 300 m circle's 8,562 heap pages, 532-600 ms after a
+        restart)."""
         counted = f", (SELECT COUNT(*) FROM m WHERE {_joined(kept)}) AS _matched" if tally else ""
-        rows = await fetch(
-            f"WITH m AS MATERIALIZED (SELECT * FROM {source} WHERE {_joined(found)})"
-            f" SELECT *{counted} FROM m WHERE {_joined(kept + past)} {sort}",
-            *args,
-            conn=conn,
-        )
+        if kept or source != samples.table:
+            sql = f"SELECT *{counted} FROM m WHERE {_joined(kept + past)} {sort}"
+            matches = f"SELECT * FROM {source} WHERE {_joined(found)}"
+        else:
+            sql = by_id(f"SELECT id FROM m WHERE {_joined(past)} {sort}", counted)
+            matches = f"SELECT {thin} FROM {source} WHERE {_joined(found)}"
+        rows = await fetch(f"WITH m AS MATERIALIZED ({matches}) {sql}", *args, conn=conn)
         if not tally:
             return rows, None
         matched = rows[0]["_matched"] if rows else (None if past else 0)
@@ -261,17 +278,20 @@ async def _window_rows(
             del row["_matched"]
         return rows, matched
 
-    rows = await window(WINDOWS[0])
+    first = min(SCATTERED_WINDOW, WINDOWS[0]) if scattered and not narrow else WINDOWS[0]
+    rows = await window(first)
     if len(rows) >= limit:
         return rows, None
     if await _few(conn, source, conditions, inside, args):  # cheaper than any wider window
         return await every_match(conditions, text, cursor)
-    density, matches = len(rows) / WINDOWS[0], 0.0
+    density, matches = len(rows) / first, 0.0
     if text:  # the words' density over the whole table: the newest rows may lack a common word
         sample = await samples.of(conn, page_where, args)
         density, matches = max(density, sample.share), sample.matches
-    for rows_read in WINDOWS[1:]:
-        if density * rows_read >= limit:  # expected to fill the page
+        if scattered and matches * density < limit:  # fewer matches than rows a walk reads
+            return await every_match(conditions + text, [], cursor)
+    for rows_read in WINDOWS:
+        if rows_read > first and density * rows_read >= limit:  # expected to fill the page
             rows = await window(rows_read)
             if len(rows) >= limit:
                 return rows, None
@@ -297,7 +317,7 @@ async def _few(conn: Any, source: str, conditions: list[str], inside: int, args:
     (not for a cursor's row comparison, left out)."""
     if len(conditions) <= inside:
         return False
-    return await _estimate(conn, source, *_compact(_joined(conditions), args)) <= FEW
+    return await _estimate(conn, source, *_compact(_joined(conditions), args)) < FEW
 
 
 async def _count_text(
@@ -376,6 +396,7 @@ async def paginate(
     tally: bool = True,
     spans: list[str] | None = None,
     narrow: tuple[str, ...] | None = None,
+    scattered: bool = False,
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
     whether there is a next page without a second query; the total is counted only if asked,
@@ -388,7 +409,8 @@ async def paginate(
     a page that reads every match counts them for its total (False: the caller has the total
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
     parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
-    carries, every one the plain conditions test (see _window_rows)."""
+    carries, every one the plain conditions test; `scattered`: the window's rows lie on pages
+    of their own (see _window_rows)."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -410,7 +432,7 @@ async def paginate(
         else:
             steps = (conditions, inside, text, cursor)
             rows, matched = await _window_rows(
-                conn, source, samples, steps, page_args, order, limit, tally, spans, narrow
+                conn, source, samples, steps, page_args, order, limit, tally, spans, narrow, scattered
             )
     models = []
     for row in rows:

@@ -577,6 +577,9 @@ async def search_reports(
         # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
         along = (f.created_after, f.created_before, f.author_id, f.assignee_id) != (None,) * 4
         spans = await creation_spans(f) if spanned(f, ordered.column) else None
+        # Both orders' rows lie on pages of their own; a kelurahan's index (migration 0012)
+        # holds no WALK_COLUMNS.
+        walked, by_kelurahan = ordered.column in WALKED_ORDERS, kelurahan_ordered(f, ordered.column)
         page = await paginate(
             Report,
             filters,
@@ -590,7 +593,8 @@ async def search_reports(
             count_along=ORDERS["NEWEST"] if along else None,
             tally=exact is None,
             spans=spans,
-            narrow=WALK_COLUMNS if ordered.column in WALKED_ORDERS else None,
+            narrow=WALK_COLUMNS if walked and not by_kelurahan else None,
+            scattered=walked or by_kelurahan,
         )
         page.count = exact or page.count
         return page

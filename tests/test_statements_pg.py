@@ -82,7 +82,8 @@ async def test_pooled_sessions_start_no_parallel_workers_nor_jit(app) -> None:
     PostgreSQL may use for a statement prepared five times, got two parallel workers and JIT
     compilation: 30-70 ms to find no row that the plain plan finds in 0.2 ms; a ranking's two
     workers took 19 of its 21 ms (bench/README.md). Every pooled session has both off, and
-    the service's `work_mem` (a medium word's bitmap exact, not lossy), in a snapshot, under a
+    the service's `work_mem` (a medium word's bitmap exact, not lossy) and
+    `effective_io_concurrency` (a bitmap's pages asked of the disk ahead), in a snapshot, under a
     read budget or not, and after the reset that follows an interrupted statement (RESET ALL:
     startup parameters are what it resets to)."""
     from domain.pagination import ReadBudget
@@ -90,9 +91,9 @@ async def test_pooled_sessions_start_no_parallel_workers_nor_jit(app) -> None:
 
     show = (
         "SELECT current_setting('jit') AS jit, current_setting('max_parallel_workers_per_gather') AS workers,"
-        " current_setting('work_mem') AS memory"
+        " current_setting('work_mem') AS memory, current_setting('effective_io_concurrency') AS ahead"
     )
-    off = {"jit": "off", "workers": "0", "memory": "16MB"}
+    off = {"jit": "off", "workers": "0", "memory": "16MB", "ahead": "64"}
     async with snapshot() as conn:
         assert (await fetch(show, conn=conn))[0] == off
     async with budgeted(ReadBudget()) as conn:
@@ -341,10 +342,11 @@ async def test_a_search_by_lexemes_finds_what_the_prefixes_find(client, search: 
     assert await by_lexemes.counted() == await by_prefixes.counted()
 
 
-async def test_the_walked_indexes_migration_goes_both_ways(app) -> None:
-    """Migration 0016 (0013's rebuild with other columns): backward leaves the (vote_count,
-    id), (updated_at, id) and (lat, lng) indexes under the same names without INCLUDEd
-    columns; forward brings back exactly what the migrator made."""
+async def test_the_walked_indexes_migrations_go_both_ways(app) -> None:
+    """Migrations 0016 and 0017 (0013's rebuild with other columns): backward, 0017 leaves the
+    (lat, lng) index with the visibility's columns alone and 0016 the (vote_count, id),
+    (updated_at, id) and (lat, lng) indexes without INCLUDEd columns, each under its name;
+    forward brings back exactly what the migrator made."""
     import importlib
     from types import SimpleNamespace
 
@@ -352,7 +354,10 @@ async def test_the_walked_indexes_migration_goes_both_ways(app) -> None:
 
     from models.sql import fetch
 
-    walked = importlib.import_module("models.migrations.0016_order_walk_covering")
+    walked, keyed = (
+        importlib.import_module(f"models.migrations.{name}")
+        for name in ("0016_order_walk_covering", "0017_circle_keys")
+    )
     listed = (
         "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'report' AND (indexdef LIKE '%btree"
         " (vote_count, id)%' OR indexdef LIKE '%btree (updated_at, id)%' OR indexdef LIKE '%btree (lat, lng)%')"
@@ -360,13 +365,19 @@ async def test_the_walked_indexes_migration_goes_both_ways(app) -> None:
     )
     before = await fetch(listed)
     assert len(before) == 3 and all(" INCLUDE (" in r["indexdef"] for r in before), before
-    async with in_transaction() as conn:
-        await walked.backward(None, SimpleNamespace(client=conn))
+    assert sum("INCLUDE (status, author_id, id, created_at, vote_count, updated_at)" in r["indexdef"] for r in before) == 1
     try:
+        async with in_transaction() as conn:
+            await keyed.backward(None, SimpleNamespace(client=conn))
+        circle = [r["indexdef"] for r in await fetch(listed) if "(lat, lng)" in r["indexdef"]]
+        assert len(circle) == 1 and circle[0].endswith("INCLUDE (status, author_id)"), circle
+        async with in_transaction() as conn:
+            await walked.backward(None, SimpleNamespace(client=conn))
         plain = await fetch(listed)
         assert [r["indexname"] for r in plain] == [r["indexname"] for r in before]
         assert not any("INCLUDE" in r["indexdef"] for r in plain), plain
     finally:
         async with in_transaction() as conn:
             await walked.forward(None, SimpleNamespace(client=conn))
+            await keyed.forward(None, SimpleNamespace(client=conn))
     assert await fetch(listed) == before
