@@ -343,10 +343,11 @@ async def test_a_search_by_lexemes_finds_what_the_prefixes_find(client, search: 
 
 
 async def test_the_walked_indexes_migrations_go_both_ways(app) -> None:
-    """Migrations 0016 and 0017 (0013's rebuild with other columns): backward, 0017 leaves the
-    (lat, lng) index with the visibility's columns alone and 0016 the (vote_count, id),
-    (updated_at, id) and (lat, lng) indexes without INCLUDEd columns, each under its name;
-    forward brings back exactly what the migrator made."""
+    """Migrations 0016 to 0018 (0013's rebuild with other columns, then the latitude cells):
+    backward, 0018 brings back the (lat, lng) index under the name 0001 gave it, 0017 leaves
+    it with the visibility's columns alone, and 0016 the (vote_count, id), (updated_at, id)
+    and (lat, lng) indexes without INCLUDEd columns, each under its name; forward brings back
+    exactly what the migrator made."""
     import importlib
     from types import SimpleNamespace
 
@@ -354,30 +355,37 @@ async def test_the_walked_indexes_migrations_go_both_ways(app) -> None:
 
     from models.sql import fetch
 
-    walked, keyed = (
+    walked, keyed, cells = (
         importlib.import_module(f"models.migrations.{name}")
-        for name in ("0016_order_walk_covering", "0017_circle_keys")
+        for name in ("0016_order_walk_covering", "0017_circle_keys", "0018_lat_cells")
     )
-    listed = (
-        "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'report' AND (indexdef LIKE '%btree"
-        " (vote_count, id)%' OR indexdef LIKE '%btree (updated_at, id)%' OR indexdef LIKE '%btree (lat, lng)%')"
-        " ORDER BY indexname"
-    )
+    listed = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'report' ORDER BY indexname"
+
+    def of(rows: list[dict], key: str) -> list[str]:
+        return [r["indexdef"] for r in rows if f"btree ({key})" in r["indexdef"]]
+
     before = await fetch(listed)
-    assert len(before) == 3 and all(" INCLUDE (" in r["indexdef"] for r in before), before
-    assert sum("INCLUDE (status, author_id, id, created_at, vote_count, updated_at)" in r["indexdef"] for r in before) == 1
+    assert not of(before, "lat, lng") and len(of(before, "floor((lat * (100)::double precision)), lng")) == 1
     try:
         async with in_transaction() as conn:
+            await cells.backward(None, SimpleNamespace(client=conn))
+        after_0017 = await fetch(listed)
+        circle = of(after_0017, "lat, lng")
+        assert len(circle) == 1 and circle[0].startswith(f"CREATE INDEX {cells.NAME_0001} ON"), circle
+        assert circle[0].endswith("INCLUDE (status, author_id, id, created_at, vote_count, updated_at)")
+        async with in_transaction() as conn:
             await keyed.backward(None, SimpleNamespace(client=conn))
-        circle = [r["indexdef"] for r in await fetch(listed) if "(lat, lng)" in r["indexdef"]]
+        circle = of(await fetch(listed), "lat, lng")
         assert len(circle) == 1 and circle[0].endswith("INCLUDE (status, author_id)"), circle
         async with in_transaction() as conn:
             await walked.backward(None, SimpleNamespace(client=conn))
         plain = await fetch(listed)
-        assert [r["indexname"] for r in plain] == [r["indexname"] for r in before]
-        assert not any("INCLUDE" in r["indexdef"] for r in plain), plain
+        assert [r["indexname"] for r in plain] == [r["indexname"] for r in after_0017]
+        walked_keys = ("vote_count, id", "updated_at, id", "lat, lng")
+        assert all(len(of(plain, k)) == 1 and "INCLUDE" not in of(plain, k)[0] for k in walked_keys), plain
     finally:
         async with in_transaction() as conn:
             await walked.forward(None, SimpleNamespace(client=conn))
             await keyed.forward(None, SimpleNamespace(client=conn))
+            await cells.forward(None, SimpleNamespace(client=conn))
     assert await fetch(listed) == before
