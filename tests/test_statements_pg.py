@@ -4,6 +4,7 @@ only): checked here, so an upgrade that changes it fails a test instead of a dep
 from __future__ import annotations
 
 import json
+import math
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
@@ -13,8 +14,17 @@ from hypothesis import strategies as st
 from tortoise import connections
 
 import domain.report
-from domain.report import SPAN_SQL, ReportQuery, creation_span, prefix_bound, search_reports, word_parts
+from domain.report import (
+    SPAN_SQL,
+    ReportQuery,
+    box_condition,
+    creation_span,
+    prefix_bound,
+    search_reports,
+    word_parts,
+)
 from domain.rollups import merged
+from models.sql import arg
 from subscriptions.log import _read_sql
 from tests.helpers import citizen, ok, plan_of, report
 from tests.test_search import FEED
@@ -205,6 +215,33 @@ async def test_a_creation_span_is_the_same_in_python_and_in_sql(app, at: datetim
 
     rows = await fetch(f"SELECT {SPAN_SQL} AS k FROM (SELECT CAST($1 AS timestamptz) AS created_at) AS r", at)
     assert rows[0]["k"] == creation_span(at)
+
+
+# Latitudes around Jakarta, often exactly on a cell's edge or one step beside it.
+_EDGE = st.integers(-700, -500).map(lambda c: c / 100)
+_LAT = st.one_of(
+    st.floats(-7.0, -5.0),
+    _EDGE,
+    _EDGE.map(lambda x: math.nextafter(x, -math.inf)),
+    _EDGE.map(lambda x: math.nextafter(x, math.inf)),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(lat=_LAT, edges=st.tuples(_LAT, _LAT), inside=st.booleans())
+async def test_a_boxs_latitude_cells_hold_every_latitude_inside_it(app, lat, edges, inside) -> None:
+    """domain.report.box_condition names the box's latitude cells (Python's floor) for
+    migration 0018's index (PostgreSQL's floor(lat * 100)): a point is in the box by that
+    condition exactly when its latitude lies between the box's, on every edge."""
+    from models.sql import fetch
+
+    south, north = sorted((lat, edges[0]) if inside else edges)
+    args: list[Any] = []
+    condition = box_condition(south, 106.0, north, 107.0, args)
+    point = f"SELECT CAST({arg(args, lat)} AS float8) AS lat, CAST(106.5 AS float8) AS lng"
+    rows = await fetch(f"SELECT ({condition}) AS found FROM ({point}) AS r", *args)
+    assert rows[0]["found"] == (south <= lat <= north)
+    assert "floor(lat * 100) IN (" in condition or math.floor(north * 100) - math.floor(south * 100) >= 64
 
 
 # Reports written by every path that writes report text: an INSERT of several rows (the
