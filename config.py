@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import secrets
@@ -104,9 +105,10 @@ class Settings:
     # per process, and only while a statement needs it.
     db_work_mem: str = field(default_factory=lambda: os.environ.get("DB_WORK_MEM", "16MB"))
     # How many pages a pooled session's bitmap scan asks the disk for ahead of reading them
-    # (PostgreSQL's `effective_io_concurrency`; "" leaves the server's own, 1 by default): the
-    # pages a search or a circle reads after a restart come from disk, one at a time without
-    # it. SSDs and networked volumes serve many at once (bench/README.md, session 15).
+    # (PostgreSQL's `effective_io_concurrency`; "" leaves the server's own, 1 by default, and
+    # so does a server that cannot read ahead: models/pool.py set_optional): the pages a
+    # search or a circle reads after a restart come from disk, one at a time without it. SSDs
+    # and networked volumes serve many at once (bench/README.md, session 15).
     db_io_concurrency: str = field(default_factory=lambda: os.environ.get("DB_IO_CONCURRENCY", "64"))
     # GraphQL documents: refused before any execution beyond these (schema/limits.py).
     graphql_max_depth: int = field(default_factory=lambda: _int("GRAPHQL_MAX_DEPTH", 10))
@@ -230,7 +232,7 @@ def tortoise_config(settings: Settings | None = None) -> dict:
     """Tortoise config for both backends; migrations live in models/migrations."""
     from tortoise.backends.base.config_generator import expand_db_url
 
-    from models.pool import Connection, keep_session
+    from models.pool import Connection, keep_session, set_optional
 
     s = settings or get_settings()
     connection: str | dict = s.database_url
@@ -238,13 +240,12 @@ def tortoise_config(settings: Settings | None = None) -> dict:
         url = s.database_url.replace("postgresql://", "postgres://", 1)
         sep = "&" if "?" in url else "?"
         connection = expand_db_url(f"{url}{sep}maxsize={s.db_pool_max}&minsize=2")
-        connection["credentials"]["reset"] = keep_session
+        optional = {"effective_io_concurrency": s.db_io_concurrency} if s.db_io_concurrency else {}
+        connection["credentials"]["reset"] = functools.partial(keep_session, optional=optional)
+        connection["credentials"]["init"] = functools.partial(set_optional, optional=optional)
         connection["credentials"]["connection_class"] = Connection
-        chosen = {"work_mem": s.db_work_mem, "effective_io_concurrency": s.db_io_concurrency}
-        connection["credentials"]["server_settings"] = {
-            **SESSION_SETTINGS,
-            **{name: value for name, value in chosen.items() if value},
-        }
+        memory = {"work_mem": s.db_work_mem} if s.db_work_mem else {}
+        connection["credentials"]["server_settings"] = {**SESSION_SETTINGS, **memory}
     return {
         "connections": {"default": connection},
         "apps": {

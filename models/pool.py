@@ -13,7 +13,7 @@ did not finish (MagicStack/asyncpg#1276 describes the two exchanges)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
 import asyncpg
@@ -49,7 +49,7 @@ class Connection(asyncpg.Connection):  # type: ignore[misc]
         return await self._finished(super().fetchval(query, *args, **kw))
 
 
-async def keep_session(connection: Any) -> None:
+async def keep_session(connection: Any, optional: Mapping[str, str] | None = None) -> None:
     """asyncpg's pool reset, only when needed. The default sends `SELECT
     pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL` on every release, one more
     round trip per statement (the largest cost of a short read, bench/README.md), to undo
@@ -58,6 +58,20 @@ async def keep_session(connection: Any) -> None:
     transactions, and it never LISTENs on pooled connections. An open transaction is still
     rolled back (the pool does that before calling this). After an interrupted statement the
     default reset runs: being a simple query, it also ends the implicit transaction a lone
-    Parse left open (see the module's docstring)."""
+    Parse left open (see the module's docstring); `optional` settings are then set again
+    (see set_optional)."""
     if getattr(connection, "interrupted", True):
         await connection.execute(connection.get_reset_query())
+        await set_optional(connection, optional)
+
+
+async def set_optional(connection: Any, optional: Mapping[str, str] | None = None) -> None:
+    """Session settings a server may refuse, set on each new connection (the pool's `init`)
+    and after a reset, each alone: one refused keeps the server's own. As startup parameters a
+    refusal would refuse the connection: `effective_io_concurrency` takes only 0 where
+    PostgreSQL cannot advise the kernel to read ahead (macOS, Windows)."""
+    for name, value in (optional or {}).items():
+        try:
+            await connection.fetchval("SELECT set_config($1, $2, false)", name, value)
+        except asyncpg.InvalidParameterValueError:
+            continue

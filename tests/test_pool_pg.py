@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from config import tortoise_config
-from models.pool import Connection, keep_session
+from models.pool import Connection, keep_session, set_optional
 from tests.conftest import PG_URL
 
 DSN = PG_URL.replace("postgres://", "postgresql://", 1)
@@ -46,7 +46,10 @@ async def _interrupt(conn: Any, i: int) -> None:
 def test_the_service_pool_uses_them() -> None:
     credentials = tortoise_config()["connections"]["default"]["credentials"]
     assert credentials["connection_class"] is Connection
-    assert credentials["reset"] is keep_session
+    assert credentials["reset"].func is keep_session and credentials["init"].func is set_optional
+    assert credentials["reset"].keywords == credentials["init"].keywords == {
+        "optional": {"effective_io_concurrency": "64"}
+    }
 
 
 async def test_an_argument_that_fails_to_encode_leaves_no_transaction_behind() -> None:
@@ -82,3 +85,33 @@ async def test_a_statement_cancelled_between_its_exchanges_leaves_no_transaction
         await pool.close()
     assert poisoned > 0, "no cancellation landed between the two exchanges: the test proves nothing"
     assert stuck == 0
+
+
+async def test_a_reset_session_takes_the_service_settings_again() -> None:
+    """The reset after an interrupted statement (RESET ALL) brings back the startup
+    parameters, and the pool sets the optional ones (effective_io_concurrency) again: a pool
+    of one connection built with the service's credentials."""
+    credentials = tortoise_config()["connections"]["default"]["credentials"]
+    pool = await asyncpg.create_pool(
+        DSN,
+        min_size=1,
+        max_size=1,
+        connection_class=Connection,
+        reset=credentials["reset"],
+        init=credentials["init"],
+        server_settings=credentials["server_settings"],
+    )
+    show = "SELECT current_setting('jit') AS jit, current_setting('work_mem') AS memory,"
+    show += " current_setting('effective_io_concurrency') AS ahead, pg_backend_pid() AS pid"
+    try:
+        async with pool.acquire() as conn:
+            first = dict(await conn.fetchrow(show))
+            assert {k: first[k] for k in ("jit", "memory", "ahead")} == {"jit": "off", "memory": "16MB", "ahead": "64"}
+            await conn.execute("SET jit = on; SET work_mem = '1MB'; SET effective_io_concurrency = 2")
+            with pytest.raises(asyncpg.DivisionByZeroError):
+                await conn.fetchval("SELECT 1 / 0")
+            assert conn.interrupted
+        async with pool.acquire() as conn:
+            assert dict(await conn.fetchrow(show)) == first
+    finally:
+        await pool.close()
