@@ -331,7 +331,7 @@ async def creation_spans(f: ReportQuery) -> list[str] | None:
     return [f"{SPAN_SQL} = {k}" for k in spans] if len(spans) <= MAX_SPANS else None
 
 
-# Latitude cells of 1/100 degree (1.1 km): migration 0018 keys report's index on PostgreSQL by
+# Latitude cells of 1/100 degree (1.1 km): migration 0017 keys report's index on PostgreSQL by
 # (LAT_CELL, lng), so a box reads its cells' longitude ranges; keyed by (lat, lng) it read
 # every entry of its latitude band across the city (a 300 m circle: 4,176 index pages for
 # 8,623 candidates). Jakarta spans 30 cells; a box over more than MAX_LAT_CELLS holds every

@@ -300,7 +300,7 @@ async def test_an_authors_an_assignees_and_a_boxs_capped_counts_read_their_index
     assignee's and a bbox's: index-only scans of (author_id, created_at) and (assignee_id,
     created_at) (migration 0013; the count orders by created_at alone, a tie broken by id
     would need the table's id) and of the box's latitude cells and longitude (migrations 0016
-    and 0018): a heap page per report counted before, 400-700 ms from disk after a restart on
+    and 0017): a heap page per report counted before, 400-700 ms from disk after a restart on
     a year."""
     from tortoise import connections
 
@@ -378,8 +378,8 @@ async def test_every_column_a_plain_filter_tests_is_in_the_walked_indexes(app, c
 async def test_a_circles_page_sorts_its_matches_from_the_lat_lng_index(app, client, monkeypatch):
     """A circle matches few rows, so its page sorts every match; it read each match's heap page
     for the order's key (a 300 m circle on a year: 8,562 pages, 532-600 ms after a restart).
-    The matches are now ids and keys only, which the box's index carries (migrations 0017 and
-    0018): an index-only scan of the circle's latitude cells, each read over the circle's
+    The matches are now ids and keys only, which the box's index carries (migration
+    0017): an index-only scan of the circle's latitude cells, each read over the circle's
     longitudes only, then the page's rows by id. Pages, cursors and totals stay exact, for
     every order and for a signed-in viewer (whose visibility names the author)."""
     import re
