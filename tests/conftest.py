@@ -42,7 +42,7 @@ collect_ignore = (
     if BACKEND == "postgres"
     else [
         "test_cluster_pg.py", "test_notifications_cluster_pg.py", "test_pg_restart.py", "test_read_budget_pg.py",
-        "test_pool_pg.py", "test_statements_pg.py", "test_ratelimit_redis_pg.py",
+        "test_pool_pg.py", "test_statements_pg.py", "test_ratelimit_redis_pg.py", "test_pages_differential_pg.py",
     ]
 )
 
