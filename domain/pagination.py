@@ -236,9 +236,8 @@ async def _window_rows(
     page_where = _joined(conditions + text + cursor)
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
     narrow = narrow if not text and spans is None else None
-    walked = ", ".join(dict.fromkeys(["id", order.column, *(narrow or ())]))
-
-    thin = ", ".join(dict.fromkeys(["id", order.column]))
+    keys = list(dict.fromkeys(["id", order.column]))
+    thin, walked = ", ".join(keys), ", ".join(dict.fromkeys([*keys, *(narrow or ())]))
 
     def by_id(ids: str, extra: str = "") -> str:
         return f"SELECT t.*{extra} FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
@@ -259,8 +258,8 @@ async def _window_rows(
         rows, so the LIMIT outside cannot lure the planner onto the order's index); those
         `kept` counted, and past the cursor sorted (the cursor outside: the planner misjudges
         a row comparison's share, and read by its range it walked 1.5M rows for a rare word,
-        1.8 s). With no words to keep, only ids and the order's keys (`thin`): the (lat, lng)
-        index carries them, so a circle's matches come from the index alone and only the
+        1.8 s). With no words to keep, only ids and the order's keys (`thin`): the box's index
+        (migration 0017) carries them, so a circle's matches come from the index alone and only the
         page's rows from the table (a 300 m circle's 8,562 heap pages, 532-600 ms after a
         restart)."""
         counted = f", (SELECT COUNT(*) FROM m WHERE {_joined(kept)}) AS _matched" if tally else ""
