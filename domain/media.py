@@ -51,7 +51,7 @@ from pathlib import Path
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from domain.errors import BadUserInput, RateLimited
+from domain.errors import BadUserInput, RateLimited, ServiceUnavailable
 from domain.tx import now
 from models import Media
 from telemetry import metrics
@@ -61,6 +61,22 @@ MAX_PIXELS = 24_000_000  # default bound of width*height (decompression bombs, m
 MAX_SIDE = 8192  # longest side kept; larger JPEGs are decoded at a reduced scale
 THUMB_SIZE = 320  # longest side of the thumbnail, px
 ALLOWED = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+
+# A progressive JPEG is decoded scan by scan, each over the whole image, and libjpeg takes a
+# bogus progression as a warning: a 136 kB file repeating its last scan 1,000 times held a
+# decoder for 19 s, and 10 MB of them for an hour. Encoders write about a dozen at most
+# (libjpeg's progression: 10 for colour); an EXIF thumbnail or an MPF picture adds its own.
+MAX_JPEG_SCANS = 40
+# Pillow reads a JPEG's header (every byte up to the first scan) and a PNG's chunks one by one in
+# Python, holding the interpreter: 8 MB of 4-byte JPEG segments took 2.5-3.7 s, 9.6 MB of empty
+# PNG chunks 2.9 s, the event loop stalled meanwhile. A camera's header is a few dozen segments;
+# a PNG of 10 MB in 1 kB IDAT chunks is 10,000.
+MAX_JPEG_MARKERS = 1_000
+MAX_PNG_CHUNKS = 20_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# How long an upload waits for a decoder before it is answered "busy, retry", rather than
+# queueing behind every upload ahead of it.
+DECODE_WAIT_SECONDS = 20.0
 
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
@@ -152,6 +168,54 @@ def store_image(data: bytes, media_root: Path, max_pixels: int = MAX_PIXELS) -> 
     return stored
 
 
+def jpeg_scans(data: bytes) -> int:
+    """At least a JPEG's scans: the start-of-scan marker's two bytes wherever they lie. Inside
+    entropy-coded data a 0xFF byte is followed by 0x00 or a restart marker, so no scan is
+    missed; a segment's payload may hold the pair by chance (one in 65,536 byte pairs). One
+    pass in C, before any pixel is decoded."""
+    return data.count(b"\xff\xda")
+
+
+def jpeg_header_steps(data: bytes, limit: int) -> int:
+    """The steps Pillow's parser takes up to a JPEG's first scan (a junk or fill byte, or a
+    segment, each one), counted up to limit + 1: at most that many steps here."""
+    i, steps, size = 2, 0, len(data)
+    while steps <= limit and i + 1 < size:
+        steps += 1
+        marker = data[i + 1]
+        if data[i] != 0xFF or marker == 0xFF:  # junk, skipped byte by byte; or a fill byte
+            i += 1
+        elif marker in (0xDA, 0xD9):  # the first scan, or the end
+            break
+        elif marker == 0x00 or marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length follows
+            i += 2
+        else:
+            i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
+    return steps
+
+
+def png_chunks(data: bytes, limit: int) -> int:
+    """A PNG's chunks, counted up to limit + 1 (each is 12 bytes and its length)."""
+    i, chunks, size = len(PNG_SIGNATURE), 0, len(data)
+    while chunks <= limit and i + 8 <= size:
+        chunks += 1
+        i += 12 + int.from_bytes(data[i : i + 4], "big")
+    return chunks
+
+
+def check_structure(data: bytes) -> None:
+    """Refuse, before Pillow sees it, a file whose structure alone would cost unbounded work:
+    too many JPEG scans (decoded over the whole image each) or header steps, or PNG chunks
+    (both parsed in Python). WebP's are parsed in C."""
+    if data[:2] == b"\xff\xd8":
+        if jpeg_scans(data) > MAX_JPEG_SCANS:
+            raise MediaRejected(f"JPEG has too many scans (the limit is {MAX_JPEG_SCANS})")
+        if jpeg_header_steps(data, MAX_JPEG_MARKERS) > MAX_JPEG_MARKERS:
+            raise MediaRejected(f"JPEG header has too many segments (the limit is {MAX_JPEG_MARKERS})")
+    elif data[:8] == PNG_SIGNATURE and png_chunks(data, MAX_PNG_CHUNKS) > MAX_PNG_CHUNKS:
+        raise MediaRejected(f"PNG has too many chunks (the limit is {MAX_PNG_CHUNKS})")
+
+
 def _decode(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, Image.Image]:
     """Decode the first frame into a fresh, upright, metadata-free image.
 
@@ -162,6 +226,7 @@ def _decode(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, Image.Image
     before any pixel is decoded. Truncation detection relies on Pillow's default
     ImageFile.LOAD_TRUNCATED_IMAGES = False, which nothing in this project changes.
     """
+    check_structure(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -295,6 +360,7 @@ class Decoder:
         self._slots: asyncio.Semaphore | None = None
         self._users: Counter[int] = Counter()
         self.in_flight = 0
+        self.wait_seconds = DECODE_WAIT_SECONDS  # an attribute, so a test can shorten it
 
     def _ensure(self) -> tuple[ThreadPoolExecutor, asyncio.Semaphore]:
         if self._pool is None or self._slots is None:
@@ -310,7 +376,12 @@ class Decoder:
         pool, slots = self._ensure()
         self._users[user_id] += 1
         try:
-            async with slots:
+            try:
+                async with asyncio.timeout(self.wait_seconds):
+                    await slots.acquire()
+            except TimeoutError:
+                raise ServiceUnavailable(retry_after=max(1, round(self.wait_seconds))) from None
+            try:
                 self.in_flight += 1
                 metrics.UPLOADS_DECODING.inc()
                 try:
@@ -321,6 +392,8 @@ class Decoder:
                     metrics.UPLOADS_DECODING.dec()
                     if self.in_flight == 0:
                         await loop.run_in_executor(pool, _trim_allocator)
+            finally:
+                slots.release()
         finally:
             self._users[user_id] -= 1
             if self._users[user_id] <= 0:

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from domain.ratelimit import Backoff, Rule, Slowdown
@@ -367,6 +369,135 @@ async def test_uploads_in_flight_are_bounded_per_user(app, tmp_path):
     refused = [r for r in results if isinstance(r, RateLimited)]
     assert len(refused) == 1 and "uploads" in refused[0].message
     assert sum(1 for r in results if not isinstance(r, BaseException)) == 3
+    assert decoder.in_flight == 0 and not decoder._users
+
+
+def _progressive_jpeg(repeats: int) -> bytes:
+    """A progressive JPEG whose last scan is repeated `repeats` times (libjpeg takes the bogus
+    progression as a warning and decodes every repeat over the whole image)."""
+    buf = io.BytesIO()
+    Image.new("L", (640, 480), 128).save(buf, "JPEG", progressive=True)
+    data = buf.getvalue()
+    last = data.rindex(b"\xff\xda")
+    return data[:last] + data[last:-2] * (repeats + 1) + data[-2:]
+
+
+def _png_with_chunks(n: int) -> bytes:
+    import struct
+    import zlib
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    data = buf.getvalue()
+    empty = struct.pack(">I", 0) + b"abCd" + struct.pack(">I", zlib.crc32(b"abCd"))
+    return data[:33] + empty * n + data[33:]  # after the signature and IHDR
+
+
+async def test_uploads_whose_structure_costs_unbounded_work_are_refused_before_decoding(app, client):
+    """A file's structure can cost work its size does not show: a progressive JPEG's scans are
+    each decoded over the whole image (136 kB of repeated scans held a decoder for 19 s, 10 MB
+    for an hour), and Pillow parses a JPEG's header bytes and a PNG's chunks one by one in
+    Python, holding the interpreter (8 MB of 4-byte segments: 2.5-3.7 s, the event loop
+    stalled). Such files are refused at once with BAD_USER_INPUT; their ordinary kin pass."""
+    from domain import media
+
+    token, _ = await citizen(client)
+    upload = "mutation($file: Upload!) { uploadMedia(file: $file) { id width } }"
+    operations = json.dumps({"query": upload, "variables": {"file": None}})
+
+    def post(data: bytes, name: str, ctype: str) -> Any:
+        files = {"0": (name, data, ctype)}
+        form = {"operations": operations, "map": json.dumps({"0": ["variables.file"]})}
+        return client.post("/graphql", data=form, files=files, headers={"Authorization": f"Bearer {token}"})
+
+    small = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 10, 10)).save(small, "JPEG")
+    header = small.getvalue()
+    hostile = [
+        ("scans", _progressive_jpeg(5_000), "a.jpg", "image/jpeg"),
+        ("segments", header[:2] + b"\xff\xfe\x00\x02" * 1_000_000 + header[2:], "b.jpg", "image/jpeg"),
+        ("segments", header[:2] + b"\x00" * 2_000_000 + header[2:], "c.jpg", "image/jpeg"),  # junk bytes
+        ("chunks", _png_with_chunks(300_000), "d.png", "image/png"),
+    ]
+    for word, data, name, ctype in hostile:
+        started = time.perf_counter()
+        err = (await post(data, name, ctype)).json()["errors"][0]
+        assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "file"} and word in err["message"], (
+            err
+        )
+        assert time.perf_counter() - started < 2.0  # refused before any decoding, not after it
+    for data, name, ctype in (
+        (_progressive_jpeg(0), "e.jpg", "image/jpeg"),
+        (header[:2] + b"\xff\xfe\x00\x02" * 100 + header[2:], "f.jpg", "image/jpeg"),
+        (_png_with_chunks(500), "g.png", "image/png"),
+    ):
+        assert (await post(data, name, ctype)).json()["data"]["uploadMedia"]["width"] > 0
+    assert media.jpeg_scans(_progressive_jpeg(media.MAX_JPEG_SCANS)) > media.MAX_JPEG_SCANS
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    width=st.integers(1, 300),
+    height=st.integers(1, 300),
+    fmt=st.sampled_from(["JPEG", "PNG"]),
+    progressive=st.booleans(),
+    exif=st.booleans(),
+    quality=st.integers(5, 95),
+)
+def test_what_pillow_writes_passes_the_structure_check(width, height, fmt, progressive, exif, quality):
+    """Every JPEG and PNG an encoder writes (sizes, progression, EXIF with its thumbnail,
+    qualities) is under the structure bounds: the bounds refuse only hostile files."""
+    from domain import media
+
+    img = Image.new("RGB", (width, height), (width % 256, height % 256, quality))
+    buf = io.BytesIO()
+    options: dict[str, Any] = {}
+    if exif:
+        thumb = io.BytesIO()
+        img.resize((16, 16)).save(thumb, "JPEG")
+        data = Image.Exif()
+        data[0x010F] = "Kamera"
+        options["exif"] = data.tobytes() + thumb.getvalue()
+    if fmt == "JPEG":
+        img.save(buf, "JPEG", progressive=progressive, quality=quality, optimize=progressive, **options)
+    else:
+        img.save(buf, "PNG", **options)
+    media.check_structure(buf.getvalue())
+
+
+async def test_an_upload_waits_for_a_decoder_a_bounded_time(tmp_path, monkeypatch):
+    """Uploads queue for the process's decoders; one that would wait past wait_seconds is
+    answered SERVICE_UNAVAILABLE with retryAfter instead of queueing behind every upload
+    ahead of it. The slot it never took is not lost."""
+    import threading
+
+    from domain import media
+    from domain.errors import ServiceUnavailable
+
+    release = threading.Event()
+    real = media.store_image
+
+    def slow(*args: Any) -> Any:
+        release.wait(10)
+        return real(*args)
+
+    monkeypatch.setattr(media, "store_image", slow)
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, "PNG")
+    decoder = media.Decoder(per_process=1, per_user=2)
+    decoder.wait_seconds = 0.2
+    try:
+        first = asyncio.create_task(decoder.store(1, buf.getvalue(), tmp_path))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ServiceUnavailable) as refused:
+            await decoder.store(2, buf.getvalue(), tmp_path)
+        assert refused.value.extensions == {"code": "SERVICE_UNAVAILABLE", "retryAfter": 1}
+        release.set()
+        assert (await first).width == 32
+        assert (await decoder.store(2, buf.getvalue(), tmp_path)).width == 32  # its slot came back
+    finally:
+        release.set()
+        decoder.close()
     assert decoder.in_flight == 0 and not decoder._users
 
 
