@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.errors import BadUserInput
+from domain.validate import in_calendar
 from models.sql import M, arg, budgeted, fetch, instance, is_postgres
 
 INT_MAX = 2**31 - 1
@@ -31,7 +32,7 @@ def decode_cursor(cursor: str, field: str = "after") -> tuple[Any, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key, row_id = json.loads(raw)
         if isinstance(key, dict):
-            key = datetime.fromisoformat(key["t"])
+            key = in_calendar(datetime.fromisoformat(key["t"]), field)
         if not isinstance(row_id, int) or isinstance(key, (list, bool)):
             raise ValueError
         if not 0 < row_id <= INT_MAX or (isinstance(key, int) and not -INT_MAX <= key <= INT_MAX):

@@ -14,6 +14,7 @@ import h3
 import numpy as np
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from domain import validate
 from domain.catalog import catalog
 from domain.errors import BadUserInput
 from domain.flips import flips_at
@@ -53,6 +54,8 @@ class Period:
             midnight = datetime.combine(today + timedelta(days=1), time(), JAKARTA)
             flips_at(midnight)  # "the last 90 days" moves on then
             return cls(today - timedelta(days=default_days - 1), today)
+        validate.in_calendar(start, "period.from")
+        validate.in_calendar(end, "period.to")
         if start > end:
             raise BadUserInput("period", "`period.from` must not be after `period.to`.")
         if (end - start).days >= MAX_DAYS:

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+from datetime import date
+from typing import TypeVar
 
 from domain.errors import BadUserInput
 
 MAX_ID = 2**31 - 1  # ids are PostgreSQL `integer` columns: a larger one cannot even be compared
+# The years a client may name (filters, periods, cursors): far enough from Python's years 1 and
+# 9999 that a time zone, a day or a month added stays inside them (year 1 at +14:00 is year 0
+# in UTC: an OverflowError, answered INTERNAL_SERVER_ERROR before).
+MIN_YEAR, MAX_YEAR = 1000, 9000
+D = TypeVar("D", bound=date)
 
 
 def parse_id(value: object, field: str) -> int:
@@ -92,3 +99,10 @@ def bbox(south: float, west: float, north: float, east: float, field: str) -> tu
     if west > east:
         raise BadUserInput(field, f"`{field}.west` must not be east of `{field}.east`.")
     return south, west, north, east
+
+
+def in_calendar(value: D | None, field: str) -> D | None:
+    """A date or an instant a client names, inside MIN_YEAR..MAX_YEAR."""
+    if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
+        raise BadUserInput(field, f"`{field}` must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
+    return value

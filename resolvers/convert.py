@@ -39,8 +39,8 @@ def report_query(f: ReportFilter | None) -> ReportQuery:
         assignee_id=opt_id(f.assignee_id, "filter.assigneeId"),
         bbox=bbox_of(f.bbox, "filter.bbox"),
         near=near,
-        created_after=f.created_after,
-        created_before=f.created_before,
+        created_after=validate.in_calendar(f.created_after, "filter.createdAfter"),
+        created_before=validate.in_calendar(f.created_before, "filter.createdBefore"),
         search=search,
         overdue=f.overdue,
     )

@@ -11,7 +11,7 @@ import logging
 
 import pytest
 
-from tests.helpers import MONAS, category_id, citizen, gql, report
+from tests.helpers import MONAS, category_id, citizen, gql, report, staff
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
 LOCATE = "query($lat: Float!, $lng: Float!) { locate(lat: $lat, lng: $lng) { id } }"
@@ -66,14 +66,64 @@ async def test_cursors_and_ids_beyond_the_integer_columns(client, no_traceback) 
     for after in (cursor("2026-01-01T00:00:00+00:00", 10**30), cursor({"t": "2026-01-01T00:00:00+00:00"}, 10**30),
                   cursor(10**30, 5), cursor(5, -1)):  # fmt: skip
         for order in ("NEWEST", "MOST_VOTED"):
-            err = bad_input(await gql(client, f'{{ reports(orderBy: {order}, after: "{after}") {{ totalCount }} }}'))
+            err = bad_input(
+                await gql(client, f'{{ reports(orderBy: {order}, after: "{after}") {{ totalCount }} }}')
+            )
             assert err["extensions"]["field"] == "after"
     for big in (2**31, 2**31 + 1, 2**63, 10**30):
         bad_input(await gql(client, f'{{ report(id: "{big}") {{ id }} }}'), "id")
-        bad_input(await gql(client, f'{{ reports(filter: {{regionId: "{big}"}}) {{ totalCount }} }}'), "filter.regionId")
+        bad_input(
+            await gql(client, f'{{ reports(filter: {{regionId: "{big}"}}) {{ totalCount }} }}'),
+            "filter.regionId",
+        )
     token, _ = await citizen(client)
     err = bad_input(await gql(client, 'mutation { vote(reportId: "2147483648") { id } }', token=token))
     assert err["extensions"]["field"] == "reportId"
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "0001-01-01T00:00:00+14:00",
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-12:00",
+        "0999-12-31T00:00:00Z",
+    ],
+)
+async def test_instants_and_days_at_the_calendars_edges(client, instant, no_traceback) -> None:
+    """A date at Python's calendar edges (years 1 and 9999), where a time zone, a day or a month
+    added leaves it (OverflowError), is a BAD_USER_INPUT naming its field wherever a client can
+    name one: the reports' filter (every order), a cursor, stats' and rankings' periods, the
+    CSV export; never INTERNAL_SERVER_ERROR, a 500 or a broken stream."""
+    for order in ("NEWEST", "OLDEST", "MOST_VOTED", "RECENTLY_UPDATED"):
+        for name in ("createdAfter", "createdBefore"):
+            query = (
+                "query($f: ReportFilter, $o: ReportOrder) { reports(filter: $f, orderBy: $o) { totalCount } }"
+            )
+            bad_input(await gql(client, query, {"f": {name: instant}, "o": order}), f"filter.{name}")
+    bad_input(
+        await gql(client, f'{{ reports(after: "{cursor({"t": instant}, 5)}") {{ totalCount }} }}'), "after"
+    )
+    day = instant[:10]
+    for field, period in (
+        ("period.from", f'{{from: "{day}", to: "{day}"}}'),
+        ("period.to", f'{{from: "2026-01-01", to: "{day}"}}'),
+    ):
+        bad_input(await gql(client, f"{{ stats(period: {period}) {{ total }} }}"), field)
+        bad_input(
+            await gql(client, f"{{ rankings(level: KELURAHAN, period: {period}) {{ unitId }} }}"), field
+        )
+    partner, _ = await staff(client, "AGENCY_PARTNER", agency_code="DLH")
+    resp = await client.get(
+        "/exports/reports.csv",
+        params={"from": day, "to": day},
+        headers={"Authorization": f"Bearer {partner}"},
+    )
+    assert resp.status_code == 400 and resp.json()["errors"][0]["extensions"]["field"] == "period.from", (
+        resp.text
+    )
+    ok = await gql(client, '{ reports(filter: {createdAfter: "1000-01-01T00:00:00+14:00"}) { totalCount } }')
+    assert ok["data"]["reports"]["totalCount"] == 0  # the calendar's own edge years are named freely
 
 
 async def test_nul_characters_in_any_text(client, no_traceback) -> None:
@@ -83,7 +133,12 @@ async def test_nul_characters_in_any_text(client, no_traceback) -> None:
                "location": MONAS}  # fmt: skip
     bad_input(await gql(client, create, {"input": payload}, token), "input.description")
     bad_input(await gql(client, '{ reports(filter: {search: "a\\u0000b"}) { totalCount } }'), "query")
-    bad_input(await gql(client, "query($q: String) { reports(filter: {search: $q}) { totalCount } }", {"q": "\x00"}), "q")
+    bad_input(
+        await gql(
+            client, "query($q: String) { reports(filter: {search: $q}) { totalCount } }", {"q": "\x00"}
+        ),
+        "q",
+    )
     register = "mutation($input: RegisterInput!) { register(input: $input) { token } }"
     bad_input(await gql(client, register, {"input": {"handle": "nul\x00", "displayName": "N", "password": "rahasia-123"}}),
               "input.handle")  # fmt: skip
