@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -27,6 +29,13 @@ _hasher = (
 _DUMMY_HASH = _hasher.hash("warga-dummy-password")
 
 
+# Argon2 costs about 100 ms of a core by design: on the event loop, 60 logins in one request
+# stalled every other client for 7 s. A server hashes on threads of its own (argon2-cffi
+# releases the interpreter while it works), two at a time: a burst queues there, not on the
+# loop. Started lazily; the CLI and the seed hash in their own thread.
+_HASHING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="warga-argon2")
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
@@ -36,6 +45,17 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
+
+
+async def hashed(password: str) -> str:
+    """hash_password, off the event loop."""
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, hash_password, password)
+
+
+async def verified(password_hash: str | None, password: str) -> bool:
+    """verify_password, off the event loop."""
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_HASHING, verify_password, password_hash, password)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from tortoise.exceptions import IntegrityError
 
 from config import get_settings
 from domain import validate
-from domain.auth import Viewer, bearer, hash_password, issue_token, token_claims, verify_password
+from domain.auth import Viewer, bearer, hashed, issue_token, token_claims, verified
 from domain.catalog import catalog
 from domain.errors import BadUserInput, Conflict, Forbidden, NotFound, Unauthenticated
 from domain.ratelimit import LoginGuard, account_key
@@ -133,7 +133,7 @@ async def register(
         display_name=validate.text(display_name, "displayName", min_len=1, max_len=80),
         email=_email(email),
         phone=_phone(phone),
-        password_hash=hash_password(_password(password)),
+        password_hash=await hashed(_password(password)),
         role=Role.CITIZEN,
     )
 
@@ -167,7 +167,7 @@ async def login(login_name: str, password: str, guard: LoginGuard | None = None)
     account = account_key(user.id if user else None, normalised)
     if guard is not None:
         await guard.check(account)
-    if not verify_password(user.password_hash if user else None, password):
+    if not await verified(user.password_hash if user else None, password):
         if guard is not None:
             await guard.failed(account)
         raise Unauthenticated("Wrong login or password.")
@@ -237,7 +237,7 @@ async def create_staff(
     return await _create(
         handle=_handle(handle),
         display_name=validate.text(display_name, "displayName", min_len=1, max_len=80),
-        password_hash=hash_password(_password(password)),
+        password_hash=await hashed(_password(password)),
         role=role,
         region_id=region_id,
         agency_id=agency_id,

@@ -372,6 +372,30 @@ async def test_uploads_in_flight_are_bounded_per_user(app, tmp_path):
     assert decoder.in_flight == 0 and not decoder._users
 
 
+async def test_passwords_are_hashed_off_the_event_loop(client, monkeypatch):
+    """Argon2 costs about 100 ms of a core by design: login and register hash on threads of
+    their own, two at a time (60 aliased logins in one request stalled every other client for
+    7 s when they hashed on the event loop)."""
+    import threading
+
+    from domain import auth
+
+    where: list[str] = []
+    for name in ("hash_password", "verify_password"):
+        real = getattr(auth, name)
+
+        def recording(*args: Any, _real: Any = real) -> Any:
+            where.append(threading.current_thread().name)
+            return _real(*args)
+
+        monkeypatch.setattr(auth, name, recording)
+    await citizen(client, "sandi01")
+    two = "mutation($i: LoginInput!) { a: login(input: $i) { token } b: login(input: $i) { token } }"
+    data = await ok(client, two, {"i": {"login": "sandi01", "password": "rahasia-123"}})
+    assert data["a"]["token"] and data["b"]["token"]
+    assert len(where) == 3 and all(w.startswith("warga-argon2") for w in where), where
+
+
 def _progressive_jpeg(repeats: int) -> bytes:
     """A progressive JPEG whose last scan is repeated `repeats` times (libjpeg takes the bogus
     progression as a warning and decodes every repeat over the whole image)."""
