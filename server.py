@@ -225,9 +225,7 @@ async def client_gone(request: Request, exc: Exception) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     """Prometheus text, only with `Authorization: Bearer $METRICS_TOKEN` (without the token
     set, this route does not exist: use METRICS_BIND for a separate listener)."""
-    token = request.app.state.settings.metrics_token
-    given = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+    if not operator(request):
         return Response("Not Found", status_code=404)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)
 
@@ -256,7 +254,19 @@ async def fault(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=503 if found.code == "SERVICE_UNAVAILABLE" else 504, headers=retry)
 
 
+def operator(request: Request) -> bool:
+    """Whether the request carries the operators' token (`Authorization: Bearer
+    $METRICS_TOKEN`; none set: nobody does)."""
+    token = request.app.state.settings.metrics_token
+    given = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 async def healthz(request: Request) -> JSONResponse:
+    """Whether the database and the broadcast answer, for anyone. The process's counters
+    (notifications sent, subscribers, the collector, the fast path) only for operators: they
+    move with what single users do, and read by anyone they told an officer which citizen was
+    pushed to late, i.e. who wrote an anonymous report (the sender's batching)."""
     settings: Settings = request.app.state.settings
     db: dict[str, Any] = {"backend": "postgresql" if settings.is_postgres else "sqlite"}
     try:
@@ -265,21 +275,23 @@ async def healthz(request: Request) -> JSONResponse:
     except Exception as exc:  # reported, not raised: this is the health endpoint
         db.update(ok=False, error=type(exc).__name__)
     cat = catalog()
-    bus_state = {**request.app.state.bus.status(), "subscribers": request.app.state.hub.subscriber_count}
+    bus_state = request.app.state.bus.status()
     healthy = db["ok"] and bus_state.get("connected", True) is not False
-    body = {
+    body: dict[str, Any] = {
         "status": "ok" if healthy else "degraded",
         "database": db,
-        "broadcast": bus_state,
+        "broadcast": {"backend": bus_state["backend"], "connected": bus_state["connected"]},
         "regions": {
             "source": cat.region_source,
             **{level.value.lower(): cat.count(level) for level in RegionLevel},
         },
-        "gc": request.app.state.collector.status(),
-        "notifications": request.app.state.sender.status(),
-        # Requests the compiled plans handed to graphql-core, by reason (schema/fast.py).
-        "fast_path": schema.fast.status() if schema.fast is not None else {"enabled": False},
     }
+    if operator(request):
+        body["broadcast"] = {**bus_state, "subscribers": request.app.state.hub.subscriber_count}
+        body["gc"] = request.app.state.collector.status()
+        body["notifications"] = request.app.state.sender.status()
+        # Requests the compiled plans handed to graphql-core, by reason (schema/fast.py).
+        body["fast_path"] = schema.fast.status() if schema.fast is not None else {"enabled": False}
     return JSONResponse(body, status_code=200 if healthy else 503)
 
 

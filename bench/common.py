@@ -66,6 +66,11 @@ def machine() -> dict[str, Any]:
     }
 
 
+# The benches' servers show /healthz's counters (subscribers, the collector) to this token.
+OPERATOR_TOKEN = "bench-operator"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
 @dataclass
 class Server:
     """A `warga` server process (uvicorn) against the given database and broadcast."""
@@ -84,7 +89,8 @@ class Server:
 
     def start(self) -> Server:
         env = {**os.environ, "DATABASE_URL": self.database_url, "BROADCAST_URL": self.broadcast_url,
-               "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret"), **self.extra_env}  # fmt: skip
+               "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret"), "METRICS_TOKEN": OPERATOR_TOKEN,
+               **self.extra_env}  # fmt: skip
         env.setdefault("WARGA_VAR_DIR", tempfile.mkdtemp(prefix="warga-bench-"))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "server:create_app", "--factory", "--host", "127.0.0.1",

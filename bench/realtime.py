@@ -34,7 +34,7 @@ import asyncpg
 import httpx
 import websockets
 
-from bench.common import Server, cpu_seconds, emit, parser, rss_kb, running, table
+from bench.common import OPERATOR, Server, cpu_seconds, emit, parser, rss_kb, running, table
 from domain.auth import issue_token
 
 # What a phone's live city feed shows of each new report.
@@ -156,7 +156,7 @@ class Observed:
         async with httpx.AsyncClient(timeout=60) as c:
             while True:
                 with contextlib.suppress(httpx.HTTPError):
-                    self.absorb((await c.get(f"{server_url}/healthz")).json())
+                    self.absorb((await c.get(f"{server_url}/healthz", headers=OPERATOR)).json())
                 self.loads.append(os.getloadavg()[0])
                 self.rss_kb.append(rss_kb(pid)["VmRSS"])
                 await asyncio.sleep(every)
@@ -258,7 +258,7 @@ def main() -> None:
     url = server.url.replace("http", "ws") + "/graphql"
     with running(server):
         pid = server.proc.pid  # type: ignore[union-attr]
-        httpx.get(f"{server.url}/healthz", timeout=60)
+        httpx.get(f"{server.url}/healthz", headers=OPERATOR, timeout=60)
         rss0 = rss_kb(pid)["VmRSS"]
         procs = [ctx.Process(target=client_process, args=(url, share, args.churn / args.client_procs, ready, stop, out))
                  for share in shares]  # fmt: skip
@@ -270,7 +270,7 @@ def main() -> None:
         last_said = 0.0
         while True:
             try:  # a server busy accepting thousands of sockets answers slowly
-                health = httpx.get(f"{server.url}/healthz", timeout=60).json()
+                health = httpx.get(f"{server.url}/healthz", headers=OPERATOR, timeout=60).json()
             except httpx.HTTPError:
                 continue
             observed.absorb(health)
@@ -286,7 +286,7 @@ def main() -> None:
         connect_s = time.monotonic() - t_connect
         time.sleep(args.drain)  # the connection burst settles (and is frozen) before the run
         rss1 = rss_kb(pid)["VmRSS"]
-        gc_before = observed.absorb(httpx.get(f"{server.url}/healthz", timeout=60).json())
+        gc_before = observed.absorb(httpx.get(f"{server.url}/healthz", headers=OPERATOR, timeout=60).json())
         categories = [
             str(c["id"])
             for c in httpx.post(f"{server.url}/graphql", json={"query": "{ categories { id } }"}).json()[
@@ -298,7 +298,7 @@ def main() -> None:
         print(f"connected in {connect_s:.0f} s; running {args.seconds:.0f} s", file=sys.stderr, flush=True)
         made = asyncio.run(run_load(args, server, issue_token(user, secret, 1), pts, categories, observed))
         cpu = cpu_seconds(pid) - cpu0
-        gc_after = observed.absorb(httpx.get(f"{server.url}/healthz", timeout=60).json())
+        gc_after = observed.absorb(httpx.get(f"{server.url}/healthz", headers=OPERATOR, timeout=60).json())
         rss2 = rss_kb(pid)["VmRSS"]
         stop.set()
         received: list[tuple[int, str, float]] = []

@@ -186,14 +186,23 @@ async def _write(
         text = render(r["language"] or "id", facts, public_url)
         payload = json.dumps({"kind": kind, "reportId": str(report.id), **text, "at": at.isoformat()},
                              ensure_ascii=False)  # fmt: skip
-        values += [(r["id"], report.id, channel, kind, source, payload, at) for channel in wanted]
+        lane = own_lane(report, r["id"])
+        values += [(r["id"], report.id, channel, kind, source, payload, at, lane) for channel in wanted]
     for start in range(0, len(values), INSERT_CHUNK):
         await insert(conn, values[start : start + INSERT_CHUNK])
     return len(values)
 
 
+def own_lane(report: Report, user_id: int) -> str:
+    """The outbox lane of a notification to `user_id` about `report` (migration 0018): its own
+    for the author of an anonymous report, so that its delivery depends on nothing the author
+    is told under their name."""
+    anonymous = report.anonymous and report.author_id == user_id  # type: ignore[attr-defined]
+    return f"report:{report.id}" if anonymous else ""
+
+
 async def insert(conn: BaseDBAsyncClient, values: list[tuple[Any, ...]]) -> None:
-    """Outbox rows (user, report, channel, kind, source, payload, at), pending from `at`."""
+    """Outbox rows (user, report, channel, kind, source, payload, at, lane), pending from `at`."""
     if not values:
         return
     args: list[Any] = []
@@ -202,10 +211,10 @@ async def insert(conn: BaseDBAsyncClient, values: list[tuple[Any, ...]]) -> None
         start = len(args) + 1
         args.extend(v)
         p = [f"${start + i}" for i in range(len(v))]
-        rows.append(f"({', '.join(p[:6])}, 'pending', 0, {p[6]}, {p[6]}, '')")
+        rows.append(f"({', '.join(p[:6])}, 'pending', 0, {p[6]}, {p[6]}, '', {p[7]})")
     await execute(
         "INSERT INTO notification (user_id, report_id, channel, kind, source, payload, state, attempts,"
-        f" due_at, created_at, done) VALUES {', '.join(rows)} ON CONFLICT DO NOTHING",
+        f" due_at, created_at, done, lane) VALUES {', '.join(rows)} ON CONFLICT DO NOTHING",
         *args,
         conn=conn,
     )

@@ -85,11 +85,12 @@ class Row:
     payload: dict[str, Any]
     attempts: int
     done: set[str]
+    lane: str = ""  # '' or report:<id>: the author of an anonymous report about it (migration 0018)
 
     @classmethod
     def of(cls, r: dict[str, Any]) -> Row:
         return cls(r["id"], r["user_id"], r["channel"], r["kind"], json.loads(r["payload"]), r["attempts"],
-                   {x for x in (r["done"] or "").split(",") if x})  # fmt: skip
+                   {x for x in (r["done"] or "").split(",") if x}, r["lane"] or "")  # fmt: skip
 
 
 @dataclass
@@ -231,7 +232,7 @@ class Sender:
             found = await fetch(
                 "SELECT * FROM notification n WHERE state = 'pending' AND due_at <= $1 AND NOT EXISTS"
                 " (SELECT 1 FROM notification o WHERE o.user_id = n.user_id AND o.channel = n.channel"
-                " AND o.state = 'pending' AND o.id < n.id AND o.due_at > $1)"
+                " AND o.lane = n.lane AND o.state = 'pending' AND o.id < n.id AND o.due_at > $1)"
                 f" ORDER BY id LIMIT {CLAIM}{lock}",
                 at,
                 conn=conn,
@@ -240,9 +241,10 @@ class Sender:
                 return []
             rows = [Row.of(r) for r in found]
             # Batching: a user pushed to within the window waits for its end; what gathers by
-            # then goes as one push.
+            # then goes as one push. Only in the common lane: an anonymous report's lane is
+            # never held back by, nor holds back, what its author hears under their name.
             wait: dict[int, datetime] = {}
-            users = list({r.user_id for r in rows if r.channel == "push"})
+            users = list({r.user_id for r in rows if r.channel == "push" and not r.lane})
             if users and self.batch_seconds > 0:
                 args: list[Any] = []
                 where = in_list("user_id", users, args)
@@ -251,13 +253,14 @@ class Sender:
                     last = as_dt(s["last_push_at"])
                     if last is not None and last + timedelta(seconds=self.batch_seconds) > at:
                         wait[s["user_id"]] = last + timedelta(seconds=self.batch_seconds)
-            deferred = [r for r in rows if r.channel == "push" and r.user_id in wait]
+            deferred = [r for r in rows if r.channel == "push" and not r.lane and r.user_id in wait]
             for user_id, until in wait.items():
                 ids = [r.id for r in deferred if r.user_id == user_id]
                 args = [until]
                 await execute(f"UPDATE notification SET due_at = $1 WHERE {in_list('id', ids, args)}", *args,
                               conn=conn)  # fmt: skip
-            claimed = [r for r in rows if not (r.channel == "push" and r.user_id in wait)]
+            held = {r.id for r in deferred}
+            claimed = [r for r in rows if r.id not in held]
             if claimed:
                 args = [at + timedelta(seconds=self.lease_seconds)]
                 await execute(
@@ -333,8 +336,9 @@ class Sender:
         gone: list[int] = []
         pushed: list[int] = []
 
-        async def one_user(user_id: int) -> None:
-            mine = [r for r in rows if r.user_id == user_id]
+        async def one_user(user_id: int, lane: str) -> None:
+            """A user's rows of one lane: one push per device (their lanes never share one)."""
+            mine = [r for r in rows if r.user_id == user_id and r.lane == lane]
             s = settings.get(user_id, {})
             if not switched_on(s.get("push")):
                 results.update({r.id: Result("dropped", "push turned off") for r in mine})
@@ -355,7 +359,7 @@ class Sender:
             for (sub, _), outcome in zip(sends, outcomes, strict=True):
                 attempts[sub.id] = outcome
             gone.extend(sid for sid, a in attempts.items() if a.outcome == "gone")
-            if any(a.outcome == "ok" for a in attempts.values()):
+            if not lane and any(a.outcome == "ok" for a in attempts.values()):
                 pushed.append(user_id)
             for r in mine:
                 r.done |= {str(sid) for sid, a in attempts.items() if a.outcome == "ok"}
@@ -373,7 +377,8 @@ class Sender:
                 else:
                     results[r.id] = Result("dropped", "no device")
 
-        await asyncio.gather(*(one_user(u) for u in users))
+        lanes = dict.fromkeys((r.user_id, r.lane) for r in rows)
+        await asyncio.gather(*(one_user(user_id, lane) for user_id, lane in lanes))
         if gone:
             args = []
             await execute(f"DELETE FROM push_subscription WHERE {in_list('id', gone, args)}", *args)

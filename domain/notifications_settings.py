@@ -255,7 +255,7 @@ async def request_verification(viewer: Viewer | None) -> bool:
         )  # fmt: skip
         expires = int(time.time() + VERIFY_TTL.total_seconds())
         payload = json.dumps({"kind": "VERIFY", "email": user.email, "nonce": nonce, "expires": expires})
-        await insert(tx.conn, [(viewer.id, None, "email", "VERIFY", f"v:{nonce}", payload, tx.at)])
+        await insert(tx.conn, [(viewer.id, None, "email", "VERIFY", f"v:{nonce}", payload, tx.at, "")])
     doorbell.ring()
     return True
 

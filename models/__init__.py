@@ -554,6 +554,9 @@ class Notification(Model):
     sent_at = fields.DatetimeField(null=True)
     error = fields.TextField(null=True)
     done = fields.CharField(max_length=400, default="")  # push subscriptions that acknowledged it
+    # Order, backoff and batching are kept per user, channel and lane: `report:<id>` for the
+    # author of an anonymous report about it, '' for everything else (migration 0018).
+    lane = fields.CharField(max_length=24, default="")
 
     class Meta:
         table = "notification"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -164,3 +167,19 @@ async def plan_of(sql: str, *args: Any, off: tuple[str, ...] = ("seqscan",)) -> 
             await fetch(f"SET LOCAL enable_{method} = off", conn=conn)
         rows = await fetch(f"EXPLAIN {sql}", *args, conn=conn)
     return "\n".join(r["QUERY PLAN"] for r in rows)
+
+
+OPERATOR_TOKEN = "test-operator"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+
+
+@contextmanager
+def as_operator(app: Any) -> Iterator[dict[str, str]]:
+    """The app with an operators' token (METRICS_TOKEN) for the block; yields the header that
+    shows /healthz's counters and /metrics."""
+    settings = app.state.settings
+    app.state.settings = replace(settings, metrics_token=OPERATOR_TOKEN)
+    try:
+        yield OPERATOR
+    finally:
+        app.state.settings = settings

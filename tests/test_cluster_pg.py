@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port, hub_idle, stop_process
-from tests.helpers import CREATE_REPORT, MONAS, category_id, citizen, ok, staff
+from tests.helpers import CREATE_REPORT, MONAS, OPERATOR, OPERATOR_TOKEN, category_id, citizen, ok, staff
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,6 +126,7 @@ class ServerProcess:
             **os.environ,
             "BROADCAST_URL": f"redis://127.0.0.1:{redis_port}/0",
             "PORT": str(self.port),
+            "METRICS_TOKEN": OPERATOR_TOKEN,  # /healthz's counters (tests/test_notifications_cluster_pg.py)
             **(extra_env or {}),
         }
         self.proc = subprocess.Popen(
@@ -161,7 +162,7 @@ class ServerProcess:
 
     async def health(self) -> dict:
         async with httpx.AsyncClient() as c:
-            return (await c.get(f"{self.url}/healthz")).json()
+            return (await c.get(f"{self.url}/healthz", headers=OPERATOR)).json()
 
     def stop(self) -> None:
         stop_process(self.proc)

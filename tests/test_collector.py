@@ -13,7 +13,7 @@ import contextlib
 import gc
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -21,12 +21,19 @@ import httpx
 import pytest
 
 from tests.conftest import wait_until
-from tests.helpers import citizen, ok, report
+from tests.helpers import OPERATOR, as_operator, citizen, ok, report
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
 
+@pytest.fixture(autouse=True)
+def operator_token(app: Any) -> Iterator[None]:
+    """/healthz shows the collector to operators only."""
+    with as_operator(app):
+        yield
+
+
 async def collector_health(client: httpx.AsyncClient) -> dict[str, Any]:
-    return (await client.get("/healthz")).json()["gc"]
+    return (await client.get("/healthz", headers=OPERATOR)).json()["gc"]
 
 
 def settled(app: Any) -> Any:

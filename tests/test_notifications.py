@@ -210,6 +210,39 @@ async def test_anonymous_reports_name_no_author_to_followers(app, client, receiv
     assert area["title"] == f"Laporan baru di {kecamatan['name']}"
 
 
+async def test_an_anonymous_reports_pushes_keep_a_lane_of_their_own(app, client, receiver, sender):
+    """A push to the author about their anonymous report is never held back by the batch window
+    of a push they just got under their name (nor holds theirs back): an officer who can push to
+    any suspect (an official comment on a suspect's named report, then one on the anonymous
+    report) could tell, by a push held back, who wrote it. Order, backoff and batching are kept
+    per lane (migration 0018); the named lane still batches."""
+    import time
+
+    from models.sql import fetch
+
+    sender.batch_seconds = 4.0
+    reporter, _ = await citizen(client, "jalur_pelapor")
+    officer, _ = await staff(client, "OFFICER", agency_code="DLH")  # sampah goes to DLH
+    await device_for(client, receiver, reporter, "reporter")
+    named = await report(client, reporter, location=MONAS)
+    hidden = await report(client, reporter, location=MONAS, anonymous=True)
+    await ok(client, COMMENT, {"r": named["id"], "b": "Terima kasih, kami cek"}, officer)
+    await until(lambda: len(receiver.items("reporter")) == 1)
+    started = time.monotonic()
+    await ok(client, COMMENT, {"r": hidden["id"], "b": "Kami tindak lanjuti"}, officer)
+    await ok(client, COMMENT, {"r": named["id"], "b": "Petugas sudah dijadwalkan"}, officer)
+    await until(lambda: any(i["reportId"] == hidden["id"] for i in receiver.items("reporter")))
+    assert time.monotonic() - started < 2.0  # at once, not at the window's end
+    assert [i["reportId"] for i in receiver.items("reporter")] == [named["id"], hidden["id"]]
+    await until(lambda: len(receiver.items("reporter")) == 3, timeout=10)
+    assert time.monotonic() - started > 3.0  # the named one waited for its own window
+    lanes = await fetch("SELECT report_id, lane FROM notification WHERE report_id IN ($1, $2)",
+                        int(named["id"]), int(hidden["id"]))  # fmt: skip
+    assert {(str(r["report_id"]), r["lane"]) for r in lanes} == {
+        (named["id"], ""), (hidden["id"], f"report:{hidden['id']}")
+    }
+
+
 async def test_one_notification_per_change_per_user_and_none_on_a_report_they_may_not_see(
     app, client, receiver, sender
 ):

@@ -314,3 +314,22 @@ async def test_a_websocket_is_closed_when_its_token_expires(client, live_url, pr
         await asyncio.sleep(0.2)
         await other.nothing_more(0.2)  # still open: receiving nothing is not a close
         assert other.ws.close_code is None
+
+
+async def test_healthz_shows_no_counter_that_moves_with_one_user_to_anyone_but_operators(app, client):
+    """The sender's count on a public /healthz told an officer, who could push to any suspect,
+    whose push was held back, i.e. who wrote an anonymous report (a review, session 16). Anyone
+    learns only whether the database and the broadcast answer, and which regions are loaded;
+    the counters (notifications, subscribers, the collector, the fast path) need the
+    operators' token, as /metrics does."""
+    from tests.helpers import as_operator
+
+    public = (await client.get("/healthz")).json()
+    assert set(public) == {"status", "database", "broadcast", "regions"}, public
+    assert set(public["broadcast"]) == {"backend", "connected"} and public["status"] == "ok"
+    wrong = (await client.get("/healthz", headers={"Authorization": "Bearer guess"})).json()
+    assert set(wrong) == set(public)
+    with as_operator(app) as header:
+        assert set((await client.get("/healthz", headers={"Authorization": "Bearer guess"})).json()) == set(public)
+        full = (await client.get("/healthz", headers=header)).json()
+    assert {"gc", "notifications", "fast_path"} <= set(full) and "subscribers" in full["broadcast"], full
