@@ -178,6 +178,12 @@ class Settings:
     read_timeout_ms: int = field(default_factory=lambda: _int("READ_TIMEOUT_MS", 2000))
     total_count_cap: int = field(default_factory=lambda: _int("TOTAL_COUNT_CAP", 10_000))
     searches_per_client: int = field(default_factory=lambda: _int("SEARCHES_PER_CLIENT", 4))
+    # Websockets one client keeps open (each process), and subscriptions on each: every event is
+    # delivered to each subscription on the event loop. A signed-in user's are counted by user,
+    # anyone else's by address (IPv6 by /64), generously: carrier NAT puts many phones behind one.
+    sockets_per_user: int = field(default_factory=lambda: _int("SOCKETS_PER_USER", 8))
+    sockets_per_address: int = field(default_factory=lambda: _int("SOCKETS_PER_ADDRESS", 64))
+    subscriptions_per_socket: int = field(default_factory=lambda: _int("SUBSCRIPTIONS_PER_SOCKET", 16))
 
     # The garbage collector (subscriptions/heap.py): a burst of websocket connections is frozen
     # once none has come for GC_SETTLE_SECONDS, or every GC_BURST_CONNECTIONS while it lasts;

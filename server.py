@@ -30,17 +30,18 @@ from tortoise.contrib.starlette import RegisterTortoise
 from config import ROOT, Settings, get_settings, tortoise_config
 from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
-from domain.errors import Unauthenticated
+from domain.errors import RateLimited, Unauthenticated
 from domain.faults import classify
 from domain.media import Decoder
 from domain.notifications_sender import Sender
 from domain.ratelimit import RateLimiter, Slowdown
-from domain.readgate import ReadGate
+from domain.readgate import Gate
 from domain.tx import now
 from models.enums import RegionLevel
 from rest import exports, media, open311
 from rest import notifications as notification_links
 from schema import schema, tasks
+from schema.admission import client_address
 from schema.context import Context
 from schema.http import GraphQLView
 from serving.guard import Guard, GzipWhenAsked
@@ -107,6 +108,10 @@ class ExpiringHandler:
             timer = getattr(self.context, "expiry_timer", None)
             if timer is not None:
                 timer.cancel()
+            held = getattr(self.context, "socket_held", None)
+            if held is not None:  # its place among the client's open sockets (on_ws_connect)
+                gate, key = held
+                gate.give(key)
 
 
 class TransportWSHandler(ExpiringHandler, BaseGraphQLTransportWSHandler):
@@ -204,6 +209,16 @@ class WargaGraphQL(GraphQLView):
             await context.authenticate(header if isinstance(header, str) else None)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) from None
+        if context.socket_held is None:  # its place among its client's open sockets, once
+            state = context.request.app.state
+            user = context.user
+            gate, key = (state.user_sockets, f"user:{user.id}") if user is not None else (
+                state.address_sockets, client_address(context.request))  # fmt: skip
+            try:
+                gate.take(key)
+            except RateLimited as exc:
+                raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from None
+            context.socket_held = (gate, key)
         if context.expires_at is not None:
             context.expiry_timer = asyncio.create_task(close_at_expiry(context))
         context.request.app.state.collector.connected()  # its state is frozen once the burst settles
@@ -343,6 +358,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
         keep_alive=False,
         graphql_ide="graphiql" if settings.graphiql else None,
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+        max_subscriptions_per_connection=settings.subscriptions_per_socket or None,
     )
     limiter = RateLimiter.for_settings(settings, on_limited=metrics.rate_limited)
 
@@ -425,7 +441,9 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
     app.state.slowdown = slowdown
     app.state.collector = collector
     app.state.graphql = graphql
-    app.state.read_gate = ReadGate(settings.searches_per_client)
+    app.state.read_gate = Gate(settings.searches_per_client, "searches")
+    app.state.user_sockets = Gate(settings.sockets_per_user, "open websockets")
+    app.state.address_sockets = Gate(settings.sockets_per_address, "open websockets from one address")
     app.state.decoder = Decoder(
         settings.decodes_per_process, settings.uploads_per_user, settings.max_image_pixels
     )

@@ -243,8 +243,10 @@ def main() -> None:
     if not pts:
         raise SystemExit("no reports: run python -m bench.generate first")
     secret = "bench-secret"
-    server_env = {"SECRET_KEY": secret, "REPORTS_PER_MINUTE": "100000",
-                  "REPORTS_PER_MINUTE_PER_ADDRESS": "100000", **dict(e.split("=", 1) for e in args.server_env)}  # fmt: skip
+    # Every subscriber connects from this machine's one address.
+    server_env = {"SECRET_KEY": secret, "REPORTS_PER_MINUTE": "100000", "REPORTS_PER_MINUTE_PER_ADDRESS": "100000",
+                  "SOCKETS_PER_ADDRESS": "1000000", "SOCKETS_PER_USER": "1000000",
+                  **dict(e.split("=", 1) for e in args.server_env)}  # fmt: skip
     server = Server(args.database_url, args.redis_url, extra_env=server_env, start_timeout=600).start()
     regions: list[int | None] = [None] * args.citywide + [
         kel[i % len(kel)] for i in range(args.subscribers - args.citywide)

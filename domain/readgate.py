@@ -1,6 +1,9 @@
-"""A cap on the expensive reads (text searches) one client runs at once, so that one client
-cannot hold every pooled connection (issue 16). Kept by the app (app.state.read_gate), keyed
-by the signed-in user or else the client address."""
+"""Caps on what one client holds at once, so that no single client can take what everyone
+shares: the expensive reads (text searches) it runs, which hold pooled connections (issue 16),
+and the websockets it keeps open, each event's delivery costing the process per subscription
+(session 16's review: 200 sockets of 100 subscriptions from one address stalled every client
+for 1.1 s per new report). Kept by the app (app.state), keyed by the signed-in user or else
+the client address."""
 
 from __future__ import annotations
 
@@ -10,26 +13,37 @@ from contextlib import contextmanager
 from domain.errors import RateLimited
 
 
-class ReadGate:
-    def __init__(self, per_client: int) -> None:
+class Gate:
+    """At most `per_client` of one thing held at once per client (0: no cap)."""
+
+    def __init__(self, per_client: int, what: str = "searches") -> None:
         self.per_client = per_client
+        self.what = what
         self._active: dict[str, int] = {}
+
+    def take(self, client: str) -> None:
+        """One more for `client`; RATE_LIMITED while it already holds its cap."""
+        held = self._active.get(client, 0)
+        if self.per_client > 0 and held >= self.per_client:
+            raise RateLimited(f"At most {self.per_client} {self.what} at once; retry when one has ended.")
+        self._active[client] = held + 1
+
+    def give(self, client: str) -> None:
+        left = self._active.get(client, 0) - 1
+        if left > 0:
+            self._active[client] = left
+        else:
+            self._active.pop(client, None)
 
     @contextmanager
     def enter(self, client: str) -> Iterator[None]:
-        """Run one expensive read for `client`; RATE_LIMITED while it already runs its cap."""
-        running = self._active.get(client, 0)
-        if self.per_client > 0 and running >= self.per_client:
-            raise RateLimited(f"At most {self.per_client} searches at once; retry when one has answered.")
-        self._active[client] = running + 1
+        """Hold one for `client` for the block."""
+        self.take(client)
         try:
             yield
         finally:
-            left = self._active[client] - 1
-            if left:
-                self._active[client] = left
-            else:
-                del self._active[client]
+            self.give(client)
 
     def running(self, client: str) -> int:
         return self._active.get(client, 0)
+

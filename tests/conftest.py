@@ -121,6 +121,8 @@ os.environ["REPORTS_PER_MINUTE_PER_ADDRESS"] = "100000"
 os.environ["REGISTER_PER_HOUR_PER_ADDRESS"] = "100000"
 os.environ["LOGINS_PER_MINUTE_PER_ADDRESS"] = "100000"
 os.environ["REFUSALS_FREE"] = "100000"  # the fuzz and the limits' tests send thousands
+os.environ["SOCKETS_PER_ADDRESS"] = "100000"  # bursts of sockets (tests/test_collector.py)
+os.environ["SOCKETS_PER_USER"] = "100000"
 # Notifications (tests/test_notifications.py): push endpoints on the local receivers, e-mail to a
 # local SMTP server on a port reserved here (it runs only while a test needs it), a short lease.
 os.environ["PUSH_ENDPOINT_HOSTS"] = "http://127.0.0.1:*"

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from domain.ratelimit import Backoff, Rule, Slowdown
+from tests.conftest import wait_until
 from tests.helpers import LOGIN, MONAS, REGISTER, category_id, citizen, gql, ok, report, staff
 from tests.ws import LEGACY_WS, TRANSPORT_WS, GraphQLWebSocket
 
@@ -394,6 +395,47 @@ async def test_passwords_are_hashed_off_the_event_loop(client, monkeypatch):
     data = await ok(client, two, {"i": {"login": "sandi01", "password": "rahasia-123"}})
     assert data["a"]["token"] and data["b"]["token"]
     assert len(where) == 3 and all(w.startswith("warga-argon2") for w in where), where
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_open_websockets_and_their_subscriptions_are_capped_per_client(app, client, live_url, protocol):
+    """Every event is delivered to each subscription on the event loop: 200 sockets of 100
+    subscriptions from one signed-out client stalled every other client for 1.1 s per new
+    report (session 16's review). A client keeps at most SOCKETS_PER_USER sockets open when
+    signed in (counted by user, so phones behind one carrier address do not share it), else
+    SOCKETS_PER_ADDRESS by address; one more is refused at connection_init (4403, or the
+    legacy protocol's connection_error); a closed socket gives its place back; each socket
+    holds at most SUBSCRIPTIONS_PER_SOCKET operations."""
+    import websockets
+
+    from domain.readgate import Gate
+
+    token, _ = await citizen(client)
+    url = f"ws://{live_url}/graphql"
+    refused = (ConnectionError, websockets.exceptions.ConnectionClosed)
+    saved = (app.state.address_sockets, app.state.user_sockets)
+    app.state.address_sockets = Gate(2, "open websockets from one address")
+    app.state.user_sockets = Gate(1, "open websockets")
+    try:
+        async with GraphQLWebSocket(url, protocol), GraphQLWebSocket(url, protocol):
+            with pytest.raises(refused):
+                async with GraphQLWebSocket(url, protocol):
+                    pass
+            async with GraphQLWebSocket(url, protocol, token) as mine:  # the user's own count
+                with pytest.raises(refused):
+                    async with GraphQLWebSocket(url, protocol, token):
+                        pass
+                await mine.subscribe("subscription { reportCreated { id } }")
+        async with GraphQLWebSocket(url, protocol) as ws:  # the closed ones gave their places back
+            for _ in range(app.state.settings.subscriptions_per_socket):
+                await ws.subscribe("subscription { reportCreated { id } }")
+            await ws.nothing_more()
+            await ws.subscribe("subscription { reportCreated { id } }")
+            message = await ws.receive()
+            assert message["type"] == "error" and "limit" in json.dumps(message["payload"]), message
+        await wait_until(lambda: not app.state.address_sockets._active and not app.state.user_sockets._active)
+    finally:
+        app.state.address_sockets, app.state.user_sockets = saved
 
 
 def _progressive_jpeg(repeats: int) -> bytes:
