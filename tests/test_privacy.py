@@ -448,13 +448,17 @@ async def _replay(live_url: str, city: City, key: str, protocol: str, selections
 @pytest.fixture
 def deep_queries(app: Any) -> Any:
     """The walk is deliberately deeper and wider than a client's query: lift the cost limits
-    (schema/limits.py) for this test only."""
+    (schema/limits.py) and the subscriptions per socket (a replay subscribes every path on one)
+    for this test only."""
     from schema.limits import limits_of
 
     before = limits_of(SimpleNamespace(request=SimpleNamespace(app=app)))
+    per_socket = app.state.graphql.max_subscriptions_per_connection
     app.state.graphql_limits = replace(before, max_cost=10**9, max_depth=100, max_tokens=10**6)
+    app.state.graphql.max_subscriptions_per_connection = None
     yield
     app.state.graphql_limits = before
+    app.state.graphql.max_subscriptions_per_connection = per_socket
 
 
 @pytest.mark.usefixtures("deep_queries")
