@@ -41,10 +41,9 @@ from models.enums import RegionLevel
 from rest import exports, media, open311
 from rest import notifications as notification_links
 from schema import schema, tasks
-from schema.admission import client_address
 from schema.context import Context
 from schema.http import GraphQLView
-from serving.guard import Guard, GzipWhenAsked
+from serving.guard import SOCKET, Guard, GzipWhenAsked
 from serving.refusals import Refusals
 from subscriptions import heap
 from subscriptions.bus import Bus, install_bus
@@ -108,10 +107,6 @@ class ExpiringHandler:
             timer = getattr(self.context, "expiry_timer", None)
             if timer is not None:
                 timer.cancel()
-            held = getattr(self.context, "socket_held", None)
-            if held is not None:  # its place among the client's open sockets (on_ws_connect)
-                gate, key = held
-                gate.give(key)
 
 
 class TransportWSHandler(ExpiringHandler, BaseGraphQLTransportWSHandler):
@@ -202,23 +197,30 @@ class WargaGraphQL(GraphQLView):
         return context
 
     async def on_ws_connect(self, context: Context) -> Any:
-        """Websocket auth comes in the connection_init payload: {"authorization": "Bearer ..."}."""
+        """Websocket auth comes in the connection_init payload: {"authorization": "Bearer ..."}.
+        Once per socket: graphql-transport-ws refuses a second init itself (4429); graphql-ws
+        took any number, each leaving an expiry timer asleep for the token's life and able to
+        sign the socket in as someone else, past that user's cap of open sockets."""
+        if context.initialised:
+            again = {"code": "BAD_REQUEST", "message": "This socket is initialised already."}
+            raise ConnectionRejectionError(again)
+        context.initialised = True
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("authorization") or params.get("Authorization")
         try:
             await context.authenticate(header if isinstance(header, str) else None)
         except Unauthenticated as exc:
             raise ConnectionRejectionError({"code": "UNAUTHENTICATED", "message": exc.message}) from None
-        if context.socket_held is None:  # its place among its client's open sockets, once
-            state = context.request.app.state
-            user = context.user
-            gate, key = (state.user_sockets, f"user:{user.id}") if user is not None else (
-                state.address_sockets, client_address(context.request))  # fmt: skip
+        if context.user is not None:  # from its address's open sockets (serving.guard) to its user's
+            scope = context.request.scope
             try:
-                gate.take(key)
+                context.request.app.state.user_sockets.take(key := f"user:{context.user.id}")
             except RateLimited as exc:
                 raise ConnectionRejectionError({"code": exc.code, "message": exc.message}) from None
-            context.socket_held = (gate, key)
+            address = scope.get(SOCKET)
+            scope[SOCKET] = (context.request.app.state.user_sockets, key)
+            if address is not None:
+                address[0].give(address[1])
         if context.expires_at is not None:
             context.expiry_timer = asyncio.create_task(close_at_expiry(context))
         context.request.app.state.collector.connected()  # its state is frozen once the burst settles
@@ -361,6 +363,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
         max_subscriptions_per_connection=settings.subscriptions_per_socket or None,
     )
     limiter = RateLimiter.for_settings(settings, on_limited=metrics.rate_limited)
+    address_sockets = Gate(settings.sockets_per_address, "open websockets from one address")
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -431,6 +434,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
                 max_ws_message_bytes=settings.max_ws_message_bytes,
                 body_timeout=settings.body_timeout,
                 body_idle_timeout=settings.body_idle_timeout,
+                address_sockets=address_sockets,
             ),
             # Region boundaries and CSV exports compress well; phones on 3G notice.
             Middleware(GzipWhenAsked, minimum_size=2048),
@@ -443,7 +447,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
     app.state.graphql = graphql
     app.state.read_gate = Gate(settings.searches_per_client, "searches")
     app.state.user_sockets = Gate(settings.sockets_per_user, "open websockets")
-    app.state.address_sockets = Gate(settings.sockets_per_address, "open websockets from one address")
+    app.state.address_sockets = address_sockets
     app.state.decoder = Decoder(
         settings.decodes_per_process, settings.uploads_per_user, settings.max_image_pixels
     )

@@ -179,7 +179,11 @@ def _mutations_allowed(allowed: Any) -> bool:
 
 
 def _is_mutation(checked: Checked | None) -> bool:
-    return checked is not None and checked.operation is not None and checked.operation.operation == MUTATION
+    return _is(checked, MUTATION)
+
+
+def _is(checked: Checked | None, kind: OperationType) -> bool:
+    return checked is not None and checked.operation is not None and checked.operation.operation == kind
 
 
 class WargaSchema(strawberry.Schema):
@@ -363,6 +367,11 @@ class WargaSchema(strawberry.Schema):
                 checked, variable_values, context_value, root_value, operation_name, operation_extensions
             )
             return _single(self.to_its_end(run))
+        if _is(checked, OperationType.QUERY):  # graphql-ws runs every operation as a stream: one result
+            return _single(
+                self.execute(query, variable_values, context_value, root_value, operation_name, None,
+                             operation_extensions)
+            )  # fmt: skip
         if self.fast is not None and root_value is None and checked is not None:
             source = self.fast.subscribe(
                 query, variable_values, context_value, operation_name, document=checked.document.node

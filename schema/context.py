@@ -39,7 +39,7 @@ class Context:
     started: datetime = field(default_factory=lambda: now())
     expires_at: float | None = None  # when the caller's token expires (Unix time)
     expiry_timer: Any = None  # a websocket's close at that moment (server.close_at_expiry)
-    socket_held: Any = None  # a websocket's (gate, key) among its client's open ones (server.on_ws_connect)
+    initialised: bool = False  # a websocket's connection_init was taken (server.on_ws_connect)
     # The read cache's version when the request began (schema/__init__.py): renderings made in
     # it may be shared under that version (schema/renderings.py). None: share nothing.
     read_version: Hashable | None = None

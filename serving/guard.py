@@ -9,6 +9,9 @@
   nothing for long. (Headers are bounded in the uvicorn protocol, serving/protocol.py: the
   app is only called once they are complete.)
 * websocket messages over MAX_WS_MESSAGE_BYTES close the socket with 1009 and a reason;
+* open websockets per client address (SOCKETS_PER_ADDRESS): one more is refused at the
+  handshake (403), before anything of it is kept; a socket that signs in moves to its user's
+  own count (server.on_ws_connect), and its place is given back here when it closes;
 * security headers on every response (a Content-Security-Policy per kind of page).
 """
 
@@ -19,10 +22,14 @@ import json
 import time
 from typing import Any
 
+from domain.errors import RateLimited
+from domain.ratelimit import address_key
 from telemetry import logs, metrics
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
+# Where a websocket's place among its client's open ones is kept in its scope: (gate, key).
+SOCKET = "warga.socket"
 
 
 async def pause_refused(scope: Scope) -> None:
@@ -94,8 +101,10 @@ class Guard:
         max_ws_message_bytes: int,
         body_timeout: float,
         body_idle_timeout: float,
+        address_sockets: Any = None,
     ) -> None:
         self.app = app
+        self.address_sockets = address_sockets  # domain.readgate.Gate: open websockets per address
         self.max_body = max_body_bytes
         self.max_upload = max_upload_bytes
         self.max_ws = max_ws_message_bytes
@@ -203,6 +212,26 @@ class Guard:
 
     async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
         self._request_id(scope)
+        if self.address_sockets is not None:
+            client = scope.get("client")
+            key = address_key(client[0] if client else None)
+            try:
+                self.address_sockets.take(key)
+            except RateLimited:
+                metrics.http_refused("ws_too_many")
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})  # before accepting: a 403
+                return
+            scope[SOCKET] = (self.address_sockets, key)
+        try:
+            await self._guarded_websocket(scope, receive, send)
+        finally:
+            held = scope.pop(SOCKET, None)
+            if held is not None:  # the address's, or its user's since it signed in
+                gate, key = held
+                gate.give(key)
+
+    async def _guarded_websocket(self, scope: Scope, receive: Any, send: Any) -> None:
         closed = False
 
         async def receive_guarded() -> Message:

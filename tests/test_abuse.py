@@ -401,31 +401,40 @@ async def test_passwords_are_hashed_off_the_event_loop(client, monkeypatch):
 async def test_open_websockets_and_their_subscriptions_are_capped_per_client(app, client, live_url, protocol):
     """Every event is delivered to each subscription on the event loop: 200 sockets of 100
     subscriptions from one signed-out client stalled every other client for 1.1 s per new
-    report (session 16's review). A client keeps at most SOCKETS_PER_USER sockets open when
-    signed in (counted by user, so phones behind one carrier address do not share it), else
-    SOCKETS_PER_ADDRESS by address; one more is refused at connection_init (4403, or the
-    legacy protocol's connection_error); a closed socket gives its place back; each socket
-    holds at most SUBSCRIPTIONS_PER_SOCKET operations."""
+    report, and sockets that never sent connection_init were not counted at all (1,500 from
+    one address; session 16's reviews). An address keeps at most SOCKETS_PER_ADDRESS sockets
+    open, counted from the handshake (one more: 403); a socket that signs in moves to its
+    user's count, SOCKETS_PER_USER (one more: refused at connection_init), so phones behind
+    one carrier address do not share theirs; a closed socket gives its place back; a second
+    connection_init is refused (graphql-ws took any number, each an expiry timer asleep for
+    the token's life, and a way to sign a socket in as someone else past their cap); each
+    socket holds at most SUBSCRIPTIONS_PER_SOCKET operations."""
     import websockets
-
-    from domain.readgate import Gate
 
     token, _ = await citizen(client)
     url = f"ws://{live_url}/graphql"
-    refused = (ConnectionError, websockets.exceptions.ConnectionClosed)
-    saved = (app.state.address_sockets, app.state.user_sockets)
-    app.state.address_sockets = Gate(2, "open websockets from one address")
-    app.state.user_sockets = Gate(1, "open websockets")
+    refused = (ConnectionError, websockets.exceptions.ConnectionClosed, websockets.exceptions.InvalidStatus)
+    addresses, users = app.state.address_sockets, app.state.user_sockets
+    saved = (addresses.per_client, users.per_client)
+    addresses.per_client, users.per_client = 2, 1
     try:
-        async with GraphQLWebSocket(url, protocol), GraphQLWebSocket(url, protocol):
+        bare = await websockets.connect(url, subprotocols=[protocol])  # never says hello: counted
+        async with GraphQLWebSocket(url, protocol):
             with pytest.raises(refused):
                 async with GraphQLWebSocket(url, protocol):
                     pass
-            async with GraphQLWebSocket(url, protocol, token) as mine:  # the user's own count
+            await bare.close()
+            async with GraphQLWebSocket(url, protocol, token) as mine:  # moved to the user's count
+                async with GraphQLWebSocket(url, protocol):
+                    pass
                 with pytest.raises(refused):
                     async with GraphQLWebSocket(url, protocol, token):
                         pass
-                await mine.subscribe("subscription { reportCreated { id } }")
+                again = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+                await mine.send(again)
+                with pytest.raises(refused):
+                    await mine.receive()
+                    await mine.receive()
         async with GraphQLWebSocket(url, protocol) as ws:  # the closed ones gave their places back
             for _ in range(app.state.settings.subscriptions_per_socket):
                 await ws.subscribe("subscription { reportCreated { id } }")
@@ -433,9 +442,9 @@ async def test_open_websockets_and_their_subscriptions_are_capped_per_client(app
             await ws.subscribe("subscription { reportCreated { id } }")
             message = await ws.receive()
             assert message["type"] == "error" and "limit" in json.dumps(message["payload"]), message
-        await wait_until(lambda: not app.state.address_sockets._active and not app.state.user_sockets._active)
+        await wait_until(lambda: not addresses._active and not users._active)
     finally:
-        app.state.address_sockets, app.state.user_sockets = saved
+        addresses.per_client, users.per_client = saved
 
 
 def _progressive_jpeg(repeats: int) -> bytes:

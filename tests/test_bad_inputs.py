@@ -194,6 +194,20 @@ async def test_an_unknown_operation_name_is_a_400(client, no_traceback) -> None:
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_a_query_over_either_websocket_protocol_is_answered_once(live_url, protocol, no_traceback) -> None:
+    """graphql-ws runs every operation as a stream: a query there was refused by the
+    subscription machinery as INTERNAL_SERVER_ERROR, with a traceback logged for each (a
+    review, session 16). Over either protocol a query has its one result, then completes."""
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol) as ws:
+        for query in ("{ __typename }", "{ categories { code } }"):
+            op = await ws.subscribe(query)
+            message = await ws.receive()
+            assert message["type"] in ("next", "data") and message["id"] == op, message
+            assert not message["payload"].get("errors") and message["payload"]["data"], message
+            assert (await ws.receive())["type"] == "complete"
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_a_syntax_error_in_a_subscription(live_url, protocol, no_traceback) -> None:
     async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol) as ws:
         for query, code in (("subscription { reportCreated { id ", "GRAPHQL_PARSE_FAILED"),

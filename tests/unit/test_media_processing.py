@@ -482,3 +482,67 @@ def test_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.
         store_image(encode(photo(), "PNG"), tmp_path)
     assert files_under(tmp_path) == []
     assert os.listdir(tmp_path)  # only the hash directories were created
+
+
+# ------------------------------------------------------------- work bounded by structure ---
+
+
+def _mpet_profile(stages: int) -> bytes:
+    """A v4 RGB display profile whose D2B0 tag is a multi-process-element chain of `stages`
+    entries, all one shared 3->3 colour table (a review's proof, session 16)."""
+
+    def s15(x: float) -> bytes:
+        return struct.pack(">i", round(x * 65536))
+
+    values: list[float] = []
+    for i in range(8):
+        r, g, b = (i >> 2) & 1, (i >> 1) & 1, i & 1
+        values += [0.4 * r + 0.35 * g + 0.18 * b, 0.2 * r + 0.7 * g + 0.07 * b, 0.02 * r + 0.1 * g + 0.8 * b]
+    clut = b"clut" + b"\0" * 4 + struct.pack(">HH", 3, 3) + bytes([2, 2, 2] + [0] * 13)
+    clut += struct.pack(f">{len(values)}f", *values)
+    first = 16 + 8 * stages
+    chain = b"mpet" + b"\0" * 4 + struct.pack(">HHI", 3, 3, stages) + struct.pack(">II", first, len(clut)) * stages
+    tags = [(b"D2B0", chain + clut), (b"wtpt", b"XYZ " + b"\0" * 4 + s15(0.9642) + s15(1.0) + s15(0.8249))]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        data += b"\0" * (-(offset + len(data)) % 4)
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    body = struct.pack(">I", len(tags)) + table + data
+    header = (struct.pack(">I", 128 + len(body)) + b"lcms" + bytes([4, 0x30, 0, 0]) + b"mntr" + b"RGB " + b"XYZ "
+              + b"\0" * 12 + b"acsp" + b"APPL" + b"\0" * 24 + s15(0.9642) + s15(1.0) + s15(0.8249) + b"\0" * 48)  # fmt: skip
+    return header + body
+
+
+def test_a_colour_profile_of_unbounded_work_is_dropped_unread() -> None:
+    """A multi-process-element chain of 25,000 stages in a 722-byte PNG held a decoder 48 s
+    (LittleCMS samples the whole chain 33^3 times): such a profile, or one too large or with
+    too many tags, is dropped without being read, the pixels kept as decoded; a plain one is
+    still baked into sRGB."""
+    import time
+
+    hostile = _mpet_profile(3_000)
+    assert not media.plain_icc(hostile) and media.plain_icc(srgb_icc())
+    assert not media.plain_icc(srgb_icc()[:128] + struct.pack(">I", 10**6))  # a tag table past its end
+    started = time.process_time()
+    _, _, _, width, _ = process_image(encode(photo(), "PNG", icc_profile=hostile))
+    assert time.process_time() - started < 1.0 and width == 64  # read, it cost about 3 s
+
+
+def test_an_exif_too_large_to_parse_is_not_read() -> None:
+    """Pillow parses every EXIF entry in Python: a PNG's or WebP's EXIF of 60,000 entries took
+    2.1-2.5 s of the interpreter. Beyond JPEG's own segment size the EXIF is not read (the
+    picture stays as stored, not turned); within it, it is (test above)."""
+    import time
+
+    n = 20_000
+    ifd1 = 8 + 2 + 12 * 3 + 4
+    ifd0 = (struct.pack("<H", 3) + struct.pack("<HHIHH", 0x0112, 3, 1, 6, 0) + struct.pack("<HHII", 0x8769, 4, 1, ifd1)
+            + struct.pack("<HHII", 0x8825, 4, 1, ifd1) + struct.pack("<I", 0))  # fmt: skip
+    entries = b"".join(struct.pack("<HHIHH", 0xA000 + i % 0x5000, 3, 1, 1, 0) for i in range(n))
+    blob = b"II*\x00" + struct.pack("<I", 8) + ifd0 + struct.pack("<H", n) + entries + struct.pack("<I", 0)
+    data = encode(Image.new("RGB", (40, 20), "blue"), "PNG", exif=blob)
+    started = time.process_time()
+    _, _, _, width, height = process_image(data)
+    assert time.process_time() - started < 1.0
+    assert (width, height) == (40, 20)  # orientation 6 was not read
