@@ -49,13 +49,16 @@ class Period:
 
     @classmethod
     def of(cls, start: date | None, end: date | None, default_days: int = DEFAULT_DAYS) -> Period:
-        if start is None or end is None:
-            today = jakarta_day(now())
-            midnight = datetime.combine(today + timedelta(days=1), time(), JAKARTA)
-            flips_at(midnight)  # "the last 90 days" moves on then
-            return cls(today - timedelta(days=default_days - 1), today)
+        """The days from `start` to `end`; without `end`, up to today; without `start`, the
+        `default_days` up to `end` (the CSV export's one date alone was ignored before)."""
         validate.in_calendar(start, "period.from")
         validate.in_calendar(end, "period.to")
+        if end is None:
+            end = jakarta_day(now())
+            midnight = datetime.combine(end + timedelta(days=1), time(), JAKARTA)
+            flips_at(midnight)  # "the last 90 days" moves on then
+        if start is None:
+            start = end - timedelta(days=default_days - 1)
         if start > end:
             raise BadUserInput("period", "`period.from` must not be after `period.to`.")
         if (end - start).days >= MAX_DAYS:

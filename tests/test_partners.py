@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,16 @@ async def test_csv_export_for_partners_without_contact_data(client):
     assert len(list(csv.DictReader(io.StringIO(resp.text)))) == 3
     resp = await client.get("/exports/reports.csv?from=2020-01-01&to=2020-01-31", headers=auth)
     assert list(csv.DictReader(io.StringIO(resp.text))) == []
+    # One date alone: from it to today, or the 30 days up to it (it was ignored before).
+    from domain.rollups import jakarta_day
+    from domain.tx import now
+
+    today = jakarta_day(now())
+    for one, count in ((f"from={today}", 4), (f"to={today - timedelta(days=1)}", 0), (f"to={today}", 4)):
+        resp = await client.get(f"/exports/reports.csv?{one}", headers=auth)
+        assert len(list(csv.DictReader(io.StringIO(resp.text)))) == count, one
+    resp = await client.get("/exports/reports.csv?from=1990-01-01", headers=auth)  # to today: over 10 years
+    assert resp.status_code == 400 and resp.json()["errors"][0]["extensions"]["field"] == "period"
     for bad, field in (("from=yesterday", "from"), ("status=DONE", "status"), ("regionId=x", "regionId")):
         resp = await client.get(f"/exports/reports.csv?{bad}", headers=auth)
         assert resp.status_code == 400 and resp.json()["errors"][0]["extensions"]["field"] == field
