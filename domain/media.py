@@ -187,10 +187,11 @@ def jpeg_scans(data: bytes) -> int:
     return data.count(b"\xff\xda")
 
 
-def jpeg_header_steps(data: bytes, limit: int) -> int:
+def jpeg_header(data: bytes, limit: int) -> tuple[int, int]:
     """The steps Pillow's parser takes up to a JPEG's first scan (a junk or fill byte, or a
-    segment, each one), counted up to limit + 1: at most that many steps here."""
-    i, steps, size = 2, 0, len(data)
+    segment, each one), counted up to limit + 1 (at most that many steps here), and the bytes
+    of EXIF it gathers on the way (every APP1 segment that starts `Exif`, joined)."""
+    i, steps, exif, size = 2, 0, 0, len(data)
     while steps <= limit and i + 1 < size:
         steps += 1
         marker = data[i + 1]
@@ -201,8 +202,11 @@ def jpeg_header_steps(data: bytes, limit: int) -> int:
         elif marker == 0x00 or marker == 0x01 or 0xD0 <= marker <= 0xD7:  # no length follows
             i += 2
         else:
-            i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
-    return steps
+            length = int.from_bytes(data[i + 2 : i + 4], "big")
+            if marker == 0xE1 and data[i + 4 : i + 10] == b"Exif\x00\x00":
+                exif += max(0, length - 8)
+            i += 2 + length
+    return steps, exif
 
 
 def png_chunks(data: bytes, limit: int) -> int:
@@ -242,8 +246,11 @@ def check_structure(data: bytes) -> None:
     if data[:2] == b"\xff\xd8":
         if jpeg_scans(data) > MAX_JPEG_SCANS:
             raise MediaRejected(f"JPEG has too many scans (the limit is {MAX_JPEG_SCANS})")
-        if jpeg_header_steps(data, MAX_JPEG_MARKERS) > MAX_JPEG_MARKERS:
+        steps, exif = jpeg_header(data, MAX_JPEG_MARKERS)
+        if steps > MAX_JPEG_MARKERS:
             raise MediaRejected(f"JPEG header has too many segments (the limit is {MAX_JPEG_MARKERS})")
+        if exif > MAX_EXIF_BYTES:  # Pillow joins every EXIF segment and parses them as it opens
+            raise MediaRejected(f"JPEG's EXIF is larger than {MAX_EXIF_BYTES} bytes")
     elif data[:8] == PNG_SIGNATURE and png_chunks(data, MAX_PNG_CHUNKS) > MAX_PNG_CHUNKS:
         raise MediaRejected(f"PNG has too many chunks (the limit is {MAX_PNG_CHUNKS})")
 
@@ -261,6 +268,8 @@ def _decode(data: bytes, max_pixels: int = MAX_PIXELS) -> tuple[str, Image.Image
     check_structure(data)
     try:
         with warnings.catch_warnings():
+            # Pillow warns once per bad EXIF tag (130,000 lines in the log for one upload).
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data), formats=tuple(ALLOWED)) as img:
                 fmt = _FORMAT_ALIASES.get(img.format or "", img.format or "")

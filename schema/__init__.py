@@ -20,7 +20,15 @@ from resolvers import performance as perf
 from resolvers import query as q
 from schema.admission import admit, slow_down
 from schema.cache import AGGREGATE, ResponseCache
-from schema.documents import GATE_PASSED, GATE_REFUSED, NOT_TRUSTED, Checked, Documents
+from schema.documents import (
+    BAD_INPUT,
+    GATE_PASSED,
+    GATE_REFUSED,
+    NOT_TRUSTED,
+    Checked,
+    Documents,
+    request_error,
+)
 from schema.errors import ClientErrors, to_client_error
 from schema.fast import ExecutionContext, FastExecutor
 from schema.limits import limits_of
@@ -361,6 +369,13 @@ class WargaSchema(strawberry.Schema):
         if isinstance(checked, PreExecutionError):
             await slow_down(context_value, checked.errors or [])
             return _refused(checked.errors or [])
+        if checked is None or checked.operation is None:  # over HTTP strawberry answers these (400)
+            if not query:
+                missing = request_error("No GraphQL query found in the request.", BAD_INPUT, field="query")
+            else:
+                unknown = f"Unknown operation named {operation_name!r}."
+                missing = request_error(unknown, BAD_INPUT, field="operationName")
+            return _refused([missing])
         if _is_mutation(checked):  # over a websocket: one result, the same as over HTTP
             assert isinstance(checked, Checked)
             run = self.mutate(

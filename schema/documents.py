@@ -239,8 +239,15 @@ class Documents:
         self, doc: Document, operation_name: str | None, variables: dict[str, Any] | None, limits: Limits
     ) -> Checked | list[GraphQLError] | None:
         operation = doc.operation(operation_name)
+        if operation is None and operation_name is None and len(doc.operations) > 1:
+            # The specification's request error. Let through, strawberry ran the first operation,
+            # a mutation included, past the admission of its rate limits (a review, session 16).
+            return [request_error(
+                "The document holds several operations: name the one to run in `operationName`.",
+                BAD_INPUT, field="operationName",
+            )]  # fmt: skip
         if operation is None:
-            return None  # strawberry answers an unknown or missing operation name (400)
+            return None  # strawberry answers an unknown operation name (400)
         coerced = get_variable_values(self.schema, operation.variable_definitions or [], variables or {})
         if isinstance(coerced, list):
             return [_variable_error(e) for e in coerced]

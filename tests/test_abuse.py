@@ -493,6 +493,13 @@ async def test_uploads_whose_structure_costs_unbounded_work_are_refused_before_d
         ("segments", header[:2] + b"\xff\xfe\x00\x02" * 1_000_000 + header[2:], "b.jpg", "image/jpeg"),
         ("segments", header[:2] + b"\x00" * 2_000_000 + header[2:], "c.jpg", "image/jpeg"),  # junk bytes
         ("chunks", _png_with_chunks(300_000), "d.png", "image/png"),
+        # Pillow joins every EXIF segment and parses the whole as it opens the file.
+        (
+            "EXIF",
+            header[:2] + (b"\xff\xe1\xff\xf0Exif\x00\x00" + b"\x00" * 65_514) * 2 + header[2:],
+            "h.jpg",
+            "image/jpeg",
+        ),
     ]
     for word, data, name, ctype in hostile:
         started = time.perf_counter()

@@ -194,7 +194,9 @@ async def test_an_unknown_operation_name_is_a_400(client, no_traceback) -> None:
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
-async def test_a_query_over_either_websocket_protocol_is_answered_once(live_url, protocol, no_traceback) -> None:
+async def test_a_query_over_either_websocket_protocol_is_answered_once(
+    live_url, protocol, no_traceback
+) -> None:
     """graphql-ws runs every operation as a stream: a query there was refused by the
     subscription machinery as INTERNAL_SERVER_ERROR, with a traceback logged for each (a
     review, session 16). Over either protocol a query has its one result, then completes."""
@@ -205,6 +207,32 @@ async def test_a_query_over_either_websocket_protocol_is_answered_once(live_url,
             assert message["type"] in ("next", "data") and message["id"] == op, message
             assert not message["payload"].get("errors") and message["payload"]["data"], message
             assert (await ws.receive())["type"] == "complete"
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
+async def test_an_operation_that_cannot_be_told_is_refused_before_anything_runs(
+    client, live_url, protocol, no_traceback
+) -> None:
+    """A document of several operations and no operationName is the specification's request
+    error: strawberry ran the first one, a mutation past its rate limits' admission included
+    (a review, session 16). Over websockets an unknown name or an empty query answered
+    INTERNAL_SERVER_ERROR. Each is BAD_USER_INPUT naming the field, nothing runs."""
+    from models import User
+
+    two = 'mutation M { register(input: {handle: "dua_op", displayName: "D", password: "rahasia-123"}) { token } }'
+    two += " query A { __typename }"
+    bad_input(await gql(client, two), "operationName")
+    async with GraphQLWebSocket(f"ws://{live_url}/graphql", protocol) as ws:
+        for payload, field in (({"query": two}, "operationName"),
+                               ({"query": "query A { __typename }", "operationName": "B"}, "operationName"),
+                               ({"query": ""}, "query")):  # fmt: skip
+            kind = "subscribe" if protocol == TRANSPORT_WS else "start"
+            await ws.send({"id": field + str(len(payload)), "type": kind, "payload": payload})
+            message = await ws.receive()
+            assert message["type"] == "error", message
+            errors = message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
+            assert errors[0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}, message
+    assert not await User.filter(handle="dua_op").exists()
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
