@@ -230,7 +230,7 @@ async def _form(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             body = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # a body nested thousands deep raised RecursionError
             raise BadUserInput("body", "is not valid JSON") from None
         return body if isinstance(body, dict) else {}
     try:

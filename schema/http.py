@@ -66,6 +66,24 @@ class PersistedQueryNotFound(Exception):
     pass
 
 
+# No input of the contract nests deeper than a few levels; copied and walked recursively later,
+# a JSON value 2,000 arrays deep raised RecursionError (a 500).
+MAX_NESTING = 32
+
+
+def nesting(value: Any) -> int:
+    """How deep a JSON value nests (a scalar: 0), without recursion, stopping past MAX_NESTING."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and item:
+            if depth + 1 > MAX_NESTING:
+                return depth + 1
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class GraphQLView(GraphQL):
     """The HTTP half of the GraphQL pipeline (the document gate itself is WargaSchema's)."""
 
@@ -94,14 +112,23 @@ class GraphQLView(GraphQL):
         return super().should_render_graphql_ide(request)
 
     async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
-        data = await super().parse_http_body(request)
+        try:
+            data = await super().parse_http_body(request)
+        except (AttributeError, TypeError, ValueError, IndexError, RecursionError) as exc:
+            # strawberry's multipart `map` walk catches KeyError alone: `map` of the wrong shape,
+            # or a path through a list with a word, was a 500 with its traceback (a review).
+            malformed = "The request's body is malformed (`operations`, `map` or JSON nesting)."
+            raise HTTPException(400, malformed) from exc
         if isinstance(data, list):
             return [self._resolve(d, {}) for d in data]
+        for part in (data.variables, data.extensions):
+            if nesting(part) > MAX_NESTING:
+                raise HTTPException(400, f"`variables` and `extensions` nest at most {MAX_NESTING} deep.")
         raw: dict[str, Any] = {}
         if data.query is None:  # `documentId` is a top-level member (or query parameter)
             if request.method == "GET":
                 raw = dict(request.query_params)
-            else:
+            elif "json" in request.headers.get("content-type", ""):  # a multipart body is read already
                 try:
                     parsed = self.parse_json(await request.get_body())
                 except HTTPException:

@@ -126,6 +126,41 @@ async def test_instants_and_days_at_the_calendars_edges(client, instant, no_trac
     assert ok["data"]["reports"]["totalCount"] == 0  # the calendar's own edge years are named freely
 
 
+async def test_malformed_multipart_maps_and_deep_json_are_400s(client, no_traceback) -> None:
+    """strawberry's multipart `map` walk catches KeyError alone, a `documentId` lookup read a
+    multipart body twice, and JSON nested thousands deep raised RecursionError: each was a 500
+    with its traceback in the log, for any signed-out client (a review, session 16). Each is a
+    400 now, nothing run; GraphQL inputs nest at most 32 deep."""
+    png = ("x.png", b"\x89PNG\r\n\x1a\n", "image/png")
+    upload = json.dumps({"query": "mutation($a: [Upload]) { __typename }", "variables": {"a": [None]}})
+    cases = [
+        ({"operations": '{"query": "{ me { id } }"}', "map": "[1]"}, None),
+        ({"operations": '{"query": "{ me { id } }"}', "map": "null"}, None),
+        ({"operations": upload, "map": '{"0": [1]}'}, {"0": png}),
+        ({"operations": upload, "map": '{"0": ["variables.a.x"]}'}, {"0": png}),
+        ({"operations": upload, "map": '{"0": ["variables.a.5"]}'}, {"0": png}),
+        ({"operations": json.dumps({"query": "{ __typename }", "variables": {"a": "s"}}), "map": '{"0": ["variables.a.b"]}'},
+         {"0": png}),
+        ({"map": "{}"}, None),
+        ({"operations": '{"documentId": "abc"}', "map": "{}"}, None),
+        ({"operations": json.dumps({"query": "{ __typename }", "variables": {"a": [[[[]]]] * 1}}).replace(
+            "[[[[]]]]", "[" * 700 + "]" * 700), "map": "{}"}, None),
+    ]  # fmt: skip
+    for form, files in cases:
+        resp = await client.post("/graphql", data=form, files=files or {"x": ("x.txt", b"x", "text/plain")})
+        assert resp.status_code == 400, (form, resp.status_code, resp.text)
+    deep = '{"query": "{ __typename }", "variables": {"a": ' + "[" * 3000 + "]" * 3000 + "}}"
+    resp = await client.post("/graphql", content=deep, headers={"content-type": "application/json"})
+    assert resp.status_code == 400, resp.text
+    resp = await client.post("/open311/v2/requests.json", content="[" * 6000 + "]" * 6000,
+                             headers={"content-type": "application/json"})  # fmt: skip
+    assert resp.status_code == 400 and resp.json()[0]["code"] == 400, resp.text
+    fine = json.dumps({"query": "{ __typename }", "variables": {"a": [[[1]]]}})
+    assert (
+        await client.post("/graphql", content=fine, headers={"content-type": "application/json"})
+    ).status_code == 200
+
+
 async def test_nul_characters_in_any_text(client, no_traceback) -> None:
     token, _ = await citizen(client)
     create = "mutation($input: CreateReportInput!) { createReport(input: $input) { id } }"
