@@ -9,6 +9,7 @@ import json
 import math
 import re
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -354,6 +355,9 @@ async def _count_text(
     return int((await fetch(sql, *args, conn=conn))[0]["n"])
 
 
+Hold = Callable[[], AbstractContextManager[Any]]
+
+
 @dataclass
 class Page:
     """One page of rows plus what the connection type needs."""
@@ -365,19 +369,22 @@ class Page:
     _counted: tuple[int, bool] | None = None
     _counting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
-    async def counted(self) -> tuple[int, bool]:
+    async def counted(self, hold: Hold = nullcontext) -> tuple[int, bool]:
         """(total, capped): counted once however many fields ask (totalCount and
-        totalCountCapped resolve concurrently)."""
+        totalCountCapped resolve concurrently). `hold`: what the counting holds while it runs
+        (a search's place among its client's expensive reads: the count, after the page, ran
+        outside it, five at once where the cap said one)."""
         async with self._counting:
             if self._counted is None:
-                self._counted = await self.count() if self.count is not None else (len(self.rows), False)
+                with hold():
+                    self._counted = await self.count() if self.count is not None else (len(self.rows), False)
         return self._counted
 
-    async def total_count(self) -> int:
-        return (await self.counted())[0]
+    async def total_count(self, hold: Hold = nullcontext) -> int:
+        return (await self.counted(hold))[0]
 
-    async def total_count_capped(self) -> bool:
-        return (await self.counted())[1]
+    async def total_count_capped(self, hold: Hold = nullcontext) -> bool:
+        return (await self.counted(hold))[1]
 
 
 async def paginate(

@@ -46,7 +46,7 @@ def report_query(f: ReportFilter | None) -> ReportQuery:
     )
 
 
-def report_connection(page: Page) -> ReportConnection:
+def report_connection(page: Page, searched: bool = False) -> ReportConnection:
     order = page.order
     end = order.cursor(page.rows[-1]) if page.rows else None
     return ReportConnection(
@@ -54,6 +54,7 @@ def report_connection(page: Page) -> ReportConnection:
         page_info=PageInfo(has_next_page=page.has_next, end_cursor=end),
         total_count_fn=page.total_count,
         total_count_capped_fn=page.total_count_capped,
+        searched=searched,
     )
 
 

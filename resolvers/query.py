@@ -46,7 +46,8 @@ async def reports(
 
     async def read() -> ReportConnection:
         started, budget = info.context.started, info.context.read_budget()
-        return report_connection(await search_reports(viewer, query, order, size, after, started, budget))
+        page = await search_reports(viewer, query, order, size, after, started, budget)
+        return report_connection(page, searched=bool(query.search))
 
     with info.context.expensive_read() if query.search else contextlib.nullcontext():
         return await info.context.shared_read(shared, read)

@@ -4,6 +4,7 @@ are plain attributes (cheap to resolve); relations resolve through the in-memory
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -354,16 +355,20 @@ class ReportEdge:
 class ReportConnection:
     edges: list[ReportEdge]
     page_info: PageInfo
-    total_count_fn: strawberry.Private[Callable[[], Any]]
-    total_count_capped_fn: strawberry.Private[Callable[[], Any]]
+    total_count_fn: strawberry.Private[Callable[..., Any]]
+    total_count_capped_fn: strawberry.Private[Callable[..., Any]]
+    searched: strawberry.Private[bool] = False  # a text search: its count holds a search's slot
+
+    def _hold(self, info: Info) -> Callable[[], Any]:
+        return info.context.expensive_read if self.searched else contextlib.nullcontext
 
     @strawberry.field
-    async def total_count(self) -> int:
-        return await self.total_count_fn()
+    async def total_count(self, info: Info) -> int:
+        return await self.total_count_fn(self._hold(info))
 
     @strawberry.field(description="totalCount stopped at the server's cap (the real number is larger)")
-    async def total_count_capped(self) -> bool:
-        return await self.total_count_capped_fn()
+    async def total_count_capped(self, info: Info) -> bool:
+        return await self.total_count_capped_fn(self._hold(info))
 
 
 @strawberry.type

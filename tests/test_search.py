@@ -138,6 +138,44 @@ async def test_a_client_runs_at_most_its_cap_of_searches_at_once(app, client):
         gate.per_client = before
 
 
+async def test_a_searchs_total_count_holds_its_slot_while_it_counts(app, client, monkeypatch):
+    """totalCount is counted after the page, when its field resolves: it ran outside the
+    search's slot, five counts at once from a client whose cap was one (a review, session 16).
+    The count holds a slot of its client's searches while it runs: a second search meanwhile is
+    RATE_LIMITED, and once the count is done the slot is free."""
+    import asyncio
+
+    import domain.pagination as pagination
+
+    token, _ = await citizen(client)
+    for _ in range(2):
+        await report(client, token, description="Pohon tumbang menutup jalan raya")
+    counting, release = asyncio.Event(), asyncio.Event()
+    real = pagination.fetch
+
+    async def slow_count(sql: str, *args: Any, conn: Any = None) -> Any:
+        if "COUNT(*) AS n" in sql:
+            counting.set()
+            await release.wait()
+        return await real(sql, *args, conn=conn)
+
+    monkeypatch.setattr(pagination, "fetch", slow_count)
+    gate = app.state.read_gate
+    before, gate.per_client = gate.per_client, 1
+    try:
+        first = asyncio.create_task(ok(client, FEED, {"n": 1, "f": {"search": "pohon"}}))
+        await asyncio.wait_for(counting.wait(), 5)
+        assert gate.running("ip:127.0.0.1") == 1  # the count holds the slot the page gave back
+        err = await error(client, FEED, {"n": 1, "f": {"search": "jalan"}})
+        assert err["extensions"]["code"] == "RATE_LIMITED"
+        release.set()
+        assert (await first)["reports"]["totalCount"] == 2
+        assert gate.running("ip:127.0.0.1") == 0
+    finally:
+        release.set()
+        gate.per_client = before
+
+
 def test_faults_are_told_from_bugs() -> None:
     def chained(outer: BaseException, inner: BaseException) -> BaseException:
         try:
