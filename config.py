@@ -123,6 +123,8 @@ class Settings:
     )
     # Rate limits (README "Abuse"): per user and per client address.
     reports_per_minute: int = field(default_factory=lambda: _int("REPORTS_PER_MINUTE", 30))
+    uploads_per_minute: int = field(default_factory=lambda: _int("UPLOADS_PER_MINUTE", 30))
+    comments_per_minute: int = field(default_factory=lambda: _int("COMMENTS_PER_MINUTE", 30))
     reports_per_minute_per_address: int = field(
         default_factory=lambda: _int("REPORTS_PER_MINUTE_PER_ADDRESS", 60)
     )

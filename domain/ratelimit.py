@@ -72,6 +72,8 @@ class Limits:
     logins_per_address: Rule
     reports_per_user: Rule
     reports_per_address: Rule
+    uploads_per_user: Rule
+    comments_per_user: Rule
     guesses_per_account_address: Backoff
     guesses_per_address: Backoff
     guesses_per_account: Backoff
@@ -85,6 +87,8 @@ class Limits:
             logins_per_address=Rule("login/address", s.logins_per_minute_per_address, 60),
             reports_per_user=Rule("createReport/user", s.reports_per_minute, 60),
             reports_per_address=Rule("createReport/address", s.reports_per_minute_per_address, 60),
+            uploads_per_user=Rule("uploadMedia/user", s.uploads_per_minute, 60),
+            comments_per_user=Rule("addComment/user", s.comments_per_minute, 60),
             guesses_per_account_address=Backoff("guess/account+address", 5, 1.0, 900, 3600),
             guesses_per_address=Backoff("guess/address", 30, 1.0, 900, 3600),
             guesses_per_account=Backoff("guess/account", 50, 1.0, 60, 3600),
@@ -96,6 +100,10 @@ class Limits:
             "register": [(self.register_per_address, "address")],
             "login": [(self.logins_per_address, "address")],
             "create_report": [(self.reports_per_user, "user"), (self.reports_per_address, "address")],
+            # An upload holds one of the process's decoders up to a second; aliased by the
+            # hundred in one request, one client held them for minutes (a review, session 16).
+            "upload_media": [(self.uploads_per_user, "user")],
+            "add_comment": [(self.comments_per_user, "user")],
         }
 
     def with_(self, **changes: Any) -> Limits:

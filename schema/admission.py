@@ -33,7 +33,8 @@ from domain.ratelimit import TooMany, address_key
 from schema.documents import NOT_TRUSTED
 
 # Mutation field -> the limited action it is (domain/ratelimit.py Limits.actions).
-ACTIONS = {"register": "register", "login": "login", "createReport": "create_report"}
+ACTIONS = {"register": "register", "login": "login", "createReport": "create_report",
+           "uploadMedia": "upload_media", "addComment": "add_comment"}  # fmt: skip
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:

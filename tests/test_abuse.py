@@ -352,6 +352,39 @@ async def test_uploads_have_their_own_limit_and_pixels_are_bounded(app, client):
     assert err["extensions"] == {"code": "BAD_USER_INPUT", "field": "file"} and "pixels" in err["message"]
 
 
+async def test_uploads_and_comments_have_budgets_aliases_counted_one_by_one(app, client, limits):
+    """An upload holds one of the process's decoders up to a second, and mutation fields run one
+    after another: 12 aliased uploads in one request held a decoder 10 s, 100 would hold it for
+    minutes, and nothing capped them (a review, session 16). uploadMedia and addComment spend
+    per-user budgets (UPLOADS_PER_MINUTE, COMMENTS_PER_MINUTE), every alias counted, all or
+    nothing."""
+    from models import Comment, Media
+
+    limits(uploads_per_user=Rule("uploadMedia/user", 3, 60), comments_per_user=Rule("addComment/user", 3, 60))
+    token, _ = await citizen(client)
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(buf, "PNG")
+    names = [f"f{i}" for i in range(4)]
+    query = "mutation(" + ", ".join(f"${n}: Upload!" for n in names) + ") { "
+    query += " ".join(f"{n}: uploadMedia(file: ${n}) {{ id }}" for n in names) + " }"
+    operations = json.dumps({"query": query, "variables": dict.fromkeys(names)})
+    mapping = json.dumps({str(i): [f"variables.{n}"] for i, n in enumerate(names)})
+    files = {str(i): (f"{i}.png", buf.getvalue(), "image/png") for i in range(4)}
+    body = (await client.post("/graphql", data={"operations": operations, "map": mapping}, files=files,
+                              headers={"Authorization": f"Bearer {token}"})).json()  # fmt: skip
+    assert body["data"] is None and codes(body) == ["RATE_LIMITED"] * 4, body
+    assert await Media.all().count() == 0  # nothing ran
+    r = await report(client, token)
+    comments = "mutation($r: ID!) { " + " ".join(f'c{i}: addComment(reportId: $r, body: "ok {i}") {{ id }}'
+                                                 for i in range(4)) + " }"  # fmt: skip
+    body = await gql(client, comments, {"r": r["id"]}, token)
+    assert body["data"] is None and codes(body) == ["RATE_LIMITED"] * 4, body
+    assert await Comment.all().count() == 0
+    three = "mutation($r: ID!) { " + " ".join(f'c{i}: addComment(reportId: $r, body: "ok {i}") {{ id }}'
+                                              for i in range(3)) + " }"  # fmt: skip
+    assert len(await ok(client, three, {"r": r["id"]}, token)) == 3
+
+
 async def test_uploads_in_flight_are_bounded_per_user(app, tmp_path):
     from domain.errors import RateLimited
     from domain.media import Decoder
