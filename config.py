@@ -125,6 +125,7 @@ class Settings:
     reports_per_minute: int = field(default_factory=lambda: _int("REPORTS_PER_MINUTE", 30))
     uploads_per_minute: int = field(default_factory=lambda: _int("UPLOADS_PER_MINUTE", 30))
     comments_per_minute: int = field(default_factory=lambda: _int("COMMENTS_PER_MINUTE", 30))
+    writes_per_minute: int = field(default_factory=lambda: _int("WRITES_PER_MINUTE", 120))
     reports_per_minute_per_address: int = field(
         default_factory=lambda: _int("REPORTS_PER_MINUTE_PER_ADDRESS", 60)
     )

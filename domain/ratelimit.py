@@ -74,6 +74,7 @@ class Limits:
     reports_per_address: Rule
     uploads_per_user: Rule
     comments_per_user: Rule
+    writes_per_user: Rule
     guesses_per_account_address: Backoff
     guesses_per_address: Backoff
     guesses_per_account: Backoff
@@ -89,6 +90,7 @@ class Limits:
             reports_per_address=Rule("createReport/address", s.reports_per_minute_per_address, 60),
             uploads_per_user=Rule("uploadMedia/user", s.uploads_per_minute, 60),
             comments_per_user=Rule("addComment/user", s.comments_per_minute, 60),
+            writes_per_user=Rule("write/user", s.writes_per_minute, 60),
             guesses_per_account_address=Backoff("guess/account+address", 5, 1.0, 900, 3600),
             guesses_per_address=Backoff("guess/address", 30, 1.0, 900, 3600),
             guesses_per_account=Backoff("guess/account", 50, 1.0, 60, 3600),
@@ -104,6 +106,7 @@ class Limits:
             # hundred in one request, one client held them for minutes (a review, session 16).
             "upload_media": [(self.uploads_per_user, "user")],
             "add_comment": [(self.comments_per_user, "user")],
+            "write": [(self.writes_per_user, "user")],  # every other mutation (schema/admission.py)
         }
 
     def with_(self, **changes: Any) -> Limits:

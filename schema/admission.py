@@ -84,10 +84,13 @@ async def admit(document: DocumentNode, operation_name: str | None, context: Any
     limiter = _limiter(context)
     if limiter is None:
         return []
-    limited = [(name, key) for name, key in root_fields(document, operation_name) if name in ACTIONS]
+    # Every other mutation spends the user's budget of writes: a vote, a follow, a setting each
+    # writes and publishes an event every subscriber hears (aliased by the hundred, unbudgeted).
+    fields = root_fields(document, operation_name)
+    limited = [(name, key) for name, key in fields if not name.startswith("__")]
     if not limited:
         return []
-    actions = Counter(ACTIONS[name] for name, _ in limited)
+    actions = Counter(ACTIONS.get(name, "write") for name, _ in limited)
     viewer = getattr(context, "viewer", None)
     try:
         await limiter.admit(dict(actions), viewer.id if viewer else None, client_address(context.request))

@@ -118,6 +118,7 @@ os.environ["WARGA_ARGON2"] = "fast"
 os.environ["REPORTS_PER_MINUTE"] = "100000"
 os.environ["UPLOADS_PER_MINUTE"] = "100000"
 os.environ["COMMENTS_PER_MINUTE"] = "100000"
+os.environ["WRITES_PER_MINUTE"] = "100000"
 # The suite registers, logs in and posts from one address; tests of the limits set their own.
 os.environ["REPORTS_PER_MINUTE_PER_ADDRESS"] = "100000"
 os.environ["REGISTER_PER_HOUR_PER_ADDRESS"] = "100000"

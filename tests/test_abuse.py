@@ -385,6 +385,30 @@ async def test_uploads_and_comments_have_budgets_aliases_counted_one_by_one(app,
     assert len(await ok(client, three, {"r": r["id"]}, token)) == 3
 
 
+async def test_every_other_mutation_spends_the_users_budget_of_writes(app, client, limits):
+    """A vote, a follow, a setting: each writes, and most publish an event every subscriber
+    hears; aliased by the hundred they had no budget (a review, session 16). Every mutation
+    without a budget of its own spends the user's WRITES_PER_MINUTE, aliases one by one, all
+    or nothing."""
+    from models import Vote
+
+    limits(writes_per_user=Rule("write/user", 3, 60))
+    author, _ = await citizen(client)
+    voter, _ = await citizen(client)
+    made = [await report(client, author) for _ in range(4)]
+
+    def votes(n: int) -> str:
+        return "mutation { " + " ".join(f'v{i}: vote(reportId: "{made[i]["id"]}") {{ id }}' for i in range(n)) + " }"
+
+    body = await gql(client, votes(4), token=voter)
+    assert body["data"] is None and codes(body) == ["RATE_LIMITED"] * 4, body
+    assert await Vote.all().count() == 0  # nothing ran
+    assert len(await ok(client, votes(3), token=voter)) == 3
+    body = await gql(client, f'mutation {{ followReport(id: "{made[3]["id"]}") {{ id }} }}', token=voter)
+    assert codes(body) == ["RATE_LIMITED"], body  # the budget is spent
+    assert (await ok(client, votes(1), token=author)) is not None  # each user has their own
+
+
 async def test_uploads_in_flight_are_bounded_per_user(app, tmp_path):
     from domain.errors import RateLimited
     from domain.media import Decoder
