@@ -16,7 +16,7 @@ from domain.errors import RateLimited
 class Gate:
     """At most `per_client` of one thing held at once per client (0: no cap)."""
 
-    def __init__(self, per_client: int, what: str = "searches") -> None:
+    def __init__(self, per_client: int, what: str) -> None:
         self.per_client = per_client
         self.what = what
         self._active: dict[str, int] = {}
@@ -46,4 +46,3 @@ class Gate:
 
     def running(self, client: str) -> int:
         return self._active.get(client, 0)
-

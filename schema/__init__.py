@@ -186,10 +186,6 @@ def _mutations_allowed(allowed: Any) -> bool:
     return allowed is None or any(getattr(t, "value", t) == "mutation" for t in allowed)
 
 
-def _is_mutation(checked: Checked | None) -> bool:
-    return _is(checked, MUTATION)
-
-
 def _is(checked: Checked | None, kind: OperationType) -> bool:
     return checked is not None and checked.operation is not None and checked.operation.operation == kind
 
@@ -300,7 +296,7 @@ class WargaSchema(strawberry.Schema):
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
             return checked
-        if _is_mutation(checked) and _mutations_allowed(allowed_operation_types):
+        if _is(checked, MUTATION) and _mutations_allowed(allowed_operation_types):
             assert isinstance(checked, Checked)
             run = self.mutate(
                 checked, variable_values, context_value, root_value, operation_name, operation_extensions
@@ -376,7 +372,7 @@ class WargaSchema(strawberry.Schema):
                 unknown = f"Unknown operation named {operation_name!r}."
                 missing = request_error(unknown, BAD_INPUT, field="operationName")
             return _refused([missing])
-        if _is_mutation(checked):  # over a websocket: one result, the same as over HTTP
+        if _is(checked, MUTATION):  # over a websocket: one result, the same as over HTTP
             assert isinstance(checked, Checked)
             run = self.mutate(
                 checked, variable_values, context_value, root_value, operation_name, operation_extensions
@@ -387,7 +383,7 @@ class WargaSchema(strawberry.Schema):
                 self.execute(query, variable_values, context_value, root_value, operation_name, None,
                              operation_extensions)
             )  # fmt: skip
-        if self.fast is not None and root_value is None and checked is not None:
+        if self.fast is not None and root_value is None:
             source = self.fast.subscribe(
                 query, variable_values, context_value, operation_name, document=checked.document.node
             )  # fmt: skip
