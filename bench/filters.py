@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from time import perf_counter
@@ -36,6 +37,11 @@ from models.sql import fetch
 ORDER_NAMES = list(ORDERS)
 FIRSTS = (1, 20, 100)
 _rare = itertools.count()
+
+
+def free_slot() -> Callable[[], None]:
+    """The client's search slots, always one free (what gives it back: nothing to give)."""
+    return lambda: None
 
 
 @dataclass
@@ -173,8 +179,10 @@ async def run_case(case: Case, budget: ReadBudget, now: Any) -> float:
     as the budget (and is named in the table)."""
     started = perf_counter()
     try:
+        # As the `reports` field runs it for a client asking totalCount with a search slot
+        # free: the count may start beside the page.
         page = await search_reports(
-            case.viewer, case.fresh(), case.order, case.first, case.after, now, budget
+            case.viewer, case.fresh(), case.order, case.first, case.after, now, budget, free_slot
         )
         case.page_ms.append((perf_counter() - started) * 1000)
         await page.counted()

@@ -7,8 +7,9 @@ the client address."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 from domain.errors import RateLimited
 
@@ -27,6 +28,15 @@ class Gate:
         if self.per_client > 0 and held >= self.per_client:
             raise RateLimited(f"At most {self.per_client} {self.what} at once; retry when one has ended.")
         self._active[client] = held + 1
+
+    def spare(self, client: str) -> Callable[[], None] | None:
+        """One more for `client` if it holds fewer than its cap (what gives it back), else None:
+        for work worth doing early only when the client has room (a search's count beside its
+        page)."""
+        if self.per_client > 0 and self._active.get(client, 0) >= self.per_client:
+            return None
+        self.take(client)
+        return partial(self.give, client)
 
     def give(self, client: str) -> None:
         left = self._active.get(client, 0) - 1

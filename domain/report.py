@@ -18,7 +18,7 @@ from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Unauthenticated
-from domain.pagination import Order, Page, ReadBudget, paginate
+from domain.pagination import Order, Page, ReadBudget, Spare, paginate
 from domain.timeline import record
 from domain.tx import EVENT_TX, Tx, atomic
 from domain.visibility import (
@@ -501,8 +501,8 @@ async def lexemes_under(words: list[str]) -> dict[str, list[str]]:
         return {}
     rows = await fetch(
         "SELECT q.part, w.word FROM unnest(CAST($1 AS text[]), CAST($2 AS text[])) AS q(part, bound)"
-        " LEFT JOIN LATERAL (SELECT word FROM search_word WHERE word >= q.part COLLATE \"C\""
-        " AND word < q.bound COLLATE \"C\" ORDER BY word LIMIT $3) AS w ON true",
+        ' LEFT JOIN LATERAL (SELECT word FROM search_word WHERE word >= q.part COLLATE "C"'
+        ' AND word < q.bound COLLATE "C" ORDER BY word LIMIT $3) AS w ON true',
         parts,
         [prefix_bound(p) for p in parts],
         MAX_LEXEMES + 1,
@@ -582,9 +582,11 @@ async def search_reports(
     after: str | None,
     now: datetime,
     budget: ReadBudget | None = None,
+    early: Spare | None = None,
 ) -> Page:
     """One page of the reports the viewer may see that match the filter, in `order` (an Order
-    or the name of one of ORDERS; RELEVANCE without a search is NEWEST)."""
+    or the name of one of ORDERS; RELEVANCE without a search is NEWEST). `early`: the total is
+    asked, and may be counted beside the page (paginate)."""
     args: list[Any] = []
     ordered = order_of(f, order)
     lexemes = await lexemes_under(search_words(f.search))
@@ -613,6 +615,7 @@ async def search_reports(
             spans=spans,
             narrow=WALK_COLUMNS if walked and not by_kelurahan else None,
             scattered=walked or by_kelurahan,
+            early=early if exact is None else None,
         )
         page.count = exact or page.count
         return page
@@ -627,13 +630,14 @@ async def search_reports(
         text=text,
         windowed=inside,
         budget=budget,
+        early=early if exact is None else None,
     )
     ranked_args: list[Any] = []
     score = ("relevance", relevance(search_words(f.search), ranked_args))
     ids = [r.id for r in newest.rows] or [0]
     within = [in_list("id", ids, ranked_args)]
     page = await paginate(Report, within, ranked_args, ordered, first, after, budget=budget, computed=score)
-    page.count = newest.count  # every match counts, not only the window ranked
+    page.count, page.early = newest.count, newest.early  # every match counts, not only the window ranked
     return page
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
+from strawberry.types.nodes import SelectedField, Selection
+
 from domain import validate
 from domain.errors import BadUserInput
 from domain.pagination import Page, encode_cursor
@@ -59,3 +64,19 @@ def report_connection(page: Page, searched: bool = False) -> ReportConnection:
 
 
 __all__ = ["encode_cursor", "opt_id", "report_connection", "report_query"]
+
+
+def asks(info: Any, *names: str) -> bool:
+    """Whether the field's own selection (through its fragments, not its subfields' selections)
+    names one of `names`: work the answer will need can then start early. The fast executor
+    tells a root field its selection (schema.fast.FastInfo.selected_names)."""
+    selected = getattr(info, "selected_names", None)
+    if selected is not None:
+        return not selected.isdisjoint(names)
+
+    def named(selections: Sequence[Selection]) -> bool:
+        return any(
+            s.name in names if isinstance(s, SelectedField) else named(s.selections) for s in selections
+        )
+
+    return any(named(f.selections) for f in info.selected_fields)

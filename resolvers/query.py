@@ -11,7 +11,7 @@ from domain.catalog import catalog
 from domain.errors import BadUserInput
 from domain.report import check_cursor, get_visible, search_reports
 from models.enums import RegionLevel
-from resolvers.convert import opt_id, report_connection, report_query
+from resolvers.convert import asks, opt_id, report_connection, report_query
 from schema.context import Info
 from schema.enums import ReportOrder
 from schema.inputs import ReportFilter
@@ -44,9 +44,12 @@ async def reports(
     # The public's page is shared (not an `overdue` one: that moves with the clock alone).
     shared = (repr(query), order, size, after) if viewer is None and query.overdue is None else None
 
+    # A search's count, when asked, may start beside its page (domain.pagination.paginate).
+    early = info.context.spare_read if query.search and asks(info, "totalCount", "totalCountCapped") else None
+
     async def read() -> ReportConnection:
         started, budget = info.context.started, info.context.read_budget()
-        page = await search_reports(viewer, query, order, size, after, started, budget)
+        page = await search_reports(viewer, query, order, size, after, started, budget, early)
         return report_connection(page, searched=bool(query.search))
 
     with info.context.expensive_read() if query.search else contextlib.nullcontext():

@@ -18,6 +18,7 @@ from domain.errors import Unauthenticated
 from domain.media_access import signed_url
 from domain.pagination import ReadBudget
 from domain.ratelimit import LoginGuard
+from domain.readgate import Gate
 from domain.report import has_hidden_own
 from domain.tx import now
 from domain.users import caller, viewer_of
@@ -138,18 +139,30 @@ class Context:
             return ReadBudget()
         return ReadBudget(timeout_ms=settings.read_timeout_ms, count_cap=settings.total_count_cap)
 
-    @contextmanager
-    def expensive_read(self) -> Iterator[None]:
-        """Hold one of the client's expensive-read slots (domain.readgate) while it runs."""
+    def _read_gate(self) -> tuple[Gate, str] | None:
+        """The app's gate of expensive reads (domain.readgate) and this client's key in it."""
         gate = getattr(getattr(getattr(self.request, "app", None), "state", None), "read_gate", None)
         if gate is None:
-            yield
-            return
+            return None
         from schema.admission import client_address
 
-        key = f"user:{self.viewer.id}" if self.viewer else f"ip:{client_address(self.request)}"
-        with gate.enter(key):
+        return gate, f"user:{self.viewer.id}" if self.viewer else f"ip:{client_address(self.request)}"
+
+    @contextmanager
+    def expensive_read(self) -> Iterator[None]:
+        """Hold one of the client's expensive-read slots while it runs."""
+        held = self._read_gate()
+        if held is None:
             yield
+            return
+        with held[0].enter(held[1]):
+            yield
+
+    def spare_read(self) -> Callable[[], None] | None:
+        """One of the client's expensive-read slots if one is free (what gives it back), else
+        None: a search's count run beside its page holds a slot of its own."""
+        held = self._read_gate()
+        return (lambda: None) if held is None else held[0].spare(held[1])
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:

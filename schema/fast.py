@@ -151,6 +151,9 @@ class FieldPlan:
     self_param: bool = False
     root_name: str | None = None
     is_async: bool = False
+    # A root field's resolver that takes info is told the names selected below it (once per
+    # request, so the per-item fields below pay nothing).
+    selected: frozenset[str] | None = None
     # Renders this object in place of the plain walk (schema/renderings.py: shared renderings).
     render: Callable[[FastExecutor, Any, FastInfo], Any] | None = None
 
@@ -177,16 +180,21 @@ class FastInfo:
     fall back: graphql-core's Info has it. tests/conftest.py fails the test in which it
     happened, so a resolver starting to read one is noticed, not silently slower."""
 
-    __slots__ = ("_executor", "context", "variable_values")
+    __slots__ = ("_executor", "context", "selected_names", "variable_values")
 
-    def __init__(self, context: Any, variables: dict[str, Any], executor: FastExecutor) -> None:
+    def __init__(
+        self, context: Any, variables: dict[str, Any], executor: FastExecutor,
+        selected_names: frozenset[str] | None = None,
+    ) -> None:  # fmt: skip
         self.context = context
         self.variable_values = variables
         self._executor = executor
+        # A root field's own: the names of the fields selected below it (resolvers.convert.asks).
+        self.selected_names = selected_names
 
     def with_context(self, context: Any) -> FastInfo:
         """The same request's info over another context (a rendering's own, the public's)."""
-        return FastInfo(context, self.variable_values, self._executor)
+        return FastInfo(context, self.variable_values, self._executor, self.selected_names)
 
     def __getattr__(self, name: str) -> Any:  # only for what the slots do not provide
         if name.startswith("__"):
@@ -385,6 +393,8 @@ class FastExecutor:
                 raise Unsupported("invalid document")
             plan.kind = "list_object" if listed else "object"
             plan.sub = self._selection(gtype, node.selection_set, fragments)
+            if plan.info_name and parent is self.gql.query_type:
+                plan.selected = frozenset(f.node.name.value for f in plan.sub)
         else:
             raise Unsupported("abstract type or nested list")  # interfaces, unions, [[T]]
         return plan
@@ -509,7 +519,9 @@ class FastExecutor:
             registry = self.schema.schema_converter.scalar_registry
             kwargs = convert_arguments(raw, f.resolver.arguments, registry, self.schema.config)
         if f.info_name:
-            kwargs[f.info_name] = info
+            kwargs[f.info_name] = (
+                info if f.selected is None else FastInfo(info.context, info.variable_values, self, f.selected)
+            )
         if f.root_name:
             kwargs[f.root_name] = source
         func = f.resolver.wrapped_func

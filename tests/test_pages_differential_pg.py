@@ -3,8 +3,8 @@ plain SQL `ORDER BY` of the same conditions, and every page's totalCount is the 
 rows (PostgreSQL only: the stepped reads of domain/pagination.py). The steps' sizes are drawn
 small (WINDOWS, SCATTERED_WINDOW, FEW, DENSE, WALK), so that on a test's few hundred reports
 every path runs: a window, the scattered first window, every match read with only ids and
-keys, the words' sample and walk. Latitudes lie on the box index's cell edges and one float
-step beside them (review of issue 16's changes, session 15)."""
+keys, the words' sample and walk, the count begun beside the page. Latitudes lie on the box
+index's cell edges and one float step beside them (review of issue 16's changes, session 15)."""
 
 from __future__ import annotations
 
@@ -169,6 +169,8 @@ async def test_every_page_is_the_plain_sorted_query(app, data) -> None:
     )
     order_name = data.draw(st.sampled_from(list(ORDERS)))
     size = data.draw(st.integers(1, 9))
+    # The count begun beside the page (a slot free), after it (none free), or not offered.
+    early = data.draw(st.sampled_from([None, lambda: lambda: None, lambda: None]))
     w0 = data.draw(st.integers(1, 30))
     w1 = data.draw(st.integers(w0, 120))
     mp = {
@@ -188,7 +190,7 @@ async def test_every_page_is_the_plain_sorted_query(app, data) -> None:
         after = None
         total = None
         for _ in range(2000):
-            page = await search_reports(viewer, f, order_name, size, after, now)
+            page = await search_reports(viewer, f, order_name, size, after, now, None, early)
             t = await page.total_count()
             if total is None:
                 total = t

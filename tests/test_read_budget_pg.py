@@ -472,3 +472,63 @@ async def test_scattered_windows_start_small_and_a_rare_words_matches_are_read_w
         assert len(page["edges"]) == 3 and page["pageInfo"]["hasNextPage"] and page["totalCount"] == 8
         assert [w for s in statements for w in windows.findall(s)] == ["2", "4"], statements
         assert not any(s.startswith(whole) for s in statements), statements
+
+
+async def test_a_searchs_count_starts_beside_its_page_when_asked(app, client, monkeypatch):
+    """A medium word's page walks a wide window (45 ms on a year) and its capped count reads
+    the word's matches (29-53 ms): one after the other they passed 100 ms (session 16). When
+    totalCount is asked and the client has a search slot free, the count starts, in that slot,
+    as the page walks past its first window: here the wider window waits until the count has
+    begun, which it could not if they ran in turn. Without a free slot the count runs after
+    the page; without totalCount asked, it does not run."""
+    import asyncio
+
+    import domain.pagination as pagination
+
+    token, _ = await citizen(client)
+    for i in range(6):
+        await report(client, token, description=f"Jalan rusak nomor {i} dekat sekolah")
+    await report(client, token, description="Lampu taman mati")  # the newest: another matter
+    monkeypatch.setattr(pagination, "WINDOWS", (1, 8))
+    gate, key = app.state.read_gate, "ip:127.0.0.1"
+    counting = asyncio.Event()
+    order: list[str] = []
+    held: list[int] = []
+    real = pagination.fetch
+
+    async def watched(sql: str, *args: Any, conn: Any = None) -> Any:
+        if "COUNT(*) AS n FROM" in sql:  # a count's statement (not the sample's)
+            order.append("count")
+            held.append(gate.running(key))
+            counting.set()
+        if "LIMIT 8)" in sql:
+            order.append("window")
+            if gate.running(key) < gate.per_client:  # a slot free: the count has one of its own
+                await asyncio.wait_for(counting.wait(), 5)
+        return await real(sql, *args, conn=conn)
+
+    monkeypatch.setattr(pagination, "fetch", watched)
+    before, gate.per_client = gate.per_client, 2
+    try:
+        page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan"}}))["reports"]
+        assert (page["totalCount"], page["totalCountCapped"], len(page["edges"])) == (6, False, 2)
+        assert order[0] == "window" and "count" in order and held[0] == 2, (order, held)  # page + count
+        assert gate.running(key) == 0
+        gate.per_client = 1  # the page holds the only slot: the count waits for the field
+        order.clear()
+        page = (await ok(client, FEED, {"n": 3, "f": {"search": "jalan"}}))["reports"]
+        assert (page["totalCount"], len(page["edges"])) == (6, 3)
+        assert order == ["window", "count"] and gate.running(key) == 0, order
+        order.clear()
+        edges_only = "query($f: ReportFilter) { reports(first: 4, filter: $f) { edges { node { id } } } }"
+        assert len((await ok(client, edges_only, {"f": {"search": "jalan"}}))["reports"]["edges"]) == 4
+        assert order == ["window"], order
+        # Asked through a conditional fragment (which the regular executor answers: graphql-core's
+        # selection, not the fast path's), the count starts beside the page as well.
+        gate.per_client, order[:], held[:] = 2, [], []
+        fragment = """query($f: ReportFilter) { reports(first: 5, filter: $f) { ...Total @include(if: true)
+          edges { node { id } } } } fragment Total on ReportConnection { totalCount }"""
+        assert (await ok(client, fragment, {"f": {"search": "jalan"}}))["reports"]["totalCount"] == 6
+        assert order[0] == "window" and held == [2], (order, held)
+    finally:
+        gate.per_client = before
