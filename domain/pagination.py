@@ -372,7 +372,8 @@ class Page:
     has_next: bool
     order: Order
     count: Callable[[], Awaitable[tuple[int, bool]]] | None = None
-    early: asyncio.Task[int] | None = None  # the count begun beside the page, in a slot of its own
+    # The count begun beside the page, in a slot of its own (paginate's `early`).
+    early: asyncio.Task[tuple[int, bool]] | None = None
     _counted: tuple[int, bool] | None = None
     _counting: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -380,11 +381,19 @@ class Page:
         """(total, capped): counted once however many fields ask (totalCount and
         totalCountCapped resolve concurrently). `hold`: what the counting holds while it runs
         (a search's place among its client's expensive reads: the count, after the page, ran
-        outside it, five at once where the cap said one); a count begun early holds its own."""
+        outside it, five at once where the cap said one). A count begun early is awaited
+        shielded: a page the read cache shares outlives the request that began it, and a
+        cancelled or failed one is counted again, as a count after the page would be."""
         async with self._counting:
             if self._counted is None:
-                with nullcontext() if self.early is not None else hold():
-                    self._counted = await self.count() if self.count is not None else (len(self.rows), False)
+                early = self.early
+                if early is not None and not (early.done() and (early.cancelled() or early.exception())):
+                    self._counted = await asyncio.shield(early)
+                elif self.count is None:
+                    self._counted = (len(self.rows), False)
+                else:
+                    with hold():
+                        self._counted = await self.count()
         return self._counted
 
     async def total_count(self, hold: Hold = nullcontext) -> int:
@@ -456,13 +465,19 @@ async def paginate(
             rows = f"SELECT 1 FROM {table} WHERE {where}{along} LIMIT {cap + 1}"
             return int((await fetch(f"SELECT COUNT(*) AS n FROM ({rows}) AS c", *args, conn=conn))[0]["n"])
 
-    begun: asyncio.Task[int] | None = None
+    def capped(found: int) -> tuple[int, bool]:
+        return (cap, True) if found > cap else (found, False)
+
+    async def counted_now() -> tuple[int, bool]:
+        return capped(await count_now())
+
+    begun: asyncio.Task[tuple[int, bool]] | None = None
 
     def walking() -> None:
         nonlocal begun
         release = early() if early is not None and begun is None else None
         if release is not None:
-            begun = asyncio.create_task(count_now())
+            begun = asyncio.create_task(counted_now())
             begun.add_done_callback(lambda task: (release(), task.cancelled() or task.exception()))
 
     async with budgeted(budget) as conn:
@@ -488,11 +503,8 @@ async def paginate(
         models.append(built)
 
     async def count() -> tuple[int, bool]:
-        if matched is not None:  # the page read every match
-            n = matched
-        else:
-            n = await begun if begun is not None else await count_now()
-        return (cap, True) if n > cap else (n, False)
+        # `matched`: the page read every match.
+        return capped(matched) if matched is not None else await counted_now()
 
     if matched is not None and begun is not None:
         begun.cancel()  # the page counted every match itself
