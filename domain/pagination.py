@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
 import math
 import re
@@ -385,15 +386,15 @@ class Page:
         shielded: a page the read cache shares outlives the request that began it, and a
         cancelled or failed one is counted again, as a count after the page would be."""
         async with self._counting:
-            if self._counted is None:
-                early = self.early
-                if early is not None and not (early.done() and (early.cancelled() or early.exception())):
+            early = self.early
+            if self._counted is None and early is not None and not early.cancelled():
+                with contextlib.suppress(Exception):  # its error: counted again below
                     self._counted = await asyncio.shield(early)
-                elif self.count is None:
-                    self._counted = (len(self.rows), False)
-                else:
-                    with hold():
-                        self._counted = await self.count()
+            if self._counted is None and self.count is None:
+                self._counted = (len(self.rows), False)
+            elif self._counted is None:
+                with hold():
+                    self._counted = await self.count()
         return self._counted
 
     async def total_count(self, hold: Hold = nullcontext) -> int:

@@ -76,7 +76,17 @@ def asks(info: Any, *names: str) -> bool:
 
     def named(selections: Sequence[Selection]) -> bool:
         return any(
-            s.name in names if isinstance(s, SelectedField) else named(s.selections) for s in selections
+            (s.name in names if isinstance(s, SelectedField) else named(s.selections))
+            for s in selections
+            if included(s.directives or {})
         )
 
     return any(named(f.selections) for f in info.selected_fields)
+
+
+def included(directives: dict[str, Any]) -> bool:
+    """Whether @skip/@include (their arguments' values, variables resolved) keep a selection."""
+    return (
+        directives.get("skip", {}).get("if") is not True
+        and directives.get("include", {}).get("if") is not False
+    )

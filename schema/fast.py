@@ -394,7 +394,8 @@ class FastExecutor:
             plan.kind = "list_object" if listed else "object"
             plan.sub = self._selection(gtype, node.selection_set, fragments)
             if plan.info_name and parent is self.gql.query_type:
-                plan.selected = frozenset(f.node.name.value for f in plan.sub)
+                # A conditional field may be left out: counted as not selected (nothing early).
+                plan.selected = frozenset(f.node.name.value for f in plan.sub if not f.conditional)
         else:
             raise Unsupported("abstract type or nested list")  # interfaces, unions, [[T]]
         return plan

@@ -530,5 +530,14 @@ async def test_a_searchs_count_starts_beside_its_page_when_asked(app, client, mo
           edges { node { id } } } } fragment Total on ReportConnection { totalCount }"""
         assert (await ok(client, fragment, {"f": {"search": "jalan"}}))["reports"]["totalCount"] == 6
         assert order[0] == "window" and held == [2], (order, held)
+        # totalCount left out by @include/@skip (fast path and regular): no count at all.
+        conditional = """query($f: ReportFilter, $t: Boolean!) { reports(first: 2, filter: $f) {
+          edges { node { id } } totalCount @include(if: $t) totalCountCapped @skip(if: true) } }"""
+        fragment_out = """query($f: ReportFilter) { reports(first: 2, filter: $f) { edges { node { id } }
+          ...Total @include(if: false) } } fragment Total on ReportConnection { totalCount }"""
+        for query, word in ((conditional, "rusak"), (fragment_out, "sekolah")):
+            order.clear()
+            answer = (await ok(client, query, {"f": {"search": word}, "t": False}))["reports"]
+            assert list(answer) == ["edges"] and order == ["window"], (answer, order)
     finally:
         gate.per_client = before

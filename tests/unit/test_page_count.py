@@ -58,6 +58,20 @@ async def test_a_cancelled_or_failed_early_count_is_counted_again_in_a_slot() ->
         assert (ran, held) == (["counted after the page"], ["slot"])
 
 
+async def test_an_early_count_failing_while_awaited_is_counted_again() -> None:
+    """Its statement timed out while the field waited: the field counts again (in a slot), as
+    totalCountCapped beside it would, rather than answer an error while its sibling answers."""
+
+    async def times_out() -> tuple[int, bool]:
+        await asyncio.sleep(0.01)
+        raise TimeoutError
+
+    page, ran = page_with(asyncio.create_task(times_out()))
+    held: list[str] = []
+    assert await page.counted(partial(slot, held)) == (7, False)
+    assert (ran, held) == (["counted after the page"], ["slot"])
+
+
 async def test_a_request_cancelled_while_it_waits_leaves_the_shared_count_running() -> None:
     """The first request awaiting the early count is cancelled (its client went away); the count
     goes on, shielded, and the next request sharing the page gets its total."""
