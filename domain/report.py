@@ -501,8 +501,8 @@ async def lexemes_under(words: list[str]) -> dict[str, list[str]]:
         return {}
     rows = await fetch(
         "SELECT q.part, w.word FROM unnest(CAST($1 AS text[]), CAST($2 AS text[])) AS q(part, bound)"
-        ' LEFT JOIN LATERAL (SELECT word FROM search_word WHERE word >= q.part COLLATE "C"'
-        ' AND word < q.bound COLLATE "C" ORDER BY word LIMIT $3) AS w ON true',
+        " LEFT JOIN LATERAL (SELECT word FROM search_word WHERE word >= q.part COLLATE \"C\""
+        " AND word < q.bound COLLATE \"C\" ORDER BY word LIMIT $3) AS w ON true",
         parts,
         [prefix_bound(p) for p in parts],
         MAX_LEXEMES + 1,

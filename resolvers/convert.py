@@ -63,9 +63,6 @@ def report_connection(page: Page, searched: bool = False) -> ReportConnection:
     )
 
 
-__all__ = ["encode_cursor", "opt_id", "report_connection", "report_query"]
-
-
 def asks(info: Any, *names: str) -> bool:
     """Whether the field's own selection (through its fragments, not its subfields' selections)
     names one of `names`: work the answer will need can then start early. The fast executor
@@ -90,3 +87,6 @@ def included(directives: dict[str, Any]) -> bool:
         directives.get("skip", {}).get("if") is not True
         and directives.get("include", {}).get("if") is not False
     )
+
+
+__all__ = ["asks", "encode_cursor", "opt_id", "report_connection", "report_query"]
