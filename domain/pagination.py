@@ -6,13 +6,14 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import dataclasses
 import json
 import math
 import re
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from domain.errors import BadUserInput
@@ -72,6 +73,55 @@ class Order:
 
     def cursor(self, row: Any) -> str:
         return encode_cursor(getattr(row, self.column), row.id)
+
+
+def month_of(moment: datetime) -> int:
+    """A moment's month as migration 0019 keys a report's words: year * 12 + month, in UTC (a
+    moment without a zone taken as UTC)."""
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment
+    return utc.year * 12 + utc.month
+
+
+@dataclass(frozen=True)
+class Monthly:
+    """A text search by the months of its matches (PostgreSQL, migration 0019): its conditions
+    for a range of months (their arguments appended to the list given), and the months a
+    period bounds (inclusive; None: the table's own first or last)."""
+
+    conditions: Callable[[list[Any], range], list[str]]
+    first: int | None = None
+    last: int | None = None
+
+
+# Months read per step of a monthly search, doubling: a medium word's newest 500 lie in its
+# newest month or two; a rare word's steps reach the table's first month in a few statements.
+MONTH_STEP = 1
+
+
+async def _month_span(conn: Any, table: str, monthly: Monthly) -> range:
+    """The months holding the table's reports, within the search's bounds."""
+    row = (await fetch(f"SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM {table}", conn=conn))[0]
+    if row["lo"] is None:
+        return range(0)
+    first, last = month_of(row["lo"]), month_of(row["hi"])
+    first = max(first, monthly.first) if monthly.first is not None else first
+    last = min(last, monthly.last) if monthly.last is not None else last
+    return range(first, last + 1)
+
+
+def _month_steps(span: range, newest_first: bool) -> list[range]:
+    """The span cut into steps of MONTH_STEP, 2 * MONTH_STEP, ... months, in the order read."""
+    steps, size = [], MONTH_STEP
+    edge = span.stop if newest_first else span.start
+    while (edge > span.start) if newest_first else (edge < span.stop):
+        if newest_first:
+            part = range(max(span.start, edge - size), edge)
+        else:
+            part = range(edge, min(span.stop, edge + size))
+        steps.append(part)
+        edge = part.start if newest_first else part.stop
+        size *= 2
+    return steps
 
 
 @dataclass(frozen=True)
@@ -215,6 +265,7 @@ async def _window_rows(
     narrow: tuple[str, ...] | None = None,
     scattered: bool = False,
     walking: Callable[[], None] = lambda: None,
+    monthly: Monthly | None = None,
 ) -> tuple[list[dict[str, Any]], int | None]:
     """A filtered page's rows on PostgreSQL, read in bounded steps: the first WINDOWS[0] rows
     of the order's index (the first `inside` conditions, visibility, applied inside), then a
@@ -234,7 +285,7 @@ async def _window_rows(
     bitmap, its pages asked of the disk ahead) when they are fewer than the rows a walk would
     read to meet the page's ('kwitang' by MOST_VOTED walked 47,419 rows for its 100: 1,990 ms
     after a restart, 48 ms cached). `walking` is told before a window past the first (the
-    page's count may start beside it)."""
+    page's count may start beside it). `monthly`: the words by month (every_text_match)."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
@@ -257,8 +308,9 @@ async def _window_rows(
         return await fetch(sql, *args, conn=conn)
 
     async def every_match(
-        found: list[str], kept: list[str], past: list[str]
-    ) -> tuple[list[dict[str, Any]], int | None]:
+        found: list[str], kept: list[str], past: list[str], found_args: list[Any] | None = None,
+        rows: int = limit,
+    ) -> tuple[list[dict[str, Any]], int | None]:  # fmt: skip
         """Every row `found` by the filters' own indexes, MATERIALIZED (planned for all its
         rows, so the LIMIT outside cannot lure the planner onto the order's index); those
         `kept` counted, and past the cursor sorted (the cursor outside: the planner misjudges
@@ -266,21 +318,44 @@ async def _window_rows(
         1.8 s). With no words to keep, only ids and the order's keys (`thin`): the box's index
         (migration 0017) carries them, so a circle's matches come from the index alone and only the
         page's rows from the table (a 300 m circle's 8,562 heap pages, 532-600 ms after a
-        restart)."""
-        counted = f", (SELECT COUNT(*) FROM m WHERE {_joined(kept)}) AS _matched" if tally else ""
+        restart). `found_args`: the arguments when `found` has its own (a month's words), `rows`:
+        how many past the cursor (the page's limit)."""
+        tallied = tally and found_args is None
+        counted = f", (SELECT COUNT(*) FROM m WHERE {_joined(kept)}) AS _matched" if tallied else ""
+        top = f"ORDER BY {order.sql()} LIMIT {rows}"
         if kept or source != samples.table:
-            sql = f"SELECT *{counted} FROM m WHERE {_joined(kept + past)} {sort}"
+            sql = f"SELECT *{counted} FROM m WHERE {_joined(kept + past)} {top}"
             matches = f"SELECT * FROM {source} WHERE {_joined(found)}"
         else:
-            sql = by_id(f"SELECT id FROM m WHERE {_joined(past)} {sort}", counted)
+            sql = by_id(f"SELECT id FROM m WHERE {_joined(past)} {top}", counted)
             matches = f"SELECT {thin} FROM {source} WHERE {_joined(found)}"
-        rows = await fetch(f"WITH m AS MATERIALIZED ({matches}) {sql}", *args, conn=conn)
-        if not tally:
-            return rows, None
-        matched = rows[0]["_matched"] if rows else (None if past else 0)
-        for row in rows:
+        statement = f"WITH m AS MATERIALIZED ({matches}) {sql}"
+        if found_args is not None:  # the words' own conditions replaced: their arguments unused
+            statement, found_args = _compact(statement, found_args)
+        got = await fetch(statement, *(args if found_args is None else found_args), conn=conn)
+        if not tallied:
+            return got, None
+        matched = got[0]["_matched"] if got else (None if past else 0)
+        for row in got:
             del row["_matched"]
-        return rows, matched
+        return got, matched
+
+    async def every_text_match() -> tuple[list[dict[str, Any]], int | None]:
+        """Every match of the words, or along the creation order with `monthly`, the matches of
+        the newest months (the oldest for OLDEST) step by step until the page is full: a word's
+        newest 500 of 25,322 on a year read 24,857 heap pages, and its whole posting list grows
+        with the years kept."""
+        if monthly is None or order.column != "created_at":
+            return await every_match(conditions + text, [], cursor)
+        got: list[dict[str, Any]] = []
+        for months in _month_steps(await _month_span(conn, samples.table, monthly), order.descending):
+            step_args = list(args)
+            found = conditions + monthly.conditions(step_args, months)
+            got += (await every_match(found, [], cursor, step_args, limit - len(got)))[0]
+            if len(got) >= limit:
+                break
+        # Every month read and the page not full: those were every match.
+        return got, (len(got) if tally and not cursor and len(got) < limit else None)
 
     first = min(SCATTERED_WINDOW, WINDOWS[0]) if scattered and not narrow else WINDOWS[0]
     rows = await window(first)
@@ -293,7 +368,7 @@ async def _window_rows(
         sample = await samples.of(conn, page_where, args)
         density, matches = max(density, sample.share), sample.matches
         if scattered and matches * density < limit:  # fewer matches than rows a walk reads
-            return await every_match(conditions + text, [], cursor)
+            return await every_text_match()
     for rows_read in WINDOWS:
         if rows_read > first and density * rows_read >= limit:  # expected to fill the page
             walking()
@@ -314,7 +389,7 @@ async def _window_rows(
         else:
             sql = _first_rows(source, page_where, order, limit, spans)
         return await fetch(sql, *args, conn=conn), None
-    return await every_match(conditions + text, [], cursor)
+    return await every_text_match() if text else await every_match(conditions, [], cursor)
 
 
 async def _few(conn: Any, source: str, conditions: list[str], inside: int, args: list[Any]) -> bool:
@@ -327,13 +402,16 @@ async def _few(conn: Any, source: str, conditions: list[str], inside: int, args:
 
 
 async def _count_text(
-    conn: Any, samples: _Samples, steps: tuple[list[str], int, list[str]], args: list[Any], cap: int
-) -> int:
+    conn: Any, samples: _Samples, steps: tuple[list[str], int, list[str]], args: list[Any], cap: int,
+    monthly: Monthly | None = None,
+) -> int:  # fmt: skip
     """Matches of a text search, counted up to cap + 1 by the cheapest way: among the plain
     filters' few matches; along the table's pages, as far as the sample says cap + 1 matches
     lie (a common word: a few thousand pages instead of a bitmap of millions, 500 ms on a
-    year); else every match by the text index (a rare word). `steps`: the conditions, how
-    many of them a page keeps inside its window, the words' conditions."""
+    year); else by the text index: with `monthly`, month by month from the newest until past
+    the cap (a medium word's whole bitmap was 20-25 ms of its count's 58-81 on a year, and grew
+    with the years), otherwise every match (a rare word). `steps`: the conditions, how many of
+    them a page keeps inside its window, the words' conditions."""
     conditions, inside, text = steps
     table = samples.table
     where = _joined(conditions + text)
@@ -355,9 +433,21 @@ async def _count_text(
             return found
     # Pulled lazily: the CTE stops after cap + 1 rows, and being planned for all its rows it
     # takes the text indexes.
-    sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
-           f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m {stop}")  # fmt: skip
-    return int((await fetch(sql, *args, conn=conn))[0]["n"])
+    if monthly is None:
+        sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {where})"
+               f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m {stop}")  # fmt: skip
+        return int((await fetch(sql, *args, conn=conn))[0]["n"])
+    found = 0
+    for months in _month_steps(await _month_span(conn, table, monthly), True):
+        step_args = list(args)
+        month_where = _joined(conditions + monthly.conditions(step_args, months))
+        sql = (f"WITH m AS MATERIALIZED (SELECT 1 FROM {table} WHERE {month_where})"
+               f" SELECT COUNT(*) AS n FROM (SELECT 1 FROM m LIMIT {cap + 1 - found}) AS c")  # fmt: skip
+        sql, step_args = _compact(sql, step_args)  # the words' own conditions: unused arguments
+        found += int((await fetch(sql, *step_args, conn=conn))[0]["n"])
+        if found > cap:
+            break
+    return found
 
 
 Hold = Callable[[], AbstractContextManager[Any]]
@@ -404,6 +494,16 @@ class Page:
         return (await self.counted(hold))[1]
 
 
+def _past(monthly: Monthly | None, order: Order, after: str | None) -> Monthly | None:
+    """A page's months: those of the search, bounded by the cursor's along the creation order."""
+    if monthly is None or after is None or order.column != "created_at":
+        return monthly
+    month = month_of(decode_cursor(after)[0])
+    if order.descending:
+        return dataclasses.replace(monthly, last=month if monthly.last is None else min(monthly.last, month))
+    return dataclasses.replace(monthly, first=month if monthly.first is None else max(monthly.first, month))
+
+
 async def paginate(
     model: type[M],
     conditions: list[str],
@@ -422,6 +522,7 @@ async def paginate(
     narrow: tuple[str, ...] | None = None,
     scattered: bool = False,
     early: Spare | None = None,
+    monthly: Monthly | None = None,
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
     whether there is a next page without a second query; the total is counted only if asked,
@@ -438,7 +539,8 @@ async def paginate(
     of their own (see _window_rows). `early` (the total is asked, PostgreSQL): when the page
     walks past its first window, the capped count starts beside it on a connection of its own,
     in a slot `early` gives if the client has one free (a medium word's page and count, 55-66
-    and 29-53 ms, one after the other were over 100 ms on a year)."""
+    and 29-53 ms, one after the other were over 100 ms on a year). `monthly` (PostgreSQL): the
+    words by month, for a page along the creation order and for the count."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -458,7 +560,7 @@ async def paginate(
         """The matches up to cap + 1, on a connection of the count's own."""
         async with budgeted(budget) as conn:
             if text and is_postgres(conn):
-                return await _count_text(conn, samples, (conditions, windowed or 0, text), args, cap)
+                return await _count_text(conn, samples, (conditions, windowed or 0, text), args, cap, monthly)
             # The order's column alone: a tie broken by id would need the table's id, where an
             # index like (author_id, created_at) INCLUDE (status, anonymous) holds the rest,
             # and a count is the same in any order.
@@ -488,7 +590,7 @@ async def paginate(
             rows = await fetch(sql, *page_args, conn=conn)
         else:
             steps = (conditions, inside, text, cursor)
-            shape = (order, limit, tally, spans, narrow, scattered, walking)
+            shape = (order, limit, tally, spans, narrow, scattered, walking, _past(monthly, order, after))
             try:
                 rows, matched = await _window_rows(conn, source, samples, steps, page_args, *shape)
             except BaseException:

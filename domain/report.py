@@ -18,7 +18,7 @@ from domain.auth import Viewer
 from domain.catalog import catalog
 from domain.dinas import responsible_agency_id
 from domain.errors import BadUserInput, Unauthenticated
-from domain.pagination import Order, Page, ReadBudget, Spare, paginate
+from domain.pagination import Monthly, Order, Page, ReadBudget, Spare, month_of, paginate
 from domain.timeline import record
 from domain.tx import EVENT_TX, Tx, atomic
 from domain.visibility import (
@@ -514,18 +514,74 @@ async def lexemes_under(words: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def word_condition(word: str, query: str, args: list[Any]) -> str:
-    """A search word: in the description or the address, as written, in any case; and with
-    a query (PostgreSQL), its parts among the report's words, which the full-text index finds
-    from those words' own posting lists (the trigram lookup read posting lists millions long
-    for common trigrams)."""
+def written(word: str, args: list[Any]) -> str:
+    """A search word in the description or the address, as written, in any case."""
     pattern = f"UPPER({arg(args, f'%{_escape_like(word)}%')})"
-    like = (f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
+    return (f"(UPPER(CAST(description AS VARCHAR)) LIKE {pattern} ESCAPE '\\'"
             f" OR UPPER(CAST(address AS VARCHAR)) LIKE {pattern} ESCAPE '\\')")  # fmt: skip
+
+
+def word_condition(word: str, query: str, args: list[Any]) -> str:
+    """A search word: as written (`written`); and with a query (PostgreSQL), its parts among
+    the report's words, which the full-text index finds from those words' own posting lists
+    (the trigram lookup read posting lists millions long for common trigrams)."""
+    like = written(word, args)
     if not query:
         return like
     # Checked first: the stored vector's test is cheaper than two LIKEs.
     return f"(words @@ CAST({arg(args, query)} AS tsquery) AND {like})"
+
+
+def _exact_lexemes(part: str, lexemes: dict[str, list[str]]) -> list[str] | None:
+    """The lexemes a part is asked as (_part_query), None for a prefix left to the index."""
+    if len(part) < PREFIX_MIN:
+        return [part]
+    found = lexemes.get(part)
+    if found is None or len(found) > MAX_LEXEMES:
+        return None
+    return found or [part]
+
+
+# Migration 0019's indexed expression: a report's words keyed by its month.
+WORD_MONTHS = "report_word_months(words, created_at)"
+
+
+def month_keys(lexemes: list[str], months: range) -> list[str]:
+    """Migration 0019's keys of some lexemes in some months."""
+    return [f"{lexeme}@{month}" for lexeme in lexemes for month in months]
+
+
+def monthly_search(f: ReportQuery, lexemes: dict[str, list[str]]) -> Monthly | None:
+    """A search by the months of its matches (by_month), within the filter's creation period
+    (a month either side: a bound without a zone is the session's time, not UTC)."""
+    conditions = by_month(search_words(f.search), lexemes) if is_postgres() and f.search else None
+    if conditions is None:
+        return None
+    first = month_of(f.created_after) - 1 if f.created_after is not None else None
+    last = month_of(f.created_before) + 1 if f.created_before is not None else None
+    return Monthly(conditions, first, last)
+
+
+MonthConditions = Callable[[list[Any], range], list[str]]
+
+
+def by_month(words: list[str], lexemes: dict[str, list[str]]) -> MonthConditions | None:
+    """The search's conditions for the reports of some months (PostgreSQL, migration 0019):
+    each word's exact lexemes as that index's keys for those months, and the word as written;
+    None when no part of any word is an exact lexeme (prefixes only: the full-text index)."""
+    keyed = [[_exact_lexemes(p, lexemes) for p in parts] for parts in search_parts(words)]
+    if not any(lexes for parts in keyed for lexes in parts):
+        return None
+
+    def conditions(args: list[Any], months: range) -> list[str]:
+        out = []
+        for word, parts in zip(words, keyed, strict=True):
+            keys = [f"{WORD_MONTHS} && CAST({arg(args, month_keys(lexes, months))} AS text[])"
+                    for lexes in parts if lexes]  # fmt: skip
+            out.append("(" + " AND ".join([*keys, written(word, args)]) + ")")
+        return out
+
+    return conditions
 
 
 def search_words(search: str | None) -> list[str]:
@@ -592,6 +648,7 @@ async def search_reports(
     lexemes = await lexemes_under(search_words(f.search))
     filters, text, inside = split_conditions(viewer, f, now, args, ordered.column, lexemes)
     exact = exact_count(viewer, f, now, budget or ReadBudget())
+    monthly = monthly_search(f, lexemes)
     if ordered.column != "relevance":
         # A capped count reads the creation index from the edge of a period, or an author's or
         # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
@@ -616,6 +673,7 @@ async def search_reports(
             narrow=WALK_COLUMNS if walked and not by_kelurahan else None,
             scattered=walked or by_kelurahan,
             early=early if exact is None else None,
+            monthly=monthly,
         )
         page.count = exact or page.count
         return page
@@ -631,6 +689,7 @@ async def search_reports(
         windowed=inside,
         budget=budget,
         early=early if exact is None else None,
+        monthly=monthly,
     )
     ranked_args: list[Any] = []
     score = ("relevance", relevance(search_words(f.search), ranked_args))

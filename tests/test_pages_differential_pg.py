@@ -3,8 +3,9 @@ plain SQL `ORDER BY` of the same conditions, and every page's totalCount is the 
 rows (PostgreSQL only: the stepped reads of domain/pagination.py). The steps' sizes are drawn
 small (WINDOWS, SCATTERED_WINDOW, FEW, DENSE, WALK), so that on a test's few hundred reports
 every path runs: a window, the scattered first window, every match read with only ids and
-keys, the words' sample and walk, the count begun beside the page. Latitudes lie on the box
-index's cell edges and one float step beside them (review of issue 16's changes, session 15)."""
+keys, the words' sample and walk, the count begun beside the page, a search's matches read
+month by month. Latitudes lie on the box index's cell edges and one float step beside them
+(review of issue 16's changes, session 15)."""
 
 from __future__ import annotations
 
@@ -71,7 +72,10 @@ async def seed() -> dict[str, Any]:
         )
         lng = 106.82 + rng.choice([0.0, rng.uniform(-0.02, 0.02)])
         words = " ".join(rng.choices(WORDS, weights=[20, 10, 1, 4, 3, 2], k=rng.randint(1, 3)))
-        created = now - timedelta(minutes=rng.randint(0, 300))
+        # Most in the last hours; some months and a year back, so that a search by the months
+        # of its matches (migration 0019) reads several months, step by step.
+        back = timedelta(days=rng.choice([0, 0, 0, 0, 20, 45, 95, 400]))
+        created = now - back - timedelta(minutes=rng.randint(0, 300))
         updated = created + timedelta(minutes=rng.choice([0, 0, 5, 60]))
         await execute(
             "INSERT INTO report (client_request_id, anonymous, status, lat, lng, description, created_at,"

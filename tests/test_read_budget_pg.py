@@ -541,3 +541,43 @@ async def test_a_searchs_count_starts_beside_its_page_when_asked(app, client, mo
             assert list(answer) == ["edges"] and order == ["window"], (answer, order)
     finally:
         gate.per_client = before
+
+
+async def test_a_words_matches_are_read_month_by_month_from_the_newest(app, client, monkeypatch):
+    """Along the creation order, a word whose matches the page cannot meet in its windows reads
+    them by migration 0019's keys, a month at a time from the newest (then 2, 4, ... months),
+    not every match of the years kept; its count too, until past the cap."""
+    import domain.pagination as pagination
+    from models.sql import execute
+
+    token, _ = await citizen(client)
+    ids = []
+    for i in range(4):
+        ids.append(int((await report(client, token, description=f"Banjir di Kwitang nomor {i}"))["id"]))
+    for i in range(3):
+        await report(client, token, description=f"Lampu taman mati nomor {i}")
+    # The two oldest 'kwitang' reports: three months back.
+    await execute("UPDATE report SET created_at = created_at - interval '92 days' WHERE id = ANY($1)", ids[:2])
+    monkeypatch.setattr(pagination, "WINDOWS", (1, 2))
+    statements = recorded(monkeypatch)
+    monthly = "report_word_months(words, created_at) &&"
+    page = (await ok(client, FEED, {"n": 1, "f": {"search": "kwitang"}}))["reports"]
+    assert [e["node"]["description"] for e in page["edges"]] == ["Banjir di Kwitang nomor 3"]
+    assert (page["totalCount"], page["pageInfo"]["hasNextPage"]) == (4, True)
+    by_month = [s for s in statements if monthly in s]
+    reads = [s for s in by_month if "ORDER BY created_at DESC" in s]
+    counts = [s for s in by_month if "COUNT(*) AS n FROM" in s]
+    assert len(reads) == 1, statements  # the newest month held the page
+    assert len(counts) == 3, statements  # 1, 2 and 4 months: every month, 4 matches
+    assert not any("WITH m AS MATERIALIZED" in s and "words @@" in s for s in statements), statements
+    statements.clear()  # three of them: the newest month's two, then past a month without any
+    page = (await ok(client, FEED, {"n": 3, "f": {"search": "kwitang"}}))["reports"]
+    assert [e["node"]["description"][-1] for e in page["edges"]] == ["3", "2", "1"]
+    assert len([s for s in statements if monthly in s and "ORDER BY created_at DESC" in s]) == 3
+    after = page["pageInfo"]["endCursor"]  # from the cursor's month on: the last, alone
+    statements.clear()
+    rest = (await ok(client, FEED, {"n": 3, "a": after, "f": {"search": "kwitang"}}))["reports"]
+    assert [e["node"]["description"][-1] for e in rest["edges"]] == ["0"]
+    assert len([s for s in statements if monthly in s and "ORDER BY created_at DESC" in s]) == 1
+    oldest = (await ok(client, FEED, {"n": 1, "o": "OLDEST", "f": {"search": "kwitang"}}))["reports"]
+    assert [e["node"]["description"][-1] for e in oldest["edges"]] == ["0"]
