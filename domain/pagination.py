@@ -96,6 +96,11 @@ class Monthly:
 # Months read per step of a monthly search, doubling: a medium word's newest 500 lie in its
 # newest month or two; a rare word's steps reach the table's first month in a few statements.
 MONTH_STEP = 1
+# A word expected to match at most this many reports a month (the sample's estimate over the
+# table's months) is read by month once the first window has not filled the page: a month of
+# a medium word ('gorong', 8,000 on the year's rate) costs less than the 100,000-row window
+# (45 ms); a common word's month would be hundreds of thousands.
+MONTH_MATCHES = 20_000
 
 
 async def _month_span(conn: Any, table: str, monthly: Monthly) -> range:
@@ -340,15 +345,18 @@ async def _window_rows(
             del row["_matched"]
         return got, matched
 
-    async def every_text_match() -> tuple[list[dict[str, Any]], int | None]:
+    async def every_text_match(span: range | None = None) -> tuple[list[dict[str, Any]], int | None]:
         """Every match of the words, or along the creation order with `monthly`, the matches of
         the newest months (the oldest for OLDEST) step by step until the page is full: a word's
         newest 500 of 25,322 on a year read 24,857 heap pages, and its whole posting list grows
-        with the years kept."""
+        with the years kept. `span`: the months, if known."""
         if monthly is None or order.column != "created_at":
             return await every_match(conditions + text, [], cursor)
+        if matches > limit:  # the months the page needs will not be all: its count is needed
+            walking()
+        span = span if span is not None else await _month_span(conn, samples.table, monthly)
         got: list[dict[str, Any]] = []
-        for months in _month_steps(await _month_span(conn, samples.table, monthly), order.descending):
+        for months in _month_steps(span, order.descending):
             step_args = list(args)
             found = conditions + monthly.conditions(step_args, months)
             got += (await every_match(found, [], cursor, step_args, limit - len(got)))[0]
@@ -369,6 +377,10 @@ async def _window_rows(
         density, matches = max(density, sample.share), sample.matches
         if scattered and matches * density < limit:  # fewer matches than rows a walk reads
             return await every_text_match()
+        if monthly is not None and order.column == "created_at":
+            span = await _month_span(conn, samples.table, monthly)
+            if matches <= MONTH_MATCHES * len(span):  # a month's matches cost less than a window
+                return await every_text_match(span)
     for rows_read in WINDOWS:
         if rows_read > first and density * rows_read >= limit:  # expected to fill the page
             walking()

@@ -149,8 +149,9 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     async def ready(self) -> None:
+        """Up to 30 s: a process's start took over 15 s on a loaded 2-core machine (session 17)."""
         async with httpx.AsyncClient() as c:
-            for _ in range(300):
+            for _ in range(600):
                 try:
                     if (await c.get(f"{self.url}/healthz")).status_code == 200:
                         return

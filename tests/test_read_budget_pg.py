@@ -66,6 +66,7 @@ async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(ap
     monkeypatch.setattr(pagination, "WINDOWS", (2, 4))
     monkeypatch.setattr(pagination, "WALK", 50)
     monkeypatch.setattr(pagination, "DENSE", 5)  # "too many to sort": a year's 50,000
+    monkeypatch.setattr(pagination, "MONTH_MATCHES", 0)  # too many a month to read by month
     statements = recorded(monkeypatch)
     page = (await ok(client, FEED, {"n": 2, "f": {"search": "jalan"}}))["reports"]
     assert [e["node"]["description"] for e in page["edges"]] == [
@@ -490,6 +491,7 @@ async def test_a_searchs_count_starts_beside_its_page_when_asked(app, client, mo
         await report(client, token, description=f"Jalan rusak nomor {i} dekat sekolah")
     await report(client, token, description="Lampu taman mati")  # the newest: another matter
     monkeypatch.setattr(pagination, "WINDOWS", (1, 8))
+    monkeypatch.setattr(pagination, "MONTH_MATCHES", 0)  # the wider window, not a month's matches
     gate, key = app.state.read_gate, "ip:127.0.0.1"
     counting = asyncio.Event()
     order: list[str] = []
