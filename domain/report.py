@@ -568,16 +568,18 @@ MonthConditions = Callable[[list[Any], range], list[str]]
 def by_month(words: list[str], lexemes: dict[str, list[str]]) -> MonthConditions | None:
     """The search's conditions for the reports of some months (PostgreSQL, migration 0019):
     each word's exact lexemes as that index's keys for those months, and the word as written;
-    None when no part of any word is an exact lexeme (prefixes only: the full-text index)."""
+    None when a part is a prefix left to the full-text index (more than MAX_LEXEMES under it:
+    the month keys cannot ask it, and the words as written alone would also match it inside a
+    word, 'pejalan' for 'kwitang jal', a review found), or no word has a part to ask."""
     keyed = [[_exact_lexemes(p, lexemes) for p in parts] for parts in search_parts(words)]
-    if not any(lexes for parts in keyed for lexes in parts):
+    if not any(parts for parts in keyed) or any(lexes is None for parts in keyed for lexes in parts):
         return None
 
     def conditions(args: list[Any], months: range) -> list[str]:
         out = []
         for word, parts in zip(words, keyed, strict=True):
             keys = [f"{WORD_MONTHS} && CAST({arg(args, month_keys(lexes, months))} AS text[])"
-                    for lexes in parts if lexes]  # fmt: skip
+                    for lexes in parts if lexes is not None]  # fmt: skip
             out.append("(" + " AND ".join([*keys, written(word, args)]) + ")")
         return out
 
