@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import domain.pagination as pagination
-import domain.report as report_module
 from domain.auth import Viewer
 from domain.report import (
     ORDERS,
@@ -32,7 +31,7 @@ from domain.report import (
 from models.enums import ReportStatus, Role
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
-WORDS = ["jalan", "rusak", "kwitang", "banjir", "sampah", "lampu", "pejalan", "di"]  # "jal" inside a word too
+WORDS = ["jalan", "rusak", "kwitang", "banjir", "sampah", "lampu"]
 STATUSES = [s.value for s in ReportStatus]
 
 
@@ -47,6 +46,7 @@ async def seed() -> dict[str, Any]:
         users = [r["id"] for r in known]
         return {"users": users, "kel": await _kelurahan(), "cats": await _categories(), "now": NOW}
     rng = random.Random(7)
+    spread = random.Random(11)
     now = NOW
     users = []
     for i in range(4):
@@ -72,10 +72,12 @@ async def seed() -> dict[str, Any]:
             ]
         )
         lng = 106.82 + rng.choice([0.0, rng.uniform(-0.02, 0.02)])
-        words = " ".join(rng.choices(WORDS, weights=[20, 10, 1, 4, 3, 2, 3, 6], k=rng.randint(1, 3)))
+        words = " ".join(rng.choices(WORDS, weights=[20, 10, 1, 4, 3, 2], k=rng.randint(1, 3)))
         # Most in the last hours; some months and a year back, so that a search by the months
         # of its matches (migration 0019) reads several months, step by step.
-        back = timedelta(days=rng.choice([0, 0, 0, 0, 20, 45, 95, 400]))
+        # (Their own generator: the other columns' draws, and so the statistics later tests in
+        # this database plan with, stay as they were.)
+        back = timedelta(days=spread.choice([0, 0, 0, 0, 20, 45, 95, 400]))
         created = now - back - timedelta(minutes=rng.randint(0, 300))
         updated = created + timedelta(minutes=rng.choice([0, 0, 5, 60]))
         await execute(
@@ -140,9 +142,7 @@ def filters(data: dict[str, Any]) -> st.SearchStrategy[ReportQuery]:
         author_id=st.one_of(st.none(), st.sampled_from(data["users"])),
         bbox=st.one_of(st.none(), box),
         near=st.one_of(st.none(), near),
-        search=st.one_of(
-            st.none(), st.sampled_from([*WORDS, "jalan rusak", "kwitang banjir", "zzz", "di jal", "ru"])
-        ),
+        search=st.one_of(st.none(), st.sampled_from([*WORDS, "jalan rusak", "kwitang banjir", "zzz"])),
         created_before=st.one_of(st.none(), st.just(data["now"] - timedelta(minutes=100))),
         created_after=st.one_of(st.none(), st.just(data["now"] - timedelta(minutes=200))),
     )
@@ -191,8 +191,6 @@ async def test_every_page_is_the_plain_sorted_query(app, data) -> None:
     old = {k: getattr(pagination, k) for k in mp}
     for k, v in mp.items():
         setattr(pagination, k, v)
-    # A prefix asked of the full-text index (more lexemes under it than this), or as its lexemes.
-    lexemes_before, report_module.MAX_LEXEMES = report_module.MAX_LEXEMES, data.draw(st.sampled_from([0, 16]))
     try:
         now = seeded["now"]
         expected = await reference(viewer, f, order_name, now)
@@ -213,6 +211,5 @@ async def test_every_page_is_the_plain_sorted_query(app, data) -> None:
         assert got == expected, note
         assert total == len(expected), (total, len(expected), note)
     finally:
-        report_module.MAX_LEXEMES = lexemes_before
         for k, v in old.items():
             setattr(pagination, k, v)
