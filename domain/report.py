@@ -459,14 +459,10 @@ def _lexeme(word: str) -> str:
 
 
 def _part_query(part: str, lexemes: dict[str, list[str]]) -> str:
-    if len(part) < PREFIX_MIN:
-        return _lexeme(part)
-    found = lexemes.get(part)
-    if found is None or len(found) > MAX_LEXEMES:
+    exact = _exact_lexemes(part, lexemes)
+    if exact is None:
         return _lexeme(part) + ":*"
-    if not found:  # no report has a word that begins so: the exact part finds none, at once
-        return _lexeme(part)
-    return _lexeme(found[0]) if len(found) == 1 else "(" + " | ".join(map(_lexeme, found)) + ")"
+    return _lexeme(exact[0]) if len(exact) == 1 else "(" + " | ".join(map(_lexeme, exact)) + ")"
 
 
 def word_queries(words: list[str], lexemes: dict[str, list[str]] | None = None) -> list[str]:
@@ -533,7 +529,9 @@ def word_condition(word: str, query: str, args: list[Any]) -> str:
 
 
 def _exact_lexemes(part: str, lexemes: dict[str, list[str]]) -> list[str] | None:
-    """The lexemes a part is asked as (_part_query), None for a prefix left to the index."""
+    """The lexemes a part is asked as (by the full-text index and the month keys alike), None
+    for a prefix left to the full-text index. A part with no lexeme under it is itself: no
+    report has a word that begins so, and the exact part finds none, at once."""
     if len(part) < PREFIX_MIN:
         return [part]
     found = lexemes.get(part)
@@ -651,6 +649,7 @@ async def search_reports(
     filters, text, inside = split_conditions(viewer, f, now, args, ordered.column, lexemes)
     exact = exact_count(viewer, f, now, budget or ReadBudget())
     monthly = monthly_search(f, lexemes)
+    early = early if exact is None else None  # a total from the rollups needs no count
     if ordered.column != "relevance":
         # A capped count reads the creation index from the edge of a period, or an author's or
         # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
@@ -674,7 +673,7 @@ async def search_reports(
             spans=spans,
             narrow=WALK_COLUMNS if walked and not by_kelurahan else None,
             scattered=walked or by_kelurahan,
-            early=early if exact is None else None,
+            early=early,
             monthly=monthly,
         )
         page.count = exact or page.count
@@ -690,7 +689,7 @@ async def search_reports(
         text=text,
         windowed=inside,
         budget=budget,
-        early=early if exact is None else None,
+        early=early,
         monthly=monthly,
     )
     ranked_args: list[Any] = []
