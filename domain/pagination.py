@@ -10,7 +10,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,13 +84,20 @@ def month_of(moment: datetime) -> int:
 
 @dataclass(frozen=True)
 class Monthly:
-    """A text search by the months of its matches (PostgreSQL, migration 0019): its conditions
-    for a range of months (their arguments appended to the list given), and the months a
-    period bounds (inclusive; None: the table's own first or last)."""
+    """A text search by keys of its matches along one order's column (PostgreSQL, migrations
+    0019 and 0020): its conditions for a range of keys (their arguments appended to the list
+    given), and the keys a period bounds (inclusive; None: the table's own first or last).
+    `bucket`: a column's value as a key (a month by default). `even`: matches spread about
+    evenly over the keys (months), so the sample's matches over the span say what a step
+    costs and steps double; else (vote buckets, log-scaled, most reports in the first) the
+    keys are read one at a time."""
 
     conditions: Callable[[list[Any], range], list[str]]
     first: int | None = None
     last: int | None = None
+    column: str = "created_at"
+    bucket: Callable[[Any], int] = month_of
+    even: bool = True
 
 
 # Months read per step of a monthly search, doubling: a medium word's newest 500 lie in its
@@ -104,18 +111,20 @@ MONTH_MATCHES = 20_000
 
 
 async def _month_span(conn: Any, table: str, monthly: Monthly) -> range:
-    """The months holding the table's reports, within the search's bounds."""
-    row = (await fetch(f"SELECT MIN(created_at) AS lo, MAX(created_at) AS hi FROM {table}", conn=conn))[0]
+    """The keys (months) holding the table's reports, within the search's bounds."""
+    column = monthly.column
+    row = (await fetch(f"SELECT MIN({column}) AS lo, MAX({column}) AS hi FROM {table}", conn=conn))[0]
     if row["lo"] is None:
         return range(0)
-    first, last = month_of(row["lo"]), month_of(row["hi"])
+    first, last = monthly.bucket(row["lo"]), monthly.bucket(row["hi"])
     first = max(first, monthly.first) if monthly.first is not None else first
     last = min(last, monthly.last) if monthly.last is not None else last
     return range(first, last + 1)
 
 
-def _month_steps(span: range, newest_first: bool) -> list[range]:
-    """The span cut into steps of MONTH_STEP, 2 * MONTH_STEP, ... months, in the order read."""
+def _month_steps(span: range, newest_first: bool, doubling: bool = True) -> list[range]:
+    """The span cut into steps of MONTH_STEP, 2 * MONTH_STEP, ... months (`doubling`, else
+    MONTH_STEP each), in the order read."""
     steps, size = [], MONTH_STEP
     edge = span.stop if newest_first else span.start
     while (edge > span.start) if newest_first else (edge < span.stop):
@@ -125,7 +134,7 @@ def _month_steps(span: range, newest_first: bool) -> list[range]:
             part = range(edge, min(span.stop, edge + size))
         steps.append(part)
         edge = part.start if newest_first else part.stop
-        size *= 2
+        size *= 2 if doubling else 1
     return steps
 
 
@@ -290,7 +299,8 @@ async def _window_rows(
     bitmap, its pages asked of the disk ahead) when they are fewer than the rows a walk would
     read to meet the page's ('kwitang' by MOST_VOTED walked 47,419 rows for its 100: 1,990 ms
     after a restart, 48 ms cached). `walking` is told before a window past the first (the
-    page's count may start beside it). `monthly`: the words by month (every_text_match)."""
+    page's count may start beside it). `monthly`: the words keyed along the order
+    (every_text_match)."""
     conditions, inside, text, cursor = steps
     window_where = _joined(conditions[:inside] + cursor)
     match = _joined(conditions[inside:] + text)
@@ -346,17 +356,18 @@ async def _window_rows(
         return got, matched
 
     async def every_text_match(span: range | None = None) -> tuple[list[dict[str, Any]], int | None]:
-        """Every match of the words, or along the creation order with `monthly`, the matches of
-        the newest months (the oldest for OLDEST) step by step until the page is full: a word's
-        newest 500 of 25,322 on a year read 24,857 heap pages, and its whole posting list grows
-        with the years kept. `span`: the months, if known."""
-        if monthly is None or order.column != "created_at":
+        """Every match of the words, or with `monthly` (keyed along the order), the matches of
+        the first keys in the order (the newest months, the most voted buckets) step by step
+        until the page is full: a word's newest 500 of 25,322 on a year read 24,857 heap pages,
+        its first 100 by votes as many, and its whole posting list grows with the years kept.
+        `span`: the keys, if known."""
+        if monthly is None:
             return await every_match(conditions + text, [], cursor)
-        if matches > limit:  # the months the page needs will not be all: its count is needed
+        if matches > limit:  # the keys the page needs will not be all: its count is needed
             walking()
         span = span if span is not None else await _month_span(conn, samples.table, monthly)
         got: list[dict[str, Any]] = []
-        for months in _month_steps(span, order.descending):
+        for months in _month_steps(span, order.descending, monthly.even):
             step_args = list(args)
             found = conditions + monthly.conditions(step_args, months)
             got += (await every_match(found, [], cursor, step_args, limit - len(got)))[0]
@@ -377,7 +388,7 @@ async def _window_rows(
         density, matches = max(density, sample.share), sample.matches
         if scattered and matches * density < limit:  # fewer matches than rows a walk reads
             return await every_text_match()
-        if monthly is not None and order.column == "created_at":
+        if monthly is not None and monthly.even:
             span = await _month_span(conn, samples.table, monthly)
             if matches <= MONTH_MATCHES * len(span):  # a month's matches cost less than a window
                 return await every_text_match(span)
@@ -506,14 +517,19 @@ class Page:
         return (await self.counted(hold))[1]
 
 
-def _past(monthly: Monthly | None, order: Order, after: str | None) -> Monthly | None:
-    """A page's months: those of the search, bounded by the cursor's along the creation order."""
-    if monthly is None or after is None or order.column != "created_at":
-        return monthly
-    month = month_of(decode_cursor(after)[0])
+def _of(monthly: Sequence[Monthly], column: str) -> Monthly | None:
+    return next((m for m in monthly if m.column == column), None)
+
+
+def _past(monthly: Sequence[Monthly], order: Order, after: str | None) -> Monthly | None:
+    """A page's keys: those of the search along its order, bounded by the cursor's."""
+    along = _of(monthly, order.column)
+    if along is None or after is None:
+        return along
+    key = along.bucket(decode_cursor(after)[0])
     if order.descending:
-        return dataclasses.replace(monthly, last=month if monthly.last is None else min(monthly.last, month))
-    return dataclasses.replace(monthly, first=month if monthly.first is None else max(monthly.first, month))
+        return dataclasses.replace(along, last=key if along.last is None else min(along.last, key))
+    return dataclasses.replace(along, first=key if along.first is None else max(along.first, key))
 
 
 async def paginate(
@@ -534,7 +550,7 @@ async def paginate(
     narrow: tuple[str, ...] | None = None,
     scattered: bool = False,
     early: Spare | None = None,
-    monthly: Monthly | None = None,
+    monthly: Sequence[Monthly] = (),
 ) -> Page:
     """One keyset page of a table's rows in purpose-built SQL, fetching first+1 rows to know
     whether there is a next page without a second query; the total is counted only if asked,
@@ -552,7 +568,8 @@ async def paginate(
     walks past its first window, the capped count starts beside it on a connection of its own,
     in a slot `early` gives if the client has one free (a medium word's page and count, 55-66
     and 29-53 ms, one after the other were over 100 ms on a year). `monthly` (PostgreSQL): the
-    words by month, for a page along the creation order and for the count."""
+    words keyed along orders' columns, for a page along one of them; the count reads the
+    creation months."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -572,7 +589,8 @@ async def paginate(
         """The matches up to cap + 1, on a connection of the count's own."""
         async with budgeted(budget) as conn:
             if text and is_postgres(conn):
-                return await _count_text(conn, samples, (conditions, windowed or 0, text), args, cap, monthly)
+                steps = (conditions, windowed or 0, text)
+                return await _count_text(conn, samples, steps, args, cap, _of(monthly, "created_at"))
             # The order's column alone: a tie broken by id would need the table's id, where an
             # index like (author_id, created_at) INCLUDE (status, anonymous) holds the rest,
             # and a count is the same in any order.

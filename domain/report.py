@@ -540,35 +540,66 @@ def _exact_lexemes(part: str, lexemes: dict[str, list[str]]) -> list[str] | None
     return found or [part]
 
 
-# Migration 0019's indexed expression: a report's words keyed by its month.
-WORD_MONTHS = "report_word_months(words, created_at)"
+def vote_bucket(votes: int) -> int:
+    """Migration 0020's bucket of a vote count: 0 for none, else its bit length (1, 2-3, 4-7,
+    ...): most reports have none or a few, and the most voted few are a bucket or two."""
+    return max(votes, 0).bit_length()
 
 
-def month_keys(lexemes: list[str], months: range) -> list[str]:
-    """Migration 0019's keys of some lexemes in some months."""
-    return [f"{lexeme}@{month}" for lexeme in lexemes for month in months]
+class Keys(NamedTuple):
+    """An index of a report's words keyed along one order's column: its indexed expression,
+    the tag before a key's number, a value's key, and whether matches spread evenly over the
+    keys (Monthly.even)."""
+
+    expression: str
+    tag: str
+    bucket: Callable[[Any], int]
+    even: bool
 
 
-def monthly_search(f: ReportQuery, lexemes: dict[str, list[str]]) -> Monthly | None:
-    """A search by the months of its matches (by_month), within the filter's creation period
-    (a month either side: a bound without a zone is the session's time, not UTC)."""
-    conditions = by_month(search_words(f.search), lexemes) if is_postgres() and f.search else None
-    if conditions is None:
-        return None
+# Migrations 0019 (by creation month) and 0020 (by last update's month, by votes' bucket).
+KEYED = {
+    "created_at": Keys("report_word_months(words, created_at)", "", month_of, True),
+    "updated_at": Keys("report_word_ranks(words, updated_at, vote_count)", "u", month_of, True),
+    "vote_count": Keys("report_word_ranks(words, updated_at, vote_count)", "v", vote_bucket, False),
+}
+
+
+def month_keys(lexemes: list[str], months: range, tag: str = "") -> list[str]:
+    """Migration 0019's (0020's with a tag) keys of some lexemes in some months (buckets)."""
+    return [f"{lexeme}@{tag}{month}" for lexeme in lexemes for month in months]
+
+
+def monthly_search(f: ReportQuery, lexemes: dict[str, list[str]]) -> list[Monthly]:
+    """A search by the keys of its matches along each keyed order (by_month), the creation
+    months within the filter's creation period (a month either side: a bound without a zone is
+    the session's time, not UTC); a report is updated after it is created, so its update's
+    month is no earlier."""
+    if not is_postgres() or not f.search:
+        return []
     first = month_of(f.created_after) - 1 if f.created_after is not None else None
     last = month_of(f.created_before) + 1 if f.created_before is not None else None
-    return Monthly(conditions, first, last)
+    bounds = {"created_at": (first, last), "updated_at": (first, None)}
+    out = []
+    for column, keys in KEYED.items():
+        conditions = by_month(search_words(f.search), lexemes, keys)
+        if conditions is None:
+            return []
+        lo, hi = bounds.get(column, (None, None))
+        out.append(Monthly(conditions, lo, hi, column=column, bucket=keys.bucket, even=keys.even))
+    return out
 
 
 MonthConditions = Callable[[list[Any], range], list[str]]
 
 
-def by_month(words: list[str], lexemes: dict[str, list[str]]) -> MonthConditions | None:
-    """The search's conditions for the reports of some months (PostgreSQL, migration 0019):
-    each word's exact lexemes as that index's keys for those months, and the word as written;
-    None when a part is a prefix left to the full-text index (more than MAX_LEXEMES under it:
-    the month keys cannot ask it, and the words as written alone would also match it inside a
-    word, 'pejalan' for 'kwitang jal', a review found), or no word has a part to ask."""
+def by_month(words: list[str], lexemes: dict[str, list[str]], keys: Keys) -> MonthConditions | None:
+    """The search's conditions for the reports of some months (PostgreSQL, migration 0019;
+    buckets of `keys`' own column by 0020): each word's exact lexemes as that index's keys
+    for those months, and the word as written; None when a part is a prefix left to the
+    full-text index (more than MAX_LEXEMES under it: the keys cannot ask it, and the words as
+    written alone would also match it inside a word, 'pejalan' for 'kwitang jal', a review
+    found), or no word has a part to ask."""
     keyed = [[_exact_lexemes(p, lexemes) for p in parts] for parts in search_parts(words)]
     if not any(parts for parts in keyed) or any(lexes is None for parts in keyed for lexes in parts):
         return None
@@ -576,9 +607,9 @@ def by_month(words: list[str], lexemes: dict[str, list[str]]) -> MonthConditions
     def conditions(args: list[Any], months: range) -> list[str]:
         out = []
         for word, parts in zip(words, keyed, strict=True):
-            keys = [f"{WORD_MONTHS} && CAST({arg(args, month_keys(lexes, months))} AS text[])"
-                    for lexes in parts if lexes is not None]  # fmt: skip
-            out.append("(" + " AND ".join([*keys, written(word, args)]) + ")")
+            asked = [month_keys(lexes, months, keys.tag) for lexes in parts if lexes is not None]
+            found = [f"{keys.expression} && CAST({arg(args, k)} AS text[])" for k in asked]
+            out.append("(" + " AND ".join([*found, written(word, args)]) + ")")
         return out
 
     return conditions

@@ -585,6 +585,60 @@ async def test_a_words_matches_are_read_month_by_month_from_the_newest(app, clie
     assert [e["node"]["description"][-1] for e in oldest["edges"]] == ["0"]
 
 
+async def test_a_words_first_by_votes_or_by_update_are_read_by_their_keys(app, client, monkeypatch):
+    """By MOST_VOTED or RECENTLY_UPDATED, a word whose matches the page cannot meet along the
+    order reads them by migration 0020's keys: the most voted bucket first (0, 1, 2-3, 4-7,
+    ... votes), one at a time; the month of the last update from the newest (then 2, 4, ...
+    months); from the cursor's key on for a later page; not every match of the years kept."""
+    import domain.pagination as pagination
+    from models.sql import execute
+
+    token, _ = await citizen(client)
+    ids = []
+    for i in range(4):
+        ids.append(int((await report(client, token, description=f"Banjir di Kwitang nomor {i}"))["id"]))
+    others = [int((await report(client, token, description=f"Lampu taman mati {i}"))["id"]) for i in range(3)]
+    # The most voted report is not a match (bucket 5: 16-31 votes); 'kwitang''s two voted
+    # ones share bucket 4 (8-15).
+    votes = {others[0]: 30, ids[0]: 9, ids[1]: 8}
+    for report_id, n in votes.items():
+        await execute("UPDATE report SET vote_count = $2 WHERE id = $1", report_id, n)
+    monkeypatch.setattr(pagination, "WINDOWS", (1, 2))
+    monkeypatch.setattr(pagination, "SCATTERED_WINDOW", 1)
+    statements = recorded(monkeypatch)
+    keyed = "report_word_ranks(words, updated_at, vote_count) &&"
+
+    async def page(n: int, order: str, after: str | None = None) -> tuple[list[str], str, list[str]]:
+        statements.clear()
+        got = (await ok(client, FEED, {"n": n, "o": order, "a": after, "f": {"search": "kwitang"}}))["reports"]
+        assert got["totalCount"] == 4, got
+        reads = [s for s in statements if keyed in s and "WITH m AS MATERIALIZED" in s]
+        assert not any("words @@" in s and "WITH m AS MATERIALIZED" in s for s in statements), statements
+        return [e["node"]["description"][-1] for e in got["edges"]], got["pageInfo"]["endCursor"], reads
+
+    top, _, reads = await page(1, "MOST_VOTED")
+    assert (top, len(reads)) == (["0"], 2), reads  # buckets 5 and 4 held the page (and the next)
+    top, after, reads = await page(3, "MOST_VOTED")
+    # Buckets 5 to 1, then 0 (no vote: the newest first), one statement each.
+    assert (top, len(reads)) == (["0", "1", "3"], 6), reads
+    rest, _, reads = await page(3, "MOST_VOTED", after)
+    assert (rest, len(reads)) == (["2"], 1), reads  # the cursor's bucket on: 0 alone
+
+    # The two oldest 'kwitang' reports: three months back; the oldest then updated last.
+    await execute(
+        "UPDATE report SET created_at = created_at - interval '92 days', updated_at = updated_at - interval"
+        " '92 days' WHERE id = ANY($1)",
+        ids[:2],
+    )
+    await execute("UPDATE report SET updated_at = now() + interval '1 minute' WHERE id = $1", ids[0])
+    top, _, reads = await page(1, "RECENTLY_UPDATED")
+    assert (top, len(reads)) == (["0"], 1), reads
+    top, after, reads = await page(4, "RECENTLY_UPDATED")
+    assert (top, len(reads)) == (["0", "3", "2", "1"], 3), reads  # 1, 2 then 4 months
+    rest, _, reads = await page(3, "RECENTLY_UPDATED", after)
+    assert (rest, len(reads)) == ([], 1), reads  # the cursor's month (and before it): one step
+
+
 async def test_a_prefix_left_to_the_full_text_index_keeps_the_search_off_the_month_keys(
     app, client, monkeypatch
 ):
