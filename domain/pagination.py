@@ -170,6 +170,14 @@ DENSE = 50_000
 # looked for among them: ANDed with a common word's text-index bitmap (4.1M rows on a year)
 # they took 0.4-1 s.
 FEW = 20_000
+# A first page along an order keyed in buckets (votes: migration 0020) whose walk is expected
+# to pass more rows than this, a heap page each, reads the first buckets instead: votes thin
+# out fast, so they hold the page's matches in about as many rows ('gorong' by MOST_VOTED,
+# first 20 and 100, walked 3,200 and 15,000 rows, 199 and 381 ms cold; its top bucket holds
+# 103 and the next 1,715). A dense word's walk is shorter ('sampah', 19 % of reports: 530 rows
+# for 100, where its top buckets hold 13 and 2,884), and so is a walk from a cursor among
+# the unvoted (59 % of a word's matches in one bucket).
+KEYED_WALK = 2_000
 # The fixed sample of the table's pages that tells how many rows a text search matches over
 # the whole table (the planner guesses a LIKE's selectivity from the pattern, and the newest
 # rows tell only about themselves). REPEATABLE: the same pages every time, so they stay cached.
@@ -388,9 +396,11 @@ async def _window_rows(
         density, matches = max(density, sample.share), sample.matches
         if scattered and matches * density < limit:  # fewer matches than rows a walk reads
             return await every_text_match()
-        if monthly is not None and monthly.even:
+        if monthly is not None and (monthly.even or not cursor):
             span = await _month_span(conn, samples.table, monthly)
-            if matches <= MONTH_MATCHES * len(span):  # a month's matches cost less than a window
+            if monthly.even and matches <= MONTH_MATCHES * len(span):  # a month costs less than a window
+                return await every_text_match(span)
+            if not monthly.even and density * KEYED_WALK < limit:
                 return await every_text_match(span)
     for rows_read in WINDOWS:
         if rows_read > first and density * rows_read >= limit:  # expected to fill the page

@@ -1,10 +1,10 @@
 """Every page of every filter, order, viewer and page size, walked with its cursors, is the
 plain SQL `ORDER BY` of the same conditions, and every page's totalCount is the number of its
 rows (PostgreSQL only: the stepped reads of domain/pagination.py). The steps' sizes are drawn
-small (WINDOWS, SCATTERED_WINDOW, FEW, DENSE, WALK, MONTH_MATCHES), so that on a test's few hundred reports
-every path runs: a window, the scattered first window, every match read with only ids and
-keys, the words' sample and walk, the count begun beside the page, a search's matches read
-month by month. Latitudes lie on the box index's cell edges and one float step beside them
+small (WINDOWS, SCATTERED_WINDOW, FEW, DENSE, WALK, MONTH_MATCHES, KEYED_WALK), so that on a
+test's few hundred reports every path runs: a window, the scattered first window, every match
+read with only ids and keys, the words' sample and walk, the count begun beside the page, a
+search's matches read by the keys along its order (months, vote buckets). Latitudes lie on the box index's cell edges and one float step beside them
 (review of issue 16's changes, session 15)."""
 
 from __future__ import annotations
@@ -187,6 +187,7 @@ async def test_every_page_is_the_plain_sorted_query(app, data) -> None:
         "DENSE": data.draw(st.sampled_from([0, 5, 50, 50_000])),
         "WALK": data.draw(st.sampled_from([20, 200, 1_000_000])),
         "MONTH_MATCHES": data.draw(st.sampled_from([0, 5, 20_000])),
+        "KEYED_WALK": data.draw(st.sampled_from([0, 5, 2_000])),
     }
     old = {k: getattr(pagination, k) for k in mp}
     for k, v in mp.items():
