@@ -18,7 +18,7 @@ from typing import Any
 
 from domain.errors import BadUserInput
 from domain.validate import in_calendar
-from models.sql import M, arg, budgeted, fetch, instance, is_postgres
+from models.sql import M, arg, budgeted, fetch, instance, is_postgres, one_view
 
 INT_MAX = 2**31 - 1
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -363,24 +363,26 @@ async def _window_rows(
             del row["_matched"]
         return got, matched
 
-    async def every_text_match(span: range | None = None) -> tuple[list[dict[str, Any]], int | None]:
+    async def every_text_match() -> tuple[list[dict[str, Any]], int | None]:
         """Every match of the words, or with `monthly` (keyed along the order), the matches of
         the first keys in the order (the newest months, the most voted buckets) step by step
         until the page is full: a word's newest 500 of 25,322 on a year read 24,857 heap pages,
         its first 100 by votes as many, and its whole posting list grows with the years kept.
-        `span`: the keys, if known."""
+        The keys' span and steps see one moment (one_view): votes and updates move a report
+        between keys, and between two steps it would be read twice or not at all (a review)."""
         if monthly is None:
             return await every_match(conditions + text, [], cursor)
         if matches > limit:  # the keys the page needs will not be all: its count is needed
             walking()
-        span = span if span is not None else await _month_span(conn, samples.table, monthly)
         got: list[dict[str, Any]] = []
-        for months in _month_steps(span, order.descending, monthly.even):
-            step_args = list(args)
-            found = conditions + monthly.conditions(step_args, months)
-            got += (await every_match(found, [], cursor, step_args, limit - len(got)))[0]
-            if len(got) >= limit:
-                break
+        async with one_view(conn):
+            span = await _month_span(conn, samples.table, monthly)
+            for months in _month_steps(span, order.descending, monthly.even):
+                step_args = list(args)
+                found = conditions + monthly.conditions(step_args, months)
+                got += (await every_match(found, [], cursor, step_args, limit - len(got)))[0]
+                if len(got) >= limit:
+                    break
         # Every month read and the page not full: those were every match.
         return got, (len(got) if tally and not cursor and len(got) < limit else None)
 
@@ -396,12 +398,12 @@ async def _window_rows(
         density, matches = max(density, sample.share), sample.matches
         if scattered and matches * density < limit:  # fewer matches than rows a walk reads
             return await every_text_match()
-        if monthly is not None and (monthly.even or not cursor):
+        if monthly is not None and monthly.even:
             span = await _month_span(conn, samples.table, monthly)
-            if monthly.even and matches <= MONTH_MATCHES * len(span):  # a month costs less than a window
-                return await every_text_match(span)
-            if not monthly.even and density * KEYED_WALK < limit:
-                return await every_text_match(span)
+            if matches <= MONTH_MATCHES * len(span):  # a month's matches cost less than a window
+                return await every_text_match()
+        elif monthly is not None and not cursor and density * KEYED_WALK < limit:
+            return await every_text_match()
     for rows_read in WINDOWS:
         if rows_read > first and density * rows_read >= limit:  # expected to fill the page
             walking()

@@ -146,13 +146,27 @@ async def budgeted(budget: HasTimeout) -> AsyncIterator[Any]:
     timeout, which cancels the statement on the server as `statement_timeout` would, without
     the three more round trips that setting one costs (BEGIN, SET LOCAL, COMMIT: most of a
     short read's time, bench/README.md); asyncpg's own pool, so a request cancelled mid-read
-    still gives the connection back. SQLite has no such setting: the plain connection."""
+    still gives the connection back (a budget of 0: no timeout). SQLite has no such setting:
+    the plain connection."""
     conn = conn_of()
-    if not is_postgres(conn) or budget.timeout_ms <= 0:
+    if not is_postgres(conn):
         yield conn
         return
     async with conn.acquire_connection() as raw:
-        yield _Pooled(conn, raw, budget.timeout_ms / 1000)
+        yield _Pooled(conn, raw, budget.timeout_ms / 1000 if budget.timeout_ms > 0 else None)
+
+
+@asynccontextmanager
+async def one_view(conn: Any) -> AsyncIterator[None]:
+    """The statements run inside on a connection from budgeted() see one moment of the
+    database (a REPEATABLE READ, READ ONLY transaction): a page put together from several
+    statements over columns that change (votes, last update) neither loses nor repeats a row
+    that moved between them. SQLite's one connection: as it is."""
+    if not isinstance(conn, _Pooled):
+        yield
+        return
+    async with conn._raw.transaction(isolation="repeatable_read", readonly=True):
+        yield
 
 
 class _Held:

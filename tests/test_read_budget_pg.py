@@ -641,6 +641,49 @@ async def test_a_words_first_by_votes_or_by_update_are_read_by_their_keys(app, c
     assert (rest, len(reads)) == ([], 1), reads  # the cursor's month (and before it): one step
 
 
+async def test_a_page_read_by_keys_sees_one_moment_while_votes_and_updates_move(app, client, monkeypatch):
+    """The keys along the vote and update orders change: a vote, a withdrawn vote or a comment
+    between two of a page's steps moved a report into a bucket or month the page had read, or
+    out of it into one still to come, and the page lost it or showed it twice, its total too (a
+    review's reproduction). The steps see one moment: the page is the one before the change."""
+    import domain.pagination as pagination
+    from models.sql import execute
+
+    token, _ = await citizen(client)
+    monkeypatch.setattr(pagination, "WINDOWS", (1, 2))
+    monkeypatch.setattr(pagination, "SCATTERED_WINDOW", 1)
+    real = pagination.fetch
+    change: list[str] = []
+
+    async def fetch(sql: str, *args: Any, conn: Any = None) -> list[dict[str, Any]]:
+        got = await real(sql, *args, conn=conn)
+        if change and "report_word_ranks(" in sql and "WITH m AS MATERIALIZED" in sql:
+            await execute(change.pop(), ids[0])
+        return got
+
+    monkeypatch.setattr(pagination, "fetch", fetch)
+    # (votes, the change after the first step, the order, the page before it)
+    cases = [
+        ([8, 5, 0], "UPDATE report SET vote_count = vote_count - 1 WHERE id = $1", "MOST_VOTED", [0, 1, 2]),
+        ([7, 8, 0], "UPDATE report SET vote_count = vote_count + 1 WHERE id = $1", "MOST_VOTED", [1, 0, 2]),
+        ([0, 0, 0], "UPDATE report SET updated_at = now() + interval '1 minute' WHERE id = $1", "RECENTLY_UPDATED",
+         [2, 1, 0]),
+    ]  # fmt: skip
+    ids: list[int] = []
+    for tag, (votes, sql, order, before) in zip(("alfa", "bravo", "charlie"), cases, strict=True):
+        ids.clear()
+        for i, v in enumerate(votes):
+            ids.append(int((await report(client, token, description=f"Kwitang {tag} banjir {i}"))["id"]))
+            await execute("UPDATE report SET vote_count = $2 WHERE id = $1", ids[-1], v)
+        if order == "RECENTLY_UPDATED":  # the first: last updated 40 days back, then now
+            await execute("UPDATE report SET updated_at = updated_at - interval '40 days' WHERE id = $1", ids[0])
+        change.append(sql)
+        page = (await ok(client, FEED, {"n": 10, "o": order, "f": {"search": f"kwitang {tag}"}}))["reports"]
+        assert not change, "the change ran between two steps"
+        assert [int(e["node"]["id"]) for e in page["edges"]] == [ids[i] for i in before], (order, votes)
+        assert page["totalCount"] == 3
+
+
 async def test_a_prefix_left_to_the_full_text_index_keeps_the_search_off_the_month_keys(
     app, client, monkeypatch
 ):
