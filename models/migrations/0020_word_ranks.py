@@ -19,7 +19,9 @@ FUNCTION = (
     " + extract(month FROM timezone('UTC', u)))::int),"
     " (l || '@v' || CASE WHEN v > 0 THEN 33 - position('1' IN v::bit(32)::text) ELSE 0 END)) AS x(k) $$"
 )
-CREATE = f"CREATE INDEX {INDEX} ON report USING gin (report_word_ranks(words, updated_at, vote_count))"
+# IF NOT EXISTS: on a large table an operator may build it first without holding writes
+# (CREATE INDEX CONCURRENTLY, after FUNCTION; README.md); built here it holds them meanwhile.
+CREATE = f"CREATE INDEX IF NOT EXISTS {INDEX} ON report USING gin (report_word_ranks(words, updated_at, vote_count))"
 
 
 async def forward(apps, schema_editor) -> None:
