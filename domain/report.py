@@ -580,9 +580,9 @@ def monthly_search(f: ReportQuery, lexemes: dict[str, list[str]]) -> list[Monthl
     first = month_of(f.created_after) - 1 if f.created_after is not None else None
     last = month_of(f.created_before) + 1 if f.created_before is not None else None
     bounds = {"created_at": (first, last), "updated_at": (first, None)}
-    out = []
+    words, out = search_words(f.search), []
     for column, keys in KEYED.items():
-        conditions = by_month(search_words(f.search), lexemes, keys)
+        conditions = by_month(words, lexemes, keys)
         if conditions is None:
             return []
         lo, hi = bounds.get(column, (None, None))

@@ -4,8 +4,9 @@ rows (PostgreSQL only: the stepped reads of domain/pagination.py). The steps' si
 small (WINDOWS, SCATTERED_WINDOW, FEW, DENSE, WALK, MONTH_MATCHES, KEYED_WALK), so that on a
 test's few hundred reports every path runs: a window, the scattered first window, every match
 read with only ids and keys, the words' sample and walk, the count begun beside the page, a
-search's matches read by the keys along its order (months, vote buckets). Latitudes lie on the box index's cell edges and one float step beside them
-(review of issue 16's changes, session 15)."""
+search's matches read by the keys along its order (months, vote buckets). Latitudes lie on
+the box index's cell edges and one float step beside them (review of issue 16's changes,
+session 15)."""
 
 from __future__ import annotations
 
