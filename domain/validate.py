@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 from typing import TypeVar
 
 from domain.errors import BadUserInput
@@ -102,7 +102,11 @@ def bbox(south: float, west: float, north: float, east: float, field: str) -> tu
 
 
 def in_calendar(value: D | None, field: str) -> D | None:
-    """A date or an instant a client names, inside MIN_YEAR..MAX_YEAR."""
+    """A date or an instant a client names, inside MIN_YEAR..MAX_YEAR. An instant carries its
+    offset (the contract's DateTime): one without names no instant, which PostgreSQL's driver
+    would read in the server's zone and SQLite would compare by its digits."""
+    if isinstance(value, datetime) and value.utcoffset() is None:
+        raise BadUserInput(field, f"`{field}` must carry an offset, e.g. 2026-01-31T00:00:00+07:00.")
     if value is not None and not MIN_YEAR <= value.year <= MAX_YEAR:
         raise BadUserInput(field, f"`{field}` must lie between the years {MIN_YEAR} and {MAX_YEAR}.")
     return value

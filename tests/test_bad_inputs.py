@@ -126,6 +126,26 @@ async def test_instants_and_days_at_the_calendars_edges(client, instant, no_trac
     assert ok["data"]["reports"]["totalCount"] == 0  # the calendar's own edge years are named freely
 
 
+async def test_an_instant_without_an_offset_names_no_instant(client, no_traceback) -> None:
+    """The contract's DateTime carries an offset. One without (a filter bound or a crafted
+    cursor) was read in the server's zone by PostgreSQL's driver, as UTC by the keyed search
+    and by its digits by SQLite: a BAD_USER_INPUT now, on every order; with its offset it is
+    served."""
+    naive = "2026-01-01T00:00:00"
+    for order in ("NEWEST", "OLDEST", "MOST_VOTED", "RECENTLY_UPDATED"):
+        query = "query($f: ReportFilter, $o: ReportOrder) { reports(filter: $f, orderBy: $o) { totalCount } }"
+        for name in ("createdAfter", "createdBefore"):
+            bad_input(await gql(client, query, {"f": {name: naive}, "o": order}), f"filter.{name}")
+            ok = await gql(client, query, {"f": {name: naive + "+07:00"}, "o": order})
+            assert ok["data"]["reports"]["totalCount"] == 0, ok
+    for order in ("NEWEST", "RECENTLY_UPDATED"):
+        after = cursor({"t": naive}, 5)
+        bad_input(await gql(client, f'{{ reports(orderBy: {order}, after: "{after}") {{ totalCount }} }}'), "after")
+        after = cursor({"t": naive + "+07:00"}, 5)
+        ok = await gql(client, f'{{ reports(orderBy: {order}, after: "{after}") {{ totalCount }} }}')
+        assert ok["data"]["reports"]["totalCount"] == 0, ok
+
+
 async def test_malformed_multipart_maps_and_deep_json_are_400s(client, no_traceback) -> None:
     """strawberry's multipart `map` walk catches KeyError alone, a `documentId` lookup read a
     multipart body twice, and JSON nested thousands deep raised RecursionError: each was a 500
