@@ -14,6 +14,12 @@ from functools import partial
 from domain.errors import RateLimited
 
 
+def client_key(user_id: int | None, address: str) -> str:
+    """Whose share a request spends: its signed-in user's, else its address's (many citizens
+    share an address behind a carrier's NAT; registering is budgeted per address)."""
+    return f"user:{user_id}" if user_id is not None else f"ip:{address}"
+
+
 class Gate:
     """At most `per_client` of one thing held at once per client (0: no cap)."""
 

@@ -20,6 +20,8 @@ from starlette.routing import Route
 from domain import apikeys, validate
 from domain.catalog import catalog
 from domain.errors import BadUserInput, NotFound, WargaError
+from domain.faults import classify
+from domain.readgate import client_key
 from domain.report import NewReport, ReportQuery, create_report, get_visible, search_reports
 from domain.rollups import JAKARTA
 from domain.tx import now
@@ -28,6 +30,7 @@ from domain.visibility import can_see_report
 from models import Media, Report, StatusChange
 from models.enums import ReportStatus
 from schema.admission import client_address
+from schema.context import read_budget
 
 CLOSED = {ReportStatus.CLOSED, ReportStatus.REJECTED, ReportStatus.DUPLICATE}
 MAX_RESULTS = 1000
@@ -36,24 +39,36 @@ MAX_ID = 2**31 - 1  # report ids are INTEGER columns: a larger id names no repor
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() would also take "²" or Arabic digits
 
 
+# An error code's HTTP status; any other code is the client's mistake (400).
+STATUS = {"UNAUTHENTICATED": 403, "FORBIDDEN": 403, "RATE_LIMITED": 429, "SERVICE_UNAVAILABLE": 503,
+          "QUERY_TIMEOUT": 504}  # fmt: skip
+
+
 def _error(status: int, description: str) -> JSONResponse:
     return JSONResponse([{"code": status, "description": description}], status_code=status)
 
 
 def _errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """Errors as the spec says: an array of {code, description} with the HTTP status."""
+    """Errors as the spec says: an array of {code, description} with the HTTP status; a
+    database or broker fault (domain.faults) is one too, 503 or 504 with Retry-After."""
 
     async def wrapped(request: Request) -> Response:
         try:
             return await handler(request)
         except NotFound as exc:
             return _error(404, exc.message)
-        except WargaError as exc:
-            status = {"UNAUTHENTICATED": 403, "FORBIDDEN": 403, "RATE_LIMITED": 429}.get(exc.code, 400)
-            field = f"{exc.field}: " if exc.field else ""
-            return _error(status, field + exc.message)
         except (UnicodeError, OverflowError):  # undecodable body or an absurd date: the client's input
             return _error(400, "the request holds a value that cannot be read")
+        except Exception as raised:
+            exc = raised if isinstance(raised, WargaError) else classify(raised)
+            if exc is None:
+                raise  # a bug: server.fault logs it, 500
+            status = STATUS.get(exc.code, 400)
+            field = f"{exc.field}: " if exc.field else ""
+            response = _error(status, field + exc.message)
+            if status in (429, 503, 504):  # the client's own retry, not its mistake
+                response.headers["Retry-After"] = str(exc.extensions.get("retryAfter", 2))
+            return response
 
     return wrapped
 
@@ -212,8 +227,11 @@ async def list_requests(request: Request) -> Response:
             statuses = [s for s in ReportStatus if (s in CLOSED) == closed]
     query = ReportQuery(status=statuses, category_ids=category_ids, created_after=window[0],
                         created_before=window[1] + timedelta(microseconds=1))  # fmt: skip
-    page = await search_reports(None, query, "NEWEST", MAX_RESULTS, None, now())
-    return JSONResponse(await _requests(page.rows, request))
+    # Up to MAX_RESULTS reports: one of the address's expensive reads (domain.readgate), in
+    # the app's read budget, as a GraphQL search is.
+    with request.app.state.read_gate.enter(client_key(None, client_address(request))):
+        page = await search_reports(None, query, "NEWEST", MAX_RESULTS, None, now(), read_budget(request))
+        return JSONResponse(await _requests(page.rows, request))
 
 
 @_errors

@@ -18,7 +18,7 @@ from domain.errors import Unauthenticated
 from domain.media_access import signed_url
 from domain.pagination import ReadBudget
 from domain.ratelimit import LoginGuard
-from domain.readgate import Gate
+from domain.readgate import Gate, client_key
 from domain.report import has_hidden_own
 from domain.tx import now
 from domain.users import caller, viewer_of
@@ -27,6 +27,15 @@ from models.sql import instance
 from resolvers.loaders import Loaders
 
 T = TypeVar("T")
+
+
+def read_budget(request: Any) -> ReadBudget:
+    """The app's budget for one read (config.Settings, read per request), the defaults outside
+    an app."""
+    settings = getattr(getattr(getattr(request, "app", None), "state", None), "settings", None)
+    if settings is None:
+        return ReadBudget()
+    return ReadBudget(timeout_ms=settings.read_timeout_ms, count_cap=settings.total_count_cap)
 
 
 @dataclass
@@ -133,11 +142,7 @@ class Context:
         return signed_url(path, (settings or get_settings()).secret_key, time.time())
 
     def read_budget(self) -> ReadBudget:
-        """The app's budget for one read (config.Settings), the defaults outside an app."""
-        settings = getattr(getattr(getattr(self.request, "app", None), "state", None), "settings", None)
-        if settings is None:
-            return ReadBudget()
-        return ReadBudget(timeout_ms=settings.read_timeout_ms, count_cap=settings.total_count_cap)
+        return read_budget(self.request)
 
     def _read_gate(self) -> tuple[Gate, str] | None:
         """The app's gate of expensive reads (domain.readgate) and this client's key in it."""
@@ -146,7 +151,7 @@ class Context:
             return None
         from schema.admission import client_address
 
-        return gate, f"user:{self.viewer.id}" if self.viewer else f"ip:{client_address(self.request)}"
+        return gate, client_key(self.viewer.id if self.viewer else None, client_address(self.request))
 
     @contextmanager
     def expensive_read(self) -> Iterator[None]:

@@ -193,3 +193,25 @@ async def test_fuzz_posts_never_5xx(client, api_key, body, with_key, as_json, ra
         form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
         resp = await client.post(url, data=form)
     _no_5xx(resp)
+
+
+async def test_a_list_holds_one_of_its_addresss_searches(app, client):
+    """A list of up to 1,000 requests is one of its address's expensive reads, as a GraphQL
+    search is: while the address holds its cap, 429 in the spec's shape with Retry-After; a
+    single request is not gated; once the slot is free, the list is served."""
+    token, _ = await citizen(client)
+    created = await report(client, token, description="Lubang besar di jalan depan halte")
+    gate = app.state.read_gate
+    before, gate.per_client = gate.per_client, 1
+    try:
+        with gate.enter("ip:127.0.0.1"):
+            resp = await client.get(f"{BASE}/requests.json")
+            assert "searches at once" in _spec_error(resp, 429)
+            assert int(resp.headers["retry-after"]) >= 1
+            one = await client.get(f"{BASE}/requests/{created['id']}.json")
+            assert one.status_code == 200 and one.json()[0]["service_request_id"] == created["id"]
+        listed = await client.get(f"{BASE}/requests.json")
+        assert [r["service_request_id"] for r in listed.json()] == [created["id"]]
+        assert gate.running("ip:127.0.0.1") == 0
+    finally:
+        gate.per_client = before

@@ -159,6 +159,11 @@ async def test_postgres_stopped_then_restarted(cluster: PgCluster, warga: str) -
         assert resp.status_code == 503, resp.text
         assert resp.headers["Retry-After"].isdigit()
         assert resp.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        # Open311 answers in its spec's shape: [{code: 503, description}], with Retry-After.
+        for path in ("/open311/v2/requests.json", "/open311/v2/requests/1.json"):
+            resp = await c.get(path)
+            assert resp.status_code == 503 and resp.json()[0]["code"] == 503, resp.text
+            assert resp.headers["Retry-After"].isdigit() and "asyncpg" not in resp.text
 
         await asyncio.to_thread(cluster.start)
         body: dict = {}

@@ -52,6 +52,29 @@ async def test_a_read_over_its_budget_answers_query_timeout(app, client, monkeyp
         assert (await ok(client, FEED, {"f": {"search": "saluran"}}))["reports"]["totalCount"] == 1
 
 
+async def test_an_open311_list_over_its_budget_answers_504(app, client, monkeypatch):
+    """Open311's list reads within the app's budget as GraphQL does: made slow on purpose, a
+    504 in the spec's shape with Retry-After, nothing of the statement in it; then served."""
+    import domain.report
+
+    token, _ = await citizen(client)
+    await report(client, token, description="Saluran air tersumbat sampah")
+    split = domain.report.split_conditions
+
+    def slow(*a: Any, **k: Any) -> domain.report.Split:
+        made = split(*a, **k)
+        return made._replace(plain=[*made.plain, "(SELECT pg_sleep(1)) IS NOT NULL"])
+
+    monkeypatch.setattr(domain.report, "split_conditions", slow)
+    with tuned(app, read_timeout_ms=100):
+        resp = await client.get("/open311/v2/requests.json")
+        assert resp.status_code == 504 and resp.headers["retry-after"], resp.text
+        assert "pg_sleep" not in resp.text
+    monkeypatch.setattr(domain.report, "split_conditions", split)
+    assert len((await client.get("/open311/v2/requests.json")).json()) == 1
+    assert app.state.read_gate.running("ip:127.0.0.1") == 0
+
+
 async def test_a_common_word_the_newest_reports_lack_is_found_along_the_order(app, client, monkeypatch):
     """When the newest reports hold no match, the sample of the table's pages tells that the
     word is common: the order's index is walked further instead of reading (and sorting) every
