@@ -9,16 +9,23 @@ totalCount/totalCountCapped, `--runs` times; a case's p99 is the slowest of its 
 rare word differs on every run (a distinct word is a distinct query). The slowest cases are
 printed with the EXPLAIN ANALYZE of each statement they ran. Target (issue 16): p99 < 100 ms
 for every case.
+
+`--pages` runs every case once more and counts the buffer pages its statements touched
+(pg_stat_statements: hit or read), a figure that does not depend on the machine's memory or
+disk; `--save FILE` keeps every case's figures and `--compare FILE` sets them beside a saved
+run's (one year against two: does a case read more pages, take more time?).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -55,6 +62,7 @@ class Case:
     times_ms: list[float] = field(default_factory=list)
     page_ms: list[float] = field(default_factory=list)
     timeouts: int = 0
+    pages: int | None = None
     statements: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
     def fresh(self) -> ReportQuery:
@@ -194,6 +202,45 @@ async def run_case(case: Case, budget: ReadBudget, now: Any) -> float:
     return elapsed
 
 
+# Every buffer page the statements so far touched, hit or read (pg_stat_statements).
+TOUCHED = "SELECT COALESCE(sum(shared_blks_hit + shared_blks_read), 0)::bigint AS n FROM pg_stat_statements"
+
+
+async def pages_of(case: Case, budget: ReadBudget, now: Any) -> int:
+    """The buffer pages one more run of the case touches (its statements only: the bench runs
+    alone on its cluster)."""
+    before = (await fetch(TOUCHED))[0]["n"]
+    await run_case(case, budget, now)
+    return int((await fetch(TOUCHED))[0]["n"] - before)
+
+
+def key(row: dict[str, Any]) -> str:
+    return f"{row['case']} | {row['order']} | {row['first']} | {row['after']}"
+
+
+def compare(rows: list[dict[str, Any]], path: str) -> None:
+    """Each case beside a saved run's (the base): the ratios of their p50 and of their pages,
+    their median and p90 over the cases, and the cases whose pages grew most."""
+    base = {key(r): r for r in json.loads(Path(path).read_text())}
+    pairs = [(r, base[key(r)]) for r in rows if key(r) in base]
+    print(f"\nagainst {path}: {len(pairs)} cases in both")
+
+    def spread(name: str, ratios: list[float]) -> None:
+        ratios.sort()
+        if ratios:
+            p90 = ratios[int(0.9 * (len(ratios) - 1))]
+            print(f"  {name}: median {statistics.median(ratios):.2f}, p90 {p90:.2f}, max {ratios[-1]:.2f}")
+
+    spread("p50 ratio (this / base)", [float(r["p50 ms"]) / max(float(b["p50 ms"]), 0.1) for r, b in pairs])
+    with_pages = [(r, b) for r, b in pairs if r.get("pages") is not None and b.get("pages") is not None]
+    spread("pages ratio (this / base)", [(r["pages"] + 1) / (b["pages"] + 1) for r, b in with_pages])
+    grew = sorted(with_pages, key=lambda rb: (rb[0]["pages"] + 1) / (rb[1]["pages"] + 1), reverse=True)
+    shown = [{"case": key(r), "pages": f"{b['pages']} -> {r['pages']}",
+              "p50 ms": f"{b['p50 ms']} -> {r['p50 ms']}"} for r, b in grew[:15]]  # fmt: skip
+    if shown:
+        print(table(shown, list(shown[0])))
+
+
 async def explain(case: Case, budget: ReadBudget, now: Any) -> list[str]:
     """Run the case once more, recording its statements, and EXPLAIN ANALYZE each."""
     import domain.pagination as pagination
@@ -227,6 +274,9 @@ async def main() -> None:
     p.add_argument("--only", help="only cases whose name contains this")
     p.add_argument("--show", type=int, default=60, help="rows of the table (slowest first)")
     p.add_argument("--budget-ms", type=int, default=5000, help="statement_timeout while measuring")
+    p.add_argument("--pages", action="store_true", help="count each case's buffer pages (one more run)")
+    p.add_argument("--save", help="write every case's figures to this JSON file")
+    p.add_argument("--compare", help="a file --save wrote: set this run beside it")
     a = p.parse_args()
     await Tortoise.init(config=tortoise_config(Settings(database_url=a.database_url, db_pool_max=4)))
     try:
@@ -244,6 +294,9 @@ async def main() -> None:
             for case in todo:
                 case.times_ms.append(await run_case(case, budget, now))
             print(f"  run {run + 1}/{a.runs}: {perf_counter() - started:.0f} s", flush=True)
+        if a.pages:
+            for case in todo:
+                case.pages = await pages_of(case, budget, now)
         worst = sorted(todo, key=lambda c: max(c.times_ms), reverse=True)
         rows = [
             {
@@ -255,10 +308,15 @@ async def main() -> None:
                 "p50 ms": f"{statistics.median(c.times_ms):.1f}",
                 "p99 ms": f"{max(c.times_ms):.1f}",
                 "timeouts": c.timeouts or "",
+                "pages": c.pages,
             }
             for c in worst
         ]
         print(table(rows[: a.show], list(rows[0])))
+        if a.save:
+            await asyncio.to_thread(Path(a.save).write_text, json.dumps(rows, indent=0))
+        if a.compare:
+            compare(rows, a.compare)
         page_over = [c for c in todo if not c.page_ms or max(c.page_ms) >= 100]
         print(f"\npage alone (no totalCount asked): {len(page_over)} cases with p99 >= 100 ms")
         over = [r for r in rows if float(r["p99 ms"]) >= 100]
