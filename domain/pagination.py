@@ -196,12 +196,20 @@ def _first_rows(
     part the table, each served by an index in the order; none: no row), each part's first
     rows, merged: PostgreSQL's Merge Append reads each part's index from its top, only as far
     as the merged rows need. `columns`: those the walk needs, when the order's index holds
-    them (an index-only scan)."""
+    them (an index-only scan; each part's, for spans)."""
     sort = f"ORDER BY {order.sql()} LIMIT {rows}"
     if spans is None:
         return f"SELECT {columns} FROM {source} WHERE {where} {sort}"
-    parts = [f"(SELECT * FROM {source} WHERE {span} AND {where} {sort})" for span in spans or ["1 = 0"]]
+    parts = [
+        f"(SELECT {columns} FROM {source} WHERE {span} AND {where} {sort})" for span in spans or ["1 = 0"]
+    ]
     return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS s {sort}"
+
+
+def _by_id(source: str, ids: str, order: Order, extra: str = "") -> str:
+    """The rows of the ids a statement selects, in the order: a page found in an index alone
+    reads only its own rows from the table."""
+    return f"SELECT t.*{extra} FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
 
 
 def _joined(conditions: list[str]) -> str:
@@ -298,8 +306,8 @@ async def _window_rows(
     window, the words' conditions and the cursor's. With the rows, if `tally`, the number of
     matches when every match was read (the page's count then costs nothing more), else None.
     `spans`: the order's index is read part by part (see _first_rows). `narrow`: the columns
-    the order's index holds beside its keys, every one the plain conditions test: without
-    words (which only the table holds) and spans, the walk then tests them in the index and
+    the order's index (each span's too) holds beside its keys, every one the plain conditions
+    test: without words (which only the table holds), the walk then tests them in the index and
     reads the page's rows by id after (the order's rows lie on pages of their own: a heap page
     per row walked, from disk after a restart). `scattered`: the window's rows lie on pages of
     their own (a kelurahan's index, or an order uncorrelated with the table, and not `narrow`),
@@ -314,16 +322,16 @@ async def _window_rows(
     match = _joined(conditions[inside:] + text)
     page_where = _joined(conditions + text + cursor)
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
-    narrow = narrow if not text and spans is None else None
+    narrow = narrow if not text else None
     keys = list(dict.fromkeys(["id", order.column]))
     thin, walked = ", ".join(keys), ", ".join(dict.fromkeys([*keys, *(narrow or ())]))
 
     def by_id(ids: str, extra: str = "") -> str:
-        return f"SELECT t.*{extra} FROM ({ids}) AS k JOIN {source} AS t USING (id) ORDER BY {order.sql()}"
+        return _by_id(source, ids, order, extra)
 
     async def window(rows: int) -> list[dict[str, Any]]:
         if narrow:
-            first_rows = _first_rows(source, window_where, order, rows, columns=walked)
+            first_rows = _first_rows(source, window_where, order, rows, spans, columns=walked)
             sql = by_id(f"SELECT id FROM ({first_rows}) AS w WHERE {match} {sort}")
         else:
             first_rows = _first_rows(source, window_where, order, rows, spans)
@@ -420,7 +428,7 @@ async def _window_rows(
         # Many matches by the planner's statistics (good for plain columns, unlike a LIKE's
         # guess, hence not for a text search): the order's index meets them soon.
         if narrow:
-            sql = by_id(_first_rows(source, page_where, order, limit, columns="id"))
+            sql = by_id(_first_rows(source, page_where, order, limit, spans, columns=thin))
         else:
             sql = _first_rows(source, page_where, order, limit, spans)
         return await fetch(sql, *args, conn=conn), None
@@ -575,8 +583,8 @@ async def paginate(
     a page that reads every match counts them for its total (False: the caller has the total
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
     parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
-    carries, every one the plain conditions test; `scattered`: the window's rows lie on pages
-    of their own (see _window_rows). `early` (the total is asked, PostgreSQL): when the page
+    (and each span's) carries, every one the plain conditions test; `scattered`: the window's
+    rows lie on pages of their own (see _window_rows). `early` (the total is asked, PostgreSQL): when the page
     walks past its first window, the capped count starts beside it on a connection of its own,
     in a slot `early` gives if the client has one free (a medium word's page and count, 55-66
     and 29-53 ms, one after the other were over 100 ms on a year). `monthly` (PostgreSQL): the
@@ -628,7 +636,12 @@ async def paginate(
     async with budgeted(budget) as conn:
         inside = windowed or 0
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
-            sql = _first_rows(source, _joined(conditions + text + cursor), order, limit, spans)
+            where_all = _joined(conditions + text + cursor)
+            if spans is not None and narrow and is_postgres(conn):  # each span's index alone
+                keys = ", ".join(dict.fromkeys(["id", order.column]))
+                sql = _by_id(source, _first_rows(source, where_all, order, limit, spans, keys), order)
+            else:
+                sql = _first_rows(source, where_all, order, limit, spans)
             rows = await fetch(sql, *page_args, conn=conn)
         else:
             steps = (conditions, inside, text, cursor)

@@ -686,9 +686,11 @@ async def search_reports(
         # an assignee's (x, created_at) index, instead of the planner's bitmap of every match.
         along = (f.created_after, f.created_before, f.author_id, f.assignee_id) != (None,) * 4
         spans = await creation_spans(f) if spanned(f, ordered.column) else None
-        # Both orders' rows lie on pages of their own; a kelurahan's index (migration 0012)
-        # holds no WALK_COLUMNS.
+        # Both orders' rows lie on pages of their own, as a kelurahan's do in any order. The
+        # indexes that carry WALK_COLUMNS: both orders' (0016), the creation spans' and a
+        # kelurahan's by creation (0021); not a kelurahan's by votes or update (0012).
         walked, by_kelurahan = ordered.column in WALKED_ORDERS, kelurahan_ordered(f, ordered.column)
+        covered = (walked and not by_kelurahan) or (by_kelurahan and ordered.column == "created_at")
         page = await paginate(
             Report,
             filters,
@@ -702,7 +704,7 @@ async def search_reports(
             count_along=ORDERS["NEWEST"] if along else None,
             tally=exact is None,
             spans=spans,
-            narrow=WALK_COLUMNS if walked and not by_kelurahan else None,
+            narrow=WALK_COLUMNS if covered else None,
             scattered=walked or by_kelurahan,
             early=early,
             monthly=monthly,
