@@ -206,7 +206,8 @@ async def test_a_kelurahan_and_a_category_by_creation_test_the_category_in_the_k
     and a category, NEWEST first 100, read 4,570 heap pages of its window to find the
     category's (104-246 ms after a restart on a year). (kelurahan_id, created_at) carries id
     and every column the plain filters test (migration 0021): the window is read from the
-    index alone, then the page's rows by id. Pages stay exact, page after page."""
+    index alone, then the page's rows by id. Pages stay exact, page after page; by votes and
+    by update too."""
     from tortoise import connections
 
     import domain.pagination as pagination
@@ -233,7 +234,7 @@ async def test_a_kelurahan_and_a_category_by_creation_test_the_category_in_the_k
     seen, after = [], None
     while True:
         variables = {"n": 3, "a": after, "f": {"regionId": kelurahan, "categoryIds": [saluran]}}
-        page = (await ok(client, FEED_AFTER, variables))["reports"]
+        page = (await ok(client, FEED, variables))["reports"]
         seen += [int(e["node"]["id"]) for e in page["edges"]]
         assert page["totalCount"] == 4
         if not page["pageInfo"]["hasNextPage"]:
@@ -256,10 +257,31 @@ async def test_a_kelurahan_and_a_category_by_creation_test_the_category_in_the_k
     )
     assert index and f"Index Only Scan Backward using {index[0]['indexname']}" in text, text
 
-
-FEED_AFTER = """query($f: ReportFilter, $n: Int, $a: String) {
-  reports(filter: $f, first: $n, after: $a) {
-    totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }"""
+    # By votes or by update, the kelurahan's indexes (0012) hold rows on pages of their own: a
+    # first window too small, then the kelurahan's and category's every match, from their
+    # index alone ((kelurahan_id, category_id, status, created_at) carries id and both keys).
+    monkeypatch.setattr(pagination, "SCATTERED_WINDOW", 1)
+    for order, column in (("MOST_VOTED", "vote_count"), ("RECENTLY_UPDATED", "updated_at")):
+        statements.clear()
+        variables = {"n": 3, "o": order, "f": {"regionId": kelurahan, "categoryIds": [saluran]}}
+        page = (await ok(client, FEED, variables))["reports"]
+        want = await fetch(
+            f"SELECT id FROM report WHERE kelurahan_id = $1 AND category_id = $2 ORDER BY {column} DESC, id DESC",
+            int(kelurahan), saluran,
+        )  # fmt: skip
+        assert [int(e["node"]["id"]) for e in page["edges"]] == [r["id"] for r in want[:3]], order
+        found = [s for s in statements if s.startswith("WITH m AS MATERIALIZED")]
+        assert found and f"(SELECT id, {column} FROM report WHERE" in found[0], statements
+        text = await plan_of(
+            f"SELECT id, {column} FROM report WHERE status <> 'REJECTED' AND kelurahan_id = {int(kelurahan)}"
+            f" AND category_id IN ({saluran})",
+            off=("seqscan", "bitmapscan"),
+        )
+        index = await fetch(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'report' AND indexdef LIKE"
+            " '%btree (kelurahan_id, category_id, status, created_at) INCLUDE (id, vote_count, updated_at)%'"
+        )
+        assert index and f"Index Only Scan using {index[0]['indexname']}" in text, text
 
 
 PAGE = """query($f: ReportFilter, $n: Int, $a: String) {
