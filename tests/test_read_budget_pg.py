@@ -3,6 +3,8 @@ PostgreSQL pass only; SQLite reads run unbudgeted)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,51 +28,51 @@ def recorded_with_args(monkeypatch: Any) -> list[tuple[str, tuple[Any, ...]]]:
     return ran
 
 
-async def test_a_read_over_its_budget_answers_query_timeout(app, client, monkeypatch):
-    """A search made slow on purpose (pg_sleep) with a small budget: QUERY_TIMEOUT, never a
-    500, and the connection it used serves the next request."""
+@contextmanager
+def made_slow(app: Any) -> Iterator[None]:
+    """For the block, every search of reports made slow on purpose (pg_sleep among its
+    conditions) with a read budget of 100 ms."""
     import domain.report
 
-    token, _ = await citizen(client)
-    await report(client, token, description="Saluran air tersumbat sampah")
     split = domain.report.split_conditions
 
     def slow(*a: Any, **k: Any) -> domain.report.Split:
         made = split(*a, **k)
         return made._replace(plain=[*made.plain, "(SELECT pg_sleep(1)) IS NOT NULL"])
 
-    monkeypatch.setattr(domain.report, "split_conditions", slow)
-    with tuned(app, read_timeout_ms=100):
+    domain.report.split_conditions = slow  # type: ignore[assignment]
+    try:
+        with tuned(app, read_timeout_ms=100):
+            yield
+    finally:
+        domain.report.split_conditions = split  # type: ignore[assignment]
+
+
+async def test_a_read_over_its_budget_answers_query_timeout(app, client):
+    """A search made slow on purpose (pg_sleep) with a small budget: QUERY_TIMEOUT, never a
+    500, and the connection it used serves the next request."""
+    token, _ = await citizen(client)
+    await report(client, token, description="Saluran air tersumbat sampah")
+    with made_slow(app):
         for search in ("saluran", None):
             body = (
                 await client.post("/graphql", json={"query": FEED, "variables": {"f": {"search": search}}})
             ).json()
             assert body["errors"][0]["extensions"]["code"] == "QUERY_TIMEOUT", body
             assert "pg_sleep" not in str(body)
-    monkeypatch.setattr(domain.report, "split_conditions", split)
     for _ in range(3):  # the pool's connections came back clean (no timeout left set)
         assert (await ok(client, FEED, {"f": {"search": "saluran"}}))["reports"]["totalCount"] == 1
 
 
-async def test_an_open311_list_over_its_budget_answers_504(app, client, monkeypatch):
+async def test_an_open311_list_over_its_budget_answers_504(app, client):
     """Open311's list reads within the app's budget as GraphQL does: made slow on purpose, a
     504 in the spec's shape with Retry-After, nothing of the statement in it; then served."""
-    import domain.report
-
     token, _ = await citizen(client)
     await report(client, token, description="Saluran air tersumbat sampah")
-    split = domain.report.split_conditions
-
-    def slow(*a: Any, **k: Any) -> domain.report.Split:
-        made = split(*a, **k)
-        return made._replace(plain=[*made.plain, "(SELECT pg_sleep(1)) IS NOT NULL"])
-
-    monkeypatch.setattr(domain.report, "split_conditions", slow)
-    with tuned(app, read_timeout_ms=100):
+    with made_slow(app):
         resp = await client.get("/open311/v2/requests.json")
         assert resp.status_code == 504 and resp.headers["retry-after"], resp.text
         assert "pg_sleep" not in resp.text
-    monkeypatch.setattr(domain.report, "split_conditions", split)
     assert len((await client.get("/open311/v2/requests.json")).json()) == 1
     assert app.state.read_gate.running("ip:127.0.0.1") == 0
 
