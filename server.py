@@ -31,7 +31,6 @@ from config import ROOT, Settings, get_settings, tortoise_config
 from domain import lifecycle
 from domain.catalog import catalog, reload_catalog
 from domain.errors import RateLimited, Unauthenticated
-from domain.faults import classify
 from domain.media import Decoder
 from domain.notifications_sender import Sender
 from domain.ratelimit import RateLimiter, Slowdown
@@ -43,6 +42,7 @@ from rest import notifications as notification_links
 from schema import schema, tasks
 from schema.context import Context
 from schema.http import GraphQLView
+from serving.faults import Faults
 from serving.guard import SOCKET, Guard, GzipWhenAsked
 from serving.refusals import Refusals
 from subscriptions import heap
@@ -259,16 +259,11 @@ async def sample_forever(app: Starlette, every: float = 5.0) -> None:
         await asyncio.sleep(every)
 
 
-async def fault(request: Request, exc: Exception) -> Response:
-    """Outside GraphQL execution (authenticating a token, Open311, the CSV export): a database
-    or broker fault answers 503 with a retry hint; anything else stays a 500 (a bug)."""
-    found = classify(exc)
-    if found is None:
-        log.error("unhandled error on %s", request.url.path, exc_info=exc)
-        return Response("Internal Server Error", status_code=500)
-    body = {"data": None, "errors": [{"message": found.message, "extensions": found.extensions}]}
-    retry = {"Retry-After": str(found.extensions.get("retryAfter", 2))}
-    return JSONResponse(body, status_code=503 if found.code == "SERVICE_UNAVAILABLE" else 504, headers=retry)
+async def bug(request: Request, exc: Exception) -> Response:
+    """What no handler and no middleware answered (database and broker faults are answered by
+    serving.faults.Faults): a bug, logged, 500."""
+    log.error("unhandled error on %s", request.url.path, exc_info=exc)
+    return Response("Internal Server Error", status_code=500)
 
 
 def operator(request: Request) -> bool:
@@ -423,7 +418,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
         exception_handlers={
             Unauthenticated: unauthenticated,
             ClientDisconnect: client_gone,
-            Exception: fault,
+            Exception: bug,
         },
         middleware=[
             # Outermost: bounds and headers hold for every route, errors included.
@@ -438,6 +433,7 @@ def create_app(settings: Settings | None = None, collector: heap.Collector | Non
             ),
             # Region boundaries and CSV exports compress well; phones on 3G notice.
             Middleware(GzipWhenAsked, minimum_size=2048),
+            Middleware(Faults),
         ],
     )
     app.state.settings = settings

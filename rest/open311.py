@@ -62,7 +62,7 @@ def _errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
         except Exception as raised:
             exc = raised if isinstance(raised, WargaError) else classify(raised)
             if exc is None:
-                raise  # a bug: server.fault logs it, 500
+                raise  # a bug: server.bug logs it, 500
             status = STATUS.get(exc.code, 400)
             field = f"{exc.field}: " if exc.field else ""
             response = _error(status, field + exc.message)

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
+import pytest
 import redis.exceptions
 
 from domain.errors import QueryTimeout, ServiceUnavailable
@@ -174,6 +175,33 @@ async def test_a_searchs_total_count_holds_its_slot_while_it_counts(app, client,
     finally:
         release.set()
         gate.per_client = before
+
+
+async def test_a_fault_outside_graphql_is_a_503_that_keeps_the_connection(client, monkeypatch) -> None:
+    """Authenticating a token reads the database before GraphQL runs: a fault there is a 503
+    with Retry-After in the GraphQL error shape, answered by a middleware (serving.faults), not
+    raised again after the response as Starlette does for a handler of `Exception` (uvicorn
+    then logged a traceback and closed the keep-alive connection under the client's next
+    request: the restart test's ReadError). A bug there still raises (500)."""
+    import schema.context
+
+    token, _ = await citizen(client)
+
+    async def refused(authorization: str | None) -> Any:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(schema.context, "caller", refused)
+    headers = {"Authorization": f"Bearer {token}"}
+    resp = await client.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
+    assert resp.status_code == 503 and resp.headers["retry-after"].isdigit(), resp.text
+    assert resp.json()["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+
+    async def broken(authorization: str | None) -> Any:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(schema.context, "caller", broken)
+    with pytest.raises(KeyError):  # the test client raises what the app raised after its 500
+        await client.post("/graphql", json={"query": "{ me { id } }"}, headers=headers)
 
 
 def test_faults_are_told_from_bugs() -> None:
