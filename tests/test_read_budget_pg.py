@@ -48,6 +48,18 @@ def made_slow(app: Any) -> Iterator[None]:
         domain.report.split_conditions = split  # type: ignore[assignment]
 
 
+async def read_alone(sql: str, definition: str, scan: str = "Index Only Scan") -> None:
+    """The plan of `sql` (sequential and bitmap scans off) reads report's index whose definition
+    holds `definition`, from the index alone."""
+    from models.sql import fetch
+
+    text = await plan_of(sql, off=("seqscan", "bitmapscan"))
+    index = await fetch(
+        f"SELECT indexname FROM pg_indexes WHERE tablename = 'report' AND indexdef LIKE '%{definition}%'"
+    )
+    assert index and f"{scan} using {index[0]['indexname']}" in text, text
+
+
 async def test_a_read_over_its_budget_answers_query_timeout(app, client):
     """A search made slow on purpose (pg_sleep) with a small budget: QUERY_TIMEOUT, never a
     500, and the connection it used serves the next request."""
@@ -295,16 +307,12 @@ async def test_a_kelurahan_and_a_category_by_creation_test_the_category_in_the_k
     assert any(s.startswith("SELECT t.* FROM (") and walk in s for s in statements), statements
     async with connections.get("default").acquire_connection() as raw:
         await raw.execute("VACUUM (ANALYZE) report")  # the visibility map an index-only scan needs
-    text = await plan_of(
+    await read_alone(
         f"SELECT {columns} FROM report WHERE status <> 'REJECTED'"
         f" AND kelurahan_id = {int(kelurahan)} ORDER BY created_at DESC, id DESC LIMIT 5",
-        off=("seqscan", "bitmapscan"),
+        "btree (kelurahan_id, created_at) INCLUDE (id, status, category_id",
+        "Index Only Scan Backward",
     )
-    index = await fetch(
-        "SELECT indexname FROM pg_indexes WHERE tablename = 'report'"
-        " AND indexdef LIKE '%btree (kelurahan_id, created_at) INCLUDE (id, status, category_id%'"
-    )
-    assert index and f"Index Only Scan Backward using {index[0]['indexname']}" in text, text
 
     # By votes or by update, the kelurahan's indexes (0012) hold rows on pages of their own: a
     # first window too small, then the kelurahan's and category's every match, from their
@@ -321,16 +329,11 @@ async def test_a_kelurahan_and_a_category_by_creation_test_the_category_in_the_k
         assert [int(e["node"]["id"]) for e in page["edges"]] == [r["id"] for r in want[:3]], order
         found = [s for s in statements if s.startswith("WITH m AS MATERIALIZED")]
         assert found and f"(SELECT id, {column} FROM report WHERE" in found[0], statements
-        text = await plan_of(
+        await read_alone(
             f"SELECT id, {column} FROM report WHERE status <> 'REJECTED' AND kelurahan_id = {int(kelurahan)}"
             f" AND category_id IN ({saluran})",
-            off=("seqscan", "bitmapscan"),
+            "btree (kelurahan_id, category_id, status, created_at) INCLUDE (id, vote_count, updated_at)",
         )
-        index = await fetch(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'report' AND indexdef LIKE"
-            " '%btree (kelurahan_id, category_id, status, created_at) INCLUDE (id, vote_count, updated_at)%'"
-        )
-        assert index and f"Index Only Scan using {index[0]['indexname']}" in text, text
 
 
 PAGE = """query($f: ReportFilter, $n: Int, $a: String) {
