@@ -71,6 +71,11 @@ class Order:
     def sql(self) -> str:
         return f"{self.column} {self.direction}, id {self.direction}"
 
+    @property
+    def keys(self) -> list[str]:
+        """The columns the order sorts by: what an index-only walk must select."""
+        return list(dict.fromkeys(["id", self.column]))
+
     def cursor(self, row: Any) -> str:
         return encode_cursor(getattr(row, self.column), row.id)
 
@@ -331,8 +336,7 @@ async def _window_rows(
     page_where = _joined(conditions + text + cursor)
     sort = f"ORDER BY {order.sql()} LIMIT {limit}"
     narrow = narrow if not text else None
-    keys = list(dict.fromkeys(["id", order.column]))
-    thin, walked = ", ".join(keys), ", ".join(dict.fromkeys([*keys, *(narrow or ())]))
+    thin, walked = ", ".join(order.keys), ", ".join(dict.fromkeys([*order.keys, *(narrow or ())]))
 
     def by_id(ids: str, extra: str = "") -> str:
         return _by_id(source, ids, order, extra)
@@ -609,12 +613,12 @@ async def paginate(
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
     parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
     (and each span's) carries, every one the plain conditions test; `scattered`: the window's
-    rows lie on pages of their own (see _window_rows). `early` (the total is asked, PostgreSQL): when the page
-    walks past its first window, the capped count starts beside it on a connection of its own,
-    in a slot `early` gives if the client has one free (a medium word's page and count, 55-66
-    and 29-53 ms, one after the other were over 100 ms on a year). `monthly` (PostgreSQL): the
-    words keyed along orders' columns, for a page along one of them; the count reads the
-    creation months."""
+    rows lie on pages of their own (see _window_rows). `early` (the total is asked,
+    PostgreSQL): when the page walks past its first window, the capped count starts beside it
+    on a connection of its own, in a slot `early` gives if the client has one free (a medium
+    word's page and count, 55-66 and 29-53 ms, one after the other were over 100 ms on a
+    year). `monthly` (PostgreSQL): the words keyed along orders' columns, for a page along one
+    of them; the count reads the creation months."""
     budget = budget or ReadBudget()
     table = model._meta.db_table
     text = text or []
@@ -663,7 +667,7 @@ async def paginate(
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
             where_all = _joined(conditions + text + cursor)
             if spans is not None and narrow and is_postgres(conn):  # each span's index alone
-                keys = ", ".join(dict.fromkeys(["id", order.column]))
+                keys = ", ".join(order.keys)
                 sql = _by_id(source, _first_rows(source, where_all, order, limit, spans, keys), order)
             else:
                 sql = _first_rows(source, where_all, order, limit, spans)

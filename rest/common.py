@@ -12,12 +12,22 @@ from domain.users import authenticate
 from models import User
 from models.enums import Role
 
+# An error code's HTTP status outside GraphQL; any other code is the client's mistake (400).
+HTTP_STATUS = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "RATE_LIMITED": 429,
+               "SERVICE_UNAVAILABLE": 503, "QUERY_TIMEOUT": 504}  # fmt: skip
+# The statuses a client retries (not its mistake): they carry Retry-After.
+RETRIED = frozenset({429, 503, 504})
+
+
+def retry_headers(exc: WargaError, status: int) -> dict[str, str]:
+    return {"Retry-After": str(exc.extensions.get("retryAfter", 2))} if status in RETRIED else {}
+
 
 def error_response(exc: WargaError) -> JSONResponse:
-    status = {"UNAUTHENTICATED": 401, "FORBIDDEN": 403, "NOT_FOUND": 404, "RATE_LIMITED": 429}.get(
-        exc.code, 400
-    )
-    return JSONResponse({"errors": [{"message": exc.message, "extensions": exc.extensions}]}, status)
+    """An error in the API's own shape, with its HTTP status (and Retry-After when retried)."""
+    status = HTTP_STATUS.get(exc.code, 400)
+    body = {"errors": [{"message": exc.message, "extensions": exc.extensions}]}
+    return JSONResponse(body, status, headers=retry_headers(exc, status))
 
 
 async def partner(request: Request) -> User:

@@ -29,6 +29,7 @@ from domain.users import viewer_of
 from domain.visibility import can_see_report
 from models import Media, Report, StatusChange
 from models.enums import ReportStatus
+from rest.common import HTTP_STATUS, retry_headers
 from schema.admission import client_address
 from schema.context import read_budget
 
@@ -39,9 +40,8 @@ MAX_ID = 2**31 - 1  # report ids are INTEGER columns: a larger id names no repor
 _DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() would also take "²" or Arabic digits
 
 
-# An error code's HTTP status; any other code is the client's mistake (400).
-STATUS = {"UNAUTHENTICATED": 403, "FORBIDDEN": 403, "RATE_LIMITED": 429, "SERVICE_UNAVAILABLE": 503,
-          "QUERY_TIMEOUT": 504}  # fmt: skip
+# The spec answers a missing or bad api_key with 403.
+STATUS = {**HTTP_STATUS, "UNAUTHENTICATED": 403}
 
 
 def _error(status: int, description: str) -> JSONResponse:
@@ -66,8 +66,7 @@ def _errors(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Requ
             status = STATUS.get(exc.code, 400)
             field = f"{exc.field}: " if exc.field else ""
             response = _error(status, field + exc.message)
-            if status in (429, 503, 504):  # the client's own retry, not its mistake
-                response.headers["Retry-After"] = str(exc.extensions.get("retryAfter", 2))
+            response.headers.update(retry_headers(exc, status))
             return response
 
     return wrapped

@@ -1,6 +1,6 @@
 """Database and broker faults outside GraphQL execution (authenticating a token, the CSV
 export, the media routes) answered as what they are: 503 (or 504 for a read over its
-budget) with a retry hint, the GraphQL error shape, and the connection kept.
+budget) with a retry hint, in the API's error shape (rest.common), and the connection kept.
 
 A middleware, not an exception handler: Starlette hands handlers of `Exception` to its
 ServerErrorMiddleware, which sends their response and then raises again, so uvicorn logged
@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse
-
 from domain.faults import classify
+from rest.common import error_response
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -44,7 +43,4 @@ class Faults:
             found = classify(exc)
             if found is None or started:
                 raise
-            body = {"data": None, "errors": [{"message": found.message, "extensions": found.extensions}]}
-            retry = {"Retry-After": str(found.extensions.get("retryAfter", 2))}
-            status = 503 if found.code == "SERVICE_UNAVAILABLE" else 504
-            await JSONResponse(body, status_code=status, headers=retry)(scope, receive, send)
+            await error_response(found)(scope, receive, send)
