@@ -169,11 +169,14 @@ def _server_side(obj: Any) -> str | None:
 @contextlib.asynccontextmanager
 async def cyclic_garbage(app: Any) -> AsyncIterator[list[str]]:
     """What the block leaves as cyclic garbage of the service's own (reference counting cannot
-    free it): the collector is stopped (nothing frozen, no automatic collection) meanwhile."""
+    free it): the collector is stopped (nothing frozen, no automatic collection) meanwhile.
+    What lived before the block is held meanwhile: an earlier test's connection that the
+    session's server closes now (its keep-alive timeout) is not the block's garbage."""
     collector = app.state.collector
     collector.stop()
     gc.collect()
     gc.disable()
+    earlier = gc.get_objects()
     found: list[str] = []
     try:
         yield found
@@ -181,6 +184,7 @@ async def cyclic_garbage(app: Any) -> AsyncIterator[list[str]]:
         gc.collect()
         found.extend(name for name in map(_server_side, gc.garbage) if name)
     finally:
+        del earlier
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
