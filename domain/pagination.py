@@ -605,10 +605,12 @@ async def paginate(
     whether there is a next page without a second query; the total is counted only if asked,
     and only up to the budget's cap. `text` holds conditions only a text index serves.
     `windowed` (PostgreSQL): read a filtered page in steps (see WINDOWS), keeping that many
-    leading conditions (visibility) inside the window. `computed` = (name, SQL expression)
-    adds a column the order may use, set on each model instance. `count_along`: an order whose
-    index a capped count should read (a creation period: the count then reads the period's
-    rows from its edge; left alone the planner read a status index whole, 700 ms). `tally`:
+    leading conditions (visibility) inside the window; the filtered page's statements and the
+    count are planned for their values each time (models.sql.budgeted's `fresh`). `computed`
+    = (name, SQL expression) adds a column the order may use, set on each model instance.
+    `count_along`: an order whose index a capped count should read (a creation period: the
+    count then reads the period's rows from its edge; left alone the planner read a status
+    index whole, 700 ms). `tally`:
     a page that reads every match counts them for its total (False: the caller has the total
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
     parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
@@ -636,7 +638,7 @@ async def paginate(
 
     async def count_now() -> int:
         """The matches up to cap + 1, on a connection of the count's own."""
-        async with budgeted(budget) as conn:
+        async with budgeted(budget, fresh=windowed is not None) as conn:
             if text and is_postgres(conn):
                 steps = (conditions, windowed or 0, text)
                 return await _count_text(conn, samples, steps, args, cap, _of(monthly, "created_at"))
@@ -662,8 +664,9 @@ async def paginate(
             begun = asyncio.create_task(counted_now())
             begun.add_done_callback(lambda task: (release(), task.cancelled() or task.exception()))
 
-    async with budgeted(budget) as conn:
-        inside = windowed or 0
+    inside = windowed or 0
+    filtered = windowed is not None and (bool(text) or len(conditions) > inside)
+    async with budgeted(budget, fresh=filtered) as conn:
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
             where_all = _joined(conditions + text + cursor)
             if spans is not None and narrow and is_postgres(conn):  # each span's index alone
