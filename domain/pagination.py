@@ -605,12 +605,10 @@ async def paginate(
     whether there is a next page without a second query; the total is counted only if asked,
     and only up to the budget's cap. `text` holds conditions only a text index serves.
     `windowed` (PostgreSQL): read a filtered page in steps (see WINDOWS), keeping that many
-    leading conditions (visibility) inside the window; the filtered page's statements and the
-    count are planned for their values each time (models.sql.budgeted's `fresh`). `computed`
-    = (name, SQL expression) adds a column the order may use, set on each model instance.
-    `count_along`: an order whose index a capped count should read (a creation period: the
-    count then reads the period's rows from its edge; left alone the planner read a status
-    index whole, 700 ms). `tally`:
+    leading conditions (visibility) inside the window. `computed` = (name, SQL expression)
+    adds a column the order may use, set on each model instance. `count_along`: an order whose
+    index a capped count should read (a creation period: the count then reads the period's
+    rows from its edge; left alone the planner read a status index whole, 700 ms). `tally`:
     a page that reads every match counts them for its total (False: the caller has the total
     from elsewhere). `spans` (PostgreSQL): the order's index read part by part, merged (the
     parts' conditions; see _first_rows). `narrow` (PostgreSQL): the columns the order's index
@@ -637,8 +635,14 @@ async def paginate(
     cap = budget.count_cap
 
     async def count_now() -> int:
-        """The matches up to cap + 1, on a connection of the count's own."""
-        async with budgeted(budget, fresh=windowed is not None) as conn:
+        """The matches up to cap + 1, on a connection of the count's own. A count of plain
+        filters is planned for its values on every run (models.sql.budgeted's `fresh`): from
+        the statement cache PostgreSQL's plan for no values read 50,000 pages for `overdue`
+        where its own index (migration 0022) reads 53. Not the rest: a page's or a word's
+        statements, planned afresh too, took 2.2 ms more at the median on a year (5.9 for a
+        search, several statements each), and from the cache none took 100 ms (bench/README.md,
+        session 20)."""
+        async with budgeted(budget, fresh=windowed is not None and not text) as conn:
             if text and is_postgres(conn):
                 steps = (conditions, windowed or 0, text)
                 return await _count_text(conn, samples, steps, args, cap, _of(monthly, "created_at"))
@@ -664,9 +668,8 @@ async def paginate(
             begun = asyncio.create_task(counted_now())
             begun.add_done_callback(lambda task: (release(), task.cancelled() or task.exception()))
 
-    inside = windowed or 0
-    filtered = windowed is not None and (bool(text) or len(conditions) > inside)
-    async with budgeted(budget, fresh=filtered) as conn:
+    async with budgeted(budget) as conn:
+        inside = windowed or 0
         if windowed is None or not is_postgres(conn) or (len(conditions) <= inside and not text):
             where_all = _joined(conditions + text + cursor)
             if spans is not None and narrow and is_postgres(conn):  # each span's index alone
