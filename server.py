@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 import re
@@ -36,12 +35,13 @@ from domain.notifications_sender import Sender
 from domain.ratelimit import RateLimiter, Slowdown
 from domain.readgate import Gate
 from domain.tx import now
+from domain.validate import same_secret
 from models.enums import RegionLevel
 from rest import exports, media, open311
 from rest import notifications as notification_links
 from schema import schema, tasks
 from schema.context import Context
-from schema.http import GraphQLView
+from schema.http import GraphQLView, ws_message_problem
 from serving.faults import Faults
 from serving.guard import SOCKET, Guard, GzipWhenAsked
 from serving.refusals import Refusals
@@ -96,9 +96,19 @@ async def close_at_expiry(context: Context) -> None:
 
 
 class ExpiringHandler:
-    """Both protocols' handlers: the expiry timer set at connection_init ends with the socket."""
+    """Both protocols' handlers: the expiry timer set at connection_init ends with the socket;
+    a message unfit for the protocol closes it (4400) before strawberry reads it."""
 
     context: Any
+    websocket: Any
+
+    async def handle_message(self, message: Any) -> None:
+        problem = ws_message_problem(message)
+        if problem is not None:
+            metrics.http_refused("ws_malformed")
+            await self.websocket.close(code=4400, reason=problem)
+            return
+        await super().handle_message(message)  # type: ignore[misc]
 
     async def handle(self) -> None:
         try:
@@ -271,7 +281,7 @@ def operator(request: Request) -> bool:
     $METRICS_TOKEN`; none set: nobody does)."""
     token = request.app.state.settings.metrics_token
     given = (request.headers.get("authorization") or "").removeprefix("Bearer ").strip()
-    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+    return bool(token) and same_secret(given, token)
 
 
 async def healthz(request: Request) -> JSONResponse:

@@ -13,7 +13,7 @@ from domain.notifications_follow import follow_on
 from domain.officers import responds_for
 from domain.pagination import Order, Page, paginate
 from domain.tx import atomic
-from domain.visibility import COMMENT_CONDITION, can_see_report
+from domain.visibility import COMMENT_CONDITION, can_see_report, wrote_anonymously
 from models import Comment, Report, Vote
 from models.enums import EventKind, Role
 
@@ -30,7 +30,7 @@ async def add_comment(viewer: Viewer | None, report_id: int, body: str) -> Comme
         raise Unauthenticated()
     text = validate.text(body, "body", min_len=1, max_len=2000)
     report = await _visible_report(viewer, report_id, "reportId")
-    official = responds_for(viewer, report)
+    official = responds_for(viewer, report) and not wrote_anonymously(viewer, report)
     async with atomic() as tx:
         comment = await Comment.create(
             report_id=report.id,

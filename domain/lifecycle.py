@@ -20,7 +20,7 @@ from domain.pagination import Order, Page
 from domain.report import ReportQuery, attach_media, search_reports
 from domain.timeline import record
 from domain.tx import Tx, atomic, now
-from domain.visibility import can_see_report
+from domain.visibility import can_see_report, wrote_anonymously
 from models import Report, User
 from models.enums import OPEN_STATUSES, WITH_OFFICERS, EventKind, ReportStatus, Role
 
@@ -94,6 +94,11 @@ async def _move(
             raise NotFound(f"No report with id {report_id}.")
         if move.actor is not None and not may(move.actor, viewer, report):  # type: ignore[arg-type]
             raise Forbidden(f"Only {move.actor.value} can {move.name}.")
+        if move.actor not in (None, Actor.REPORTER) and wrote_anonymously(viewer, report):
+            raise Forbidden(
+                f"You reported this anonymously: another member of staff must {move.name}, or your"
+                " report would show that its reporter is one of the staff."
+            )
         current = S(report.status)
         if current not in move.sources:
             raise InvalidTransition(f"{move.name} is not possible from {current.value}.")

@@ -18,6 +18,7 @@ import hmac
 import re
 from enum import Enum
 
+from domain import validate
 from domain.visibility import can_see_report
 from models.sql import fetch
 
@@ -46,9 +47,9 @@ def signed_url(path: str, secret: str, at: float) -> str:
 
 
 def signature_valid(path: str, expires: str | None, sig: str | None, secret: str, at: float) -> bool:
-    if not expires or not sig or not expires.isdigit() or len(expires) > 12 or int(expires) < at:
+    if not expires or not sig or not validate.digits(expires) or len(expires) > 12 or int(expires) < at:
         return False
-    return hmac.compare_digest(sig.encode(), _mac(path, int(expires), secret).encode())
+    return validate.same_secret(sig, _mac(path, int(expires), secret))
 
 
 async def access(path: str) -> Access:

@@ -67,8 +67,10 @@ doorbell = Doorbell()
 
 def visibility(viewer: Viewer, report: Report) -> tuple[bool, bool]:
     """Whether the recipient may see the report, and whether a text may name its author
-    (domain.visibility, as on every other path)."""
-    return can_see_report(viewer, report), shows_author(viewer, report)
+    (domain.visibility, as on every other path): only where anyone who may see the report may
+    know them, since the text is delivered later to whoever the recipient is by then (a
+    moderator demoted meanwhile was named an anonymous reporter; helper review)."""
+    return can_see_report(viewer, report), shows_author(None, report)
 
 
 async def decide(conn: BaseDBAsyncClient, at: datetime, changes: Sequence[Change]) -> int:

@@ -40,9 +40,13 @@ from tortoise.transactions import in_transaction
 
 from config import Settings
 from domain import notifications_settings as prefs
+from domain import validate
+from domain.auth import Viewer
 from domain.notifications import doorbell, switched_on
 from domain.notifications_texts import batch_title, email_parts, language_of, verification_parts
+from domain.visibility import can_see_report
 from models import PushSubscription
+from models.enums import Role
 from models.sql import arg, execute, fetch, fetch_models, in_list, is_postgres
 
 log = logging.getLogger("warga.notifications")
@@ -68,7 +72,7 @@ def retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if validate.digits(value):
         return min(float(value), MAX_RETRY_AFTER)
     with contextlib.suppress(TypeError, ValueError):
         when = email.utils.parsedate_to_datetime(value)
@@ -86,11 +90,58 @@ class Row:
     attempts: int
     done: set[str]
     lane: str = ""  # '' or report:<id>: the author of an anonymous report about it (migration 0018)
+    report_id: int | None = None
 
     @classmethod
     def of(cls, r: dict[str, Any]) -> Row:
+        done = {x for x in (r["done"] or "").split(",") if x}
         return cls(r["id"], r["user_id"], r["channel"], r["kind"], json.loads(r["payload"]), r["attempts"],
-                   {x for x in (r["done"] or "").split(",") if x}, r["lane"] or "")  # fmt: skip
+                   done, r["lane"] or "", r["report_id"])  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What domain.visibility reads of a report."""
+
+    id: int
+    status: str
+    anonymous: bool
+    author_id: int
+
+
+async def out_of_sight(rows: list[Row]) -> set[int]:
+    """The rows whose recipient may not see their report now (domain.visibility at delivery,
+    as a socket and a replay ask it): decided for a moderator demoted since, or about a report
+    rejected since, a notification waiting in the outbox (a retry, a batch, a dead letter
+    retried by hand) is not delivered."""
+    report_ids = list({r.report_id for r in rows if r.report_id is not None})
+    if not report_ids:
+        return set()
+    args: list[Any] = []
+    where = in_list("id", report_ids, args)
+    reports = {
+        x["id"]: _Seen(x["id"], x["status"], bool(x["anonymous"]), x["author_id"])
+        for x in await fetch(f"SELECT id, status, anonymous, author_id FROM report WHERE {where}", *args)
+    }
+    args = []
+    users = {
+        u["id"]: Viewer(id=u["id"], role=Role(u["role"]), region_id=u["region_id"], agency_id=u["agency_id"])
+        for u in await fetch(
+            "SELECT id, role, region_id, agency_id FROM app_user"
+            f" WHERE {in_list('id', list({r.user_id for r in rows}), args)}",
+            *args,
+        )
+    }
+    return {
+        r.id
+        for r in rows
+        if r.report_id is not None
+        and (
+            r.report_id not in reports
+            or r.user_id not in users
+            or not can_see_report(users[r.user_id], reports[r.report_id])
+        )
+    }
 
 
 @dataclass
@@ -217,9 +268,10 @@ class Sender:
         self.counters.rounds += 1
         self.counters.in_flight += len(rows)
         try:
-            results: dict[int, Result] = {}
-            push = [r for r in rows if r.channel == "push"]
-            mail = [r for r in rows if r.channel == "email"]
+            unseen = await out_of_sight(rows)
+            results = {i: Result("dropped", "the recipient may not see the report any more") for i in unseen}
+            push = [r for r in rows if r.channel == "push" and r.id not in unseen]
+            mail = [r for r in rows if r.channel == "email" and r.id not in unseen]
             await asyncio.gather(self._push(push, results), self._email(mail, results))
             await self._finish(rows, results)
         finally:

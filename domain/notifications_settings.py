@@ -23,6 +23,7 @@ from py_vapid import Vapid
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from config import get_settings
+from domain import validate
 from domain.auth import Viewer
 from domain.errors import BadUserInput, Forbidden, RateLimited, Unauthenticated
 from domain.notifications import doorbell, insert
@@ -120,7 +121,7 @@ class HostRule:
         default = 443 if scheme == "https" else 80
         if self.port == "*":
             return True
-        return (port or default) == (int(self.port) if self.port and self.port.isdigit() else default)
+        return (port or default) == (int(self.port) if self.port and validate.digits(self.port) else default)
 
 
 def host_rules(text: str) -> list[HostRule]:
@@ -276,7 +277,7 @@ async def verify_email(token: str) -> User:
     user = await fetch_model(User, "SELECT * FROM app_user WHERE id = $1", user_id)
     if user is None or not user.email:
         raise _bad_token()
-    if not hmac.compare_digest(sig, _sign("verify-email", user_id, user.email, nonce, expires)):
+    if not validate.same_secret(sig, _sign("verify-email", user_id, user.email, nonce, expires)):
         raise _bad_token()
     async with atomic() as tx:
         n = await execute(
@@ -294,10 +295,10 @@ async def unsubscribe(token: str) -> str | None:
     """One-click unsubscribe (RFC 8058): e-mail off, without signing in. The user's language, or
     None for a token that is not valid."""
     user_id_s, _, sig = token.strip().partition(".")
-    if not user_id_s.isdigit() or not 0 < int(user_id_s) < 2**31:
+    if not validate.digits(user_id_s) or not 0 < int(user_id_s) < 2**31:
         return None
     user_id = int(user_id_s)
-    if not hmac.compare_digest(sig, _sign("unsubscribe", user_id)):
+    if not validate.same_secret(sig, _sign("unsubscribe", user_id)):
         return None
     if not await fetch("SELECT id FROM app_user WHERE id = $1", user_id):
         return None

@@ -57,7 +57,7 @@ def _clip(text: str, limit: int) -> str:
 @dataclass(frozen=True)
 class Facts:
     """What one notification may say: nothing about the author unless `author` is set, which
-    the decision does only when the recipient may see who wrote the report."""
+    the decision does only when anyone who may see the report may know who wrote it."""
 
     kind: str  # STATUS | COMMENT | AREA
     report_id: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import math
 from datetime import date, datetime
 from typing import TypeVar
@@ -14,6 +15,18 @@ MAX_ID = 2**31 - 1  # ids are PostgreSQL `integer` columns: a larger one cannot 
 # in UTC: an OverflowError, answered INTERNAL_SERVER_ERROR before).
 MIN_YEAR, MAX_YEAR = 1000, 9000
 D = TypeVar("D", bound=date)
+
+
+def digits(text: str) -> bool:
+    """Only the ASCII digits 0-9: str.isdigit() also takes '²', which int() then refuses (a
+    crafted token or expiry was a 500)."""
+    return text.isascii() and text.isdigit()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality of a signature a client sent and the expected one, whatever its
+    characters: hmac.compare_digest refuses a str outside ASCII (a TypeError: a 500)."""
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 def parse_id(value: object, field: str) -> int:

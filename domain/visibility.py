@@ -9,7 +9,9 @@ data. The rules:
 - An anonymous report's author is known only to the author, MODERATOR and ADMIN. Officers do
   not see it: a report may be about the very staff who handle it. The author stays hidden
   wherever they could surface: `author`, the actor of their own timeline moves, their
-  comments on that report, their report count, the `authorId` filter.
+  comments on that report, their report count, the `authorId` filter. On their own anonymous
+  report they act only as its reporter, never as staff: an official comment or a staff move
+  whose actor is hidden would tell everyone that the reporter is one of the unit's staff.
 - Contact data (e-mail, phone, whether the e-mail is verified) is seen by the user themself
   and ADMIN; notification settings and area alerts by the user alone.
 - A deleted comment is seen by nobody: what remains is a tombstone (its id).
@@ -122,6 +124,12 @@ def by_author_condition(viewer: Viewer | None, author_id: int, args: list[Any]) 
     mine = f"author_id = {arg(args, author_id)}"
     named = attributed_condition(viewer, args)
     return mine if named is None else f"{mine} AND {named}"
+
+
+def wrote_anonymously(viewer: Viewer | None, report: ReportLike) -> bool:
+    """Whether the viewer is the report's anonymous author: on it they act only as its
+    reporter (their comments are not official, staff moves are refused to them)."""
+    return viewer is not None and bool(report.anonymous) and viewer.id == report.author_id
 
 
 def hides_user(viewer: Viewer | None, report: ReportLike, user_id: int | None) -> bool:

@@ -25,6 +25,7 @@ from schema.documents import (
     GATE_PASSED,
     GATE_REFUSED,
     NOT_TRUSTED,
+    VALIDATION_FAILED,
     Checked,
     Documents,
     request_error,
@@ -170,6 +171,10 @@ class CachedDocuments(SchemaExtension):
 
 
 MUTATION = OperationType.MUTATION
+OVER_HTTP = (
+    "Subscriptions are served over a websocket at /graphql (graphql-transport-ws or graphql-ws),"
+    " not over HTTP."
+)
 T = TypeVar("T")
 
 
@@ -296,6 +301,8 @@ class WargaSchema(strawberry.Schema):
         checked = self.check(query, variable_values, context_value, operation_name)
         if isinstance(checked, PreExecutionError):
             return checked
+        if _is(checked, OperationType.SUBSCRIPTION):  # over HTTP: graphql-core found no stream
+            return PreExecutionError(data=None, errors=[request_error(OVER_HTTP, VALIDATION_FAILED)])
         if _is(checked, MUTATION) and _mutations_allowed(allowed_operation_types):
             assert isinstance(checked, Checked)
             run = self.mutate(

@@ -16,7 +16,7 @@ def uvicorn_options(settings: Any, *, log_level: str = "info", access_log: bool 
         # A restart ends: connections and requests still open after this are cancelled.
         "timeout_graceful_shutdown": settings.shutdown_timeout,
         # h11 (when httptools is absent) buffers at most this much of an incomplete request head.
-        "h11_max_incomplete_event_size": 16 * 1024,
+        "h11_max_incomplete_event_size": protocol.MAX_HEADER_BYTES,
         # Frames above this are refused by the websocket library before they are buffered;
         # the guard closes with 1009 and a reason above MAX_WS_MESSAGE_BYTES.
         "ws_max_size": settings.max_ws_message_bytes + 64 * 1024,

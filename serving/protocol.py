@@ -29,6 +29,14 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from telemetry import metrics
 
 TIMEOUT_RESPONSE = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+# A request line and headers larger than this are refused with a 431 (h11 is given the same
+# bound, serving/options.py): httptools copies what it has buffered of a header on every chunk,
+# so one client streaming a 100 MB header within the header timeout stalled the event loop
+# (an honest /healthz 2.5-8.5 s) and took 190 MB (helper review).
+MAX_HEADER_BYTES = 16 * 1024
+TOO_LARGE_HEADERS = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+)
 
 
 def too_large_response(limit: int, multipart: bool) -> bytes:
@@ -48,12 +56,14 @@ def too_large_response(limit: int, multipart: bool) -> bytes:
 
 
 class HeaderTimeout:
-    """Mixin for both of uvicorn's HTTP protocol classes."""
+    """Mixin for both of uvicorn's HTTP protocol classes: a request's head (its line and
+    headers) is bounded in time and in size."""
 
     header_timeout: float | None = None  # None: HEADER_TIMEOUT_SECONDS from the settings
     _header_timer: asyncio.TimerHandle | None = None
     _seen_cycle: Any = None
     _upgraded: bool = False
+    _head_bytes = 0  # of the request whose head is not complete yet
 
     def _arm(self) -> None:
         if self._header_timer is None and not self._upgraded:
@@ -66,6 +76,7 @@ class HeaderTimeout:
             self._header_timer = loop.call_later(timeout, self._headers_too_slow)
 
     def _disarm(self) -> None:
+        self._head_bytes = 0
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
@@ -91,6 +102,18 @@ class HeaderTimeout:
             self._disarm()
         elif cycle is None or cycle.response_complete:
             self._arm()  # bytes of a request whose headers are not complete yet
+            self._head_bytes += len(data)  # counted after the parser took them: one chunk more
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._headers_too_large()
+
+    def _headers_too_large(self) -> None:
+        transport = getattr(self, "transport", None)
+        if transport is None or transport.is_closing() or self._upgraded:
+            return
+        self._disarm()
+        metrics.http_refused("header_too_large")
+        transport.write(TOO_LARGE_HEADERS)
+        transport.close()
 
     def handle_websocket_upgrade(self, *args: Any) -> None:
         self._upgraded = True

@@ -50,7 +50,7 @@ RATE_LIMITED = Counter("warga_rate_limited_total", "Rate-limit refusals, by rule
 HTTP_REFUSED = Counter(
     "warga_http_refused_total",
     "Requests the server guard refused or cut (body_too_large, body_timeout, ws_message_too_big,"
-    " ws_init_timeout, header_timeout)",
+    " ws_init_timeout, ws_malformed, header_timeout, header_too_large)",
     ["reason"],
 )
 CACHE = Counter(

@@ -4,6 +4,7 @@ hello (both subprotocols), oversized websocket messages, and what the logs say."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -89,6 +90,41 @@ async def test_headers_trickled_a_byte_at_a_time_are_cut(guarded):
     sender.cancel()
     assert data.startswith(b"HTTP/1.1 408") and time.monotonic() - started < 2
     writer.close()
+
+
+@pytest.mark.parametrize("head", [b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ", b"GET /healthz?a="])
+async def test_a_head_past_its_size_is_refused_with_431(guarded, head):
+    """One header (or a URL) streamed as fast as a client can: httptools copied what it had
+    of it on every chunk until the header timeout, 100 MB in 10 s, an honest /healthz 2.5-8.5 s
+    meanwhile (helper review). Refused with a 431 past MAX_HEADER_BYTES, well before the
+    timeout's 408; a request with 13 kB of ordinary headers is served."""
+    from telemetry.metrics import HTTP_REFUSED
+
+    refused = HTTP_REFUSED.labels("header_too_large")
+    before = refused._value.get()
+    reader, writer = await asyncio.open_connection(*guarded)
+    started = time.monotonic()
+
+    async def stream() -> None:
+        writer.write(head)
+        with contextlib.suppress(ConnectionError):
+            for _ in range(2_000):
+                writer.write(b"a" * 4096)
+                await writer.drain()
+
+    sender = asyncio.create_task(stream())
+    try:  # the 431, or a reset: the server closed with the client's bytes still unread
+        data = await asyncio.wait_for(reader.read(), 5)
+    except ConnectionResetError:
+        data = b""
+    took = time.monotonic() - started
+    sender.cancel()
+    writer.close()
+    assert data.startswith(b"HTTP/1.1 431") or data == b"", data[:80]
+    assert took < 0.6 and refused._value.get() == before + 1, took  # not the timeout's 408
+    async with httpx.AsyncClient(base_url=f"http://{guarded[0]}:{guarded[1]}") as honest:
+        resp = await honest.get("/healthz", headers={f"x-h{i}": "v" * 100 for i in range(120)})
+        assert resp.status_code == 200
 
 
 async def test_a_body_that_stalls_is_cut_with_408_and_honest_clients_go_on(guarded):

@@ -333,3 +333,43 @@ async def test_healthz_shows_no_counter_that_moves_with_one_user_to_anyone_but_o
         assert set((await client.get("/healthz", headers={"Authorization": "Bearer guess"})).json()) == set(public)
         full = (await client.get("/healthz", headers=header)).json()
     assert {"gc", "notifications", "fast_path"} <= set(full) and "subscribers" in full["broadcast"], full
+
+
+SEEN_OFFICIAL = """query($id: ID!) { report(id: $id) { firstResponseAt timeline { to actor { id } }
+  comments { edges { node { isOfficial author { displayName } } } } } }"""
+START = "mutation($id: ID!) { startProgress(id: $id) { status } }"
+
+
+async def test_an_officer_reporting_anonymously_on_their_own_unit_is_only_its_reporter(client):
+    """An officer who reports anonymously about their own kelurahan: their comment is no
+    official answer (an 'Anonim' comment marked official, or a first response stamped by it,
+    told everyone that the reporter is one of the unit's few officers; helper review), and staff
+    moves are refused to them (their hidden actor told the same); a colleague acts instead."""
+    whistle, _ = await staff(client, "OFFICER", region_code=GAMBIR)
+    colleague, _ = await staff(client, "OFFICER", region_code=GAMBIR)
+    moderator, _ = await staff(client, "MODERATOR")
+    r = await report(client, whistle, anonymous=True)
+    await ok(client, VERIFY, {"id": r["id"]}, moderator)
+    await ok(client, COMMENT, {"r": r["id"], "b": "Fakta tambahan dari saya"}, whistle)
+    for move in (START, RESOLVE):
+        assert (await error(client, move, {"id": r["id"]}, whistle))["extensions"]["code"] == "FORBIDDEN"
+    for who in (None, (await citizen(client))[0], colleague, moderator):
+        seen = (await ok(client, SEEN_OFFICIAL, {"id": r["id"]}, who))["report"]
+        (node,) = [e["node"] for e in seen["comments"]["edges"]]
+        assert node["isOfficial"] is False and seen["firstResponseAt"] is None, who
+        assert [step["to"] for step in seen["timeline"]] == ["SUBMITTED", "VERIFIED"]
+    assert (await ok(client, START, {"id": r["id"]}, colleague))["startProgress"]["status"] == "IN_PROGRESS"
+    named = await report(client, whistle)  # under their name, an officer acts on their own report
+    await ok(client, VERIFY, {"id": named["id"]}, moderator)
+    assert (await ok(client, START, {"id": named["id"]}, whistle))["startProgress"]["status"] == "IN_PROGRESS"
+
+
+async def test_a_moderator_does_not_verify_their_own_anonymous_report(client):
+    """The same for a moderator: a verification by a hidden actor tells that the reporter is a
+    moderator."""
+    moderator, _ = await staff(client, "MODERATOR")
+    other, _ = await staff(client, "MODERATOR")
+    r = await report(client, moderator, anonymous=True)
+    for move in (VERIFY, REJECT):
+        assert (await error(client, move, {"id": r["id"]}, moderator))["extensions"]["code"] == "FORBIDDEN"
+    await ok(client, VERIFY, {"id": r["id"]}, other)
