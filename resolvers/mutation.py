@@ -21,7 +21,7 @@ def _auth(user: users.User) -> AuthPayload:
 
 async def register(info: Info, input: RegisterInput) -> AuthPayload:
     user = await users.register(input.handle, input.display_name, input.password, input.email, input.phone)
-    info.context.viewer = users.viewer_of(user)  # so the payload may show the new user's email
+    info.context.user_changed(user)  # the payload is the new user's own (their e-mail)
     return _auth(user)
 
 
@@ -29,7 +29,7 @@ async def login(info: Info, input: LoginInput) -> AuthPayload:
     # A blank login would match every account without a phone number.
     login = v.text(input.login, "input.login", min_len=1, max_len=320)
     user = await users.login(login or "", input.password, info.context.login_guard())
-    info.context.viewer = users.viewer_of(user)
+    info.context.user_changed(user)  # the payload is the user's own (their anonymous reports)
     return _auth(user)
 
 

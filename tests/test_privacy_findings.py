@@ -373,3 +373,16 @@ async def test_a_moderator_does_not_verify_their_own_anonymous_report(client):
     for move in (VERIFY, REJECT):
         assert (await error(client, move, {"id": r["id"]}, moderator))["extensions"]["code"] == "FORBIDDEN"
     await ok(client, VERIFY, {"id": r["id"]}, other)
+
+
+async def test_a_login_answers_as_the_user_it_signs_in(client):
+    """The payload of `login` is the signed-in user's own: their count holds their anonymous
+    reports (it was counted as the caller before the login, a signed-out one; helper review)."""
+    token, _ = await citizen(client, "masuk_anonim")
+    await report(client, token, anonymous=True)
+    named = await report(client, token)
+    login = """mutation($input: LoginInput!) { login(input: $input) { user { reportsCount email } } }"""
+    data = await ok(client, login, {"input": {"login": "masuk_anonim", "password": "rahasia-123"}})
+    assert data["login"]["user"] == {"reportsCount": 2, "email": "masuk_anonim@example.id"}
+    public = await ok(client, "query($id: ID!) { report(id: $id) { author { reportsCount } } }", {"id": named["id"]})
+    assert public["report"]["author"]["reportsCount"] == 1  # to anyone else, the named one alone
