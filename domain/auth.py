@@ -9,8 +9,10 @@ import hmac
 import json
 import os
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -66,6 +68,11 @@ class Viewer:
     role: Role
     region_id: int | None = None
     agency_id: int | None = None
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any]) -> Viewer:
+        """From an app_user row's id, role, region_id and agency_id (purpose-built SQL)."""
+        return cls(row["id"], Role(row["role"]), row["region_id"], row["agency_id"])
 
     @property
     def is_admin(self) -> bool:

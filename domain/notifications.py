@@ -29,7 +29,7 @@ from domain.catalog import catalog
 from domain.notifications_texts import Facts, render
 from domain.visibility import can_see_report, shows_author
 from models import Report
-from models.enums import EventKind, ReportStatus, Role
+from models.enums import EventKind, ReportStatus
 from models.sql import execute, fetch, fetch_model, in_list
 
 # Reasons, strongest first: a user with several hears the strongest one's text, once.
@@ -167,7 +167,7 @@ async def _write(
     author_name: str | None = None
     values: list[tuple[Any, ...]] = []
     for r in await recipients(conn, list(reasons)):
-        viewer = Viewer(id=r["id"], role=Role(r["role"]), region_id=r["region_id"], agency_id=r["agency_id"])
+        viewer = Viewer.of_row(r)
         may_see, names_author = visibility(viewer, report)
         wanted = channels(r)
         if not may_see or not wanted:

@@ -46,7 +46,6 @@ from domain.notifications import doorbell, switched_on
 from domain.notifications_texts import batch_title, email_parts, language_of, verification_parts
 from domain.visibility import can_see_report
 from models import PushSubscription
-from models.enums import Role
 from models.sql import arg, execute, fetch, fetch_models, in_list, is_postgres
 
 log = logging.getLogger("warga.notifications")
@@ -125,7 +124,7 @@ async def out_of_sight(rows: list[Row]) -> set[int]:
     }
     args = []
     users = {
-        u["id"]: Viewer(id=u["id"], role=Role(u["role"]), region_id=u["region_id"], agency_id=u["agency_id"])
+        u["id"]: Viewer.of_row(u)
         for u in await fetch(
             "SELECT id, role, region_id, agency_id FROM app_user"
             f" WHERE {in_list('id', list({r.user_id for r in rows}), args)}",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -37,7 +36,6 @@ CLOSED = {ReportStatus.CLOSED, ReportStatus.REJECTED, ReportStatus.DUPLICATE}
 MAX_RESULTS = 1000
 DEFAULT_DAYS = 90
 MAX_ID = 2**31 - 1  # report ids are INTEGER columns: a larger id names no report
-_DIGITS = re.compile(r"[0-9]+")  # ASCII only: int() would also take "²" or Arabic digits
 
 
 # The spec answers a missing or bad api_key with 403.
@@ -164,7 +162,7 @@ async def _requests(reports: list[Report], request: Request) -> list[dict[str, A
 
 def _report_id(raw: str) -> int | None:
     """A service_request_id as a report id, or None when it cannot name a report."""
-    if len(raw) > 12 or not _DIGITS.fullmatch(raw):
+    if len(raw) > 12 or not validate.digits(raw):
         return None
     number = int(raw)
     return number if 0 < number <= MAX_ID else None
@@ -203,7 +201,7 @@ async def list_requests(request: Request) -> Response:
     q = request.query_params
     if q.get("service_request_id"):
         raw_ids = [x.strip() for x in q["service_request_id"].split(",") if x.strip()]
-        if any(not _DIGITS.fullmatch(x) for x in raw_ids):
+        if any(not validate.digits(x) for x in raw_ids):
             raise BadUserInput("service_request_id", "must be a comma-separated list of ids")
         ids = [i for i in map(_report_id, raw_ids) if i is not None]  # too large: no such report
         rows = await Report.filter(id__in=ids[:MAX_RESULTS]).order_by("-created_at", "-id")

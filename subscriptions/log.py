@@ -33,6 +33,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient, TransactionContextP
 from tortoise.exceptions import TransactionManagementError
 
 from domain.errors import BadUserInput
+from domain.validate import digits
 from models.enums import EventKind
 from models.sql import execute, fetch, is_postgres
 
@@ -56,7 +57,7 @@ class Position:
         try:
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
             tag, tx, row_id = raw.split(":")
-            if tag != "e" or not (tx.isascii() and tx.isdigit() and row_id.isascii() and row_id.isdigit()):
+            if tag != "e" or not (digits(tx) and digits(row_id)):
                 raise ValueError
             position = cls(int(tx), int(row_id))
             if position.tx >= _MAX or position.id >= _MAX:
